@@ -1,0 +1,124 @@
+// sparsescope preprocess INPUT... --out DIR: the first stage of inference on its own. Each image
+// becomes the exact model input timm's eval transform would give ([3, S, S] float32, written as
+// safetensors) plus a PNG of what the model sees.
+#include <ATen/ATen.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "batch.h"
+#include "commands.h"
+#include "progress.h"
+#include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/atomic_file.h"
+#include "sparsescope/vision/image.h"
+#include "sparsescope/vision/preprocess.h"
+#include "sparsescope/vision/safetensors.h"
+
+namespace sparsescope::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+struct PreprocessOptions {
+  std::vector<std::string> inputs;
+  std::string out;
+  int img_size = 224;
+  double crop_pct = 0.875;
+  std::string interpolation = "bicubic";
+  bool force = false;
+  bool json = false;
+};
+
+vision::Image to_image(const at::Tensor& input, const vision::EvalTransform& transform) {
+  // Undo the normalisation: the preview shows exactly the pixels the model receives.
+  const auto mean = at::tensor(std::vector<float>(transform.mean.begin(), transform.mean.end())).view({3, 1, 1});
+  const auto std = at::tensor(std::vector<float>(transform.std.begin(), transform.std.end())).view({3, 1, 1});
+  const at::Tensor hwc =
+      (input * std + mean).mul(255.0).round().clamp(0, 255).to(at::kByte).permute({1, 2, 0}).contiguous();
+  vision::Image image;
+  image.width = static_cast<int>(hwc.size(1));
+  image.height = static_cast<int>(hwc.size(0));
+  image.pixels.assign(hwc.data_ptr<std::uint8_t>(), hwc.data_ptr<std::uint8_t>() + hwc.numel());
+  return image;
+}
+
+int run_preprocess(const PreprocessOptions& opt) {
+  vision::EvalTransform transform;
+  transform.img_size = opt.img_size;
+  transform.crop_pct = opt.crop_pct;
+  transform.interpolation =
+      opt.interpolation == "bilinear" ? vision::Interpolation::Bilinear : vision::Interpolation::Bicubic;
+
+  const auto items = expand_inputs(opt.inputs, image_extensions());
+  fs::create_directories(opt.out);
+  BatchReport report;
+  ProgressBar progress("preprocess", items.size());
+  for (const auto& item : items) {
+    const fs::path stem = fs::path(opt.out) / fs::path(item.name).replace_extension();
+    const std::string tensor_path = stem.string() + ".safetensors";
+    const std::string preview_path = stem.string() + ".png";
+    try {
+      if (!opt.force && fs::exists(tensor_path) && fs::exists(preview_path)) {
+        report.skipped();
+        progress.advance();
+        continue;
+      }
+      const vision::Image image = vision::read_image(item.source.string());
+      const at::Tensor input = vision::preprocess(image, transform);  // [3, S, S]
+      fs::create_directories(stem.parent_path());
+      const nlohmann::json meta = {{"source", item.source.string()},
+                                   {"source_width", image.width},
+                                   {"source_height", image.height},
+                                   {"img_size", transform.img_size},
+                                   {"crop_pct", transform.crop_pct},
+                                   {"interpolation", opt.interpolation}};
+      vision::save_safetensors(tensor_path, {{"input", input}}, {{"sparsescope", meta.dump()}});
+      vision::write_png(preview_path, to_image(input, transform));
+      if (!opt.json) {
+        progress.print_line(item.name + ": " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                            " -> input [3, " + std::to_string(input.size(1)) + ", " + std::to_string(input.size(2)) +
+                            "], wrote " + tensor_path);
+      }
+      report.succeeded();
+    } catch (const sparsescope::Error& e) {
+      report.failed(item.source.string(), e.what());
+      progress.print_line(report.last_failure_line());
+    }
+    progress.advance();
+  }
+  const auto summary = report.summary(progress.elapsed_seconds());
+  const std::string summary_path = (fs::path(opt.out) / "summary.json").string();
+  const std::string text = summary.dump(2) + "\n";
+  vision::write_file_atomically(summary_path, text.data(), text.size());
+  if (opt.json) std::cout << text;
+  else std::cerr << summary["succeeded"] << " done, " << summary["skipped"] << " skipped (already done), "
+                 << summary["failed"] << " failed; summary in " << summary_path << "\n";
+  return report.exit_status();
+}
+}  // namespace
+
+Command add_preprocess_command(CLI::App& app) {
+  auto opt = std::make_shared<PreprocessOptions>();
+  auto* cmd = app.add_subcommand("preprocess", "Turn images into model inputs exactly as timm's eval transform does");
+  cmd->footer(
+      "Examples:\n"
+      "  sparsescope preprocess assets/samples --out out/\n"
+      "  sparsescope preprocess photos/ a.jpg --out inputs/ --img-size 384 --crop-pct 1.0 --json\n"
+      "Writes DIR/<name>.safetensors (tensor 'input', [3, S, S] float32), DIR/<name>.png and DIR/summary.json.\n"
+      "Finished items are skipped unless --force; a bad file is reported and skipped; exit status 1 if any failed.");
+  cmd->add_option("inputs", opt->inputs, "Image files and folders (searched recursively)")->required();
+  cmd->add_option("--out", opt->out, "Output directory")->required();
+  cmd->add_option("--img-size", opt->img_size, "Model input size S")->check(CLI::Range(16, 4096));
+  cmd->add_option("--crop-pct", opt->crop_pct, "Center-crop fraction (resize to S / crop_pct first)")
+      ->check(CLI::Range(0.05, 1.0));
+  cmd->add_option("--interpolation", opt->interpolation, "Resize filter")
+      ->check(CLI::IsMember({"bicubic", "bilinear"}));
+  cmd->add_flag("--force", opt->force, "Redo items whose outputs exist");
+  cmd->add_flag("--json", opt->json, "Print the summary as JSON on stdout");
+  return [opt] { return run_preprocess(*opt); };
+}
+
+}  // namespace sparsescope::cli

@@ -1,0 +1,25 @@
+# SPARSESCOPE_CUDA=AUTO|ON|OFF. With AUTO the CUDA kernels build when nvcc is found.
+# Architectures: LibTorch's CMake package owns the -gencode flags and ignores
+# CMAKE_CUDA_ARCHITECTURES, so the knob is TORCH_CUDA_ARCH_LIST, by default sm_90 SASS plus
+# compute_90 PTX ("9.0+PTX").
+set(SPARSESCOPE_WITH_CUDA OFF)
+if(NOT SPARSESCOPE_CUDA STREQUAL "OFF")
+  if(NOT DEFINED CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    set(CMAKE_CUDA_ARCHITECTURES OFF)
+    if(NOT DEFINED TORCH_CUDA_ARCH_LIST AND NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+      set(TORCH_CUDA_ARCH_LIST "9.0+PTX")
+    endif()
+    enable_language(CUDA)
+    set(CMAKE_CUDA_STANDARD 17)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    set(SPARSESCOPE_WITH_CUDA ON)
+  elseif(SPARSESCOPE_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "SPARSESCOPE_CUDA=ON but no CUDA compiler (nvcc) was found; set CMAKE_CUDA_COMPILER or use SPARSESCOPE_CUDA=AUTO")
+  endif()
+endif()
+message(STATUS "sparsescope: CUDA kernels ${SPARSESCOPE_WITH_CUDA} (SPARSESCOPE_CUDA=${SPARSESCOPE_CUDA})")

@@ -1,0 +1,29 @@
+# LibTorch comes from PyPI's torch wheel in the project's virtual environment (.venv, made by
+# scripts/setup.sh); torch.utils.cmake_prefix_path points at its CMake package.
+if(NOT Torch_DIR)
+  if(NOT SPARSESCOPE_PYTHON)
+    if(EXISTS "${PROJECT_SOURCE_DIR}/.venv/bin/python")
+      set(SPARSESCOPE_PYTHON "${PROJECT_SOURCE_DIR}/.venv/bin/python")
+    else()
+      find_program(SPARSESCOPE_PYTHON NAMES python3 python REQUIRED)
+    endif()
+  endif()
+  execute_process(
+    COMMAND "${SPARSESCOPE_PYTHON}" -c "import torch.utils; print(torch.utils.cmake_prefix_path)"
+    OUTPUT_VARIABLE _torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE
+    RESULT_VARIABLE _torch_rc ERROR_QUIET)
+  if(NOT _torch_rc EQUAL 0)
+    message(FATAL_ERROR "sparsescope: cannot import torch with ${SPARSESCOPE_PYTHON}; run scripts/setup.sh or pass -DTorch_DIR=...")
+  endif()
+  list(APPEND CMAKE_PREFIX_PATH "${_torch_prefix}")
+endif()
+set(SPARSESCOPE_PYTHON "${SPARSESCOPE_PYTHON}" CACHE FILEPATH "Python with torch (LibTorch and test interop)")
+
+# LibTorch owns the CUDA -gencode flags (TORCH_CUDA_ARCH_LIST) and warns when it sees
+# CMAKE_CUDA_ARCHITECTURES defined; it is set back to OFF (no CMake-chosen architectures) after.
+unset(CMAKE_CUDA_ARCHITECTURES)
+find_package(Torch REQUIRED)
+if(SPARSESCOPE_WITH_CUDA)
+  set(CMAKE_CUDA_ARCHITECTURES OFF)
+endif()
+message(STATUS "sparsescope: LibTorch ${Torch_VERSION} from ${Torch_DIR}")
