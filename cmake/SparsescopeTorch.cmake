@@ -27,3 +27,9 @@ if(SPARSESCOPE_WITH_CUDA)
   set(CMAKE_CUDA_ARCHITECTURES OFF)
 endif()
 message(STATUS "sparsescope: LibTorch ${Torch_VERSION} from ${Torch_DIR}")
+
+# The torch wheel's libtorch.so exports its own copy of std::filesystem, and its remove_all jumps
+# to a null address. Listing libstdc++ before LibTorch among the needed libraries makes the
+# dynamic linker bind std::filesystem to libstdc++'s. Applied to every target that links
+# sparsescope::kernels (consumers of the installed package included).
+set(SPARSESCOPE_STDCXX_FIRST "LINKER:--push-state,--no-as-needed,-lstdc++,--pop-state")

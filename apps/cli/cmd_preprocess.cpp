@@ -1,6 +1,6 @@
 // sparsescope preprocess INPUT... --out DIR: the first stage of inference on its own. Each image
 // becomes the exact model input timm's eval transform would give ([3, S, S] float32, written as
-// safetensors) plus a PNG of what the model sees.
+// safetensors) plus a PNG of the resized, cropped pixels the model sees.
 #include <ATen/ATen.h>
 
 #include <CLI/CLI.hpp>
@@ -32,25 +32,11 @@ struct PreprocessOptions {
   bool json = false;
 };
 
-vision::Image to_image(const at::Tensor& input, const vision::EvalTransform& transform) {
-  // Undo the normalisation: the preview shows exactly the pixels the model receives.
-  const auto mean = at::tensor(std::vector<float>(transform.mean.begin(), transform.mean.end())).view({3, 1, 1});
-  const auto std = at::tensor(std::vector<float>(transform.std.begin(), transform.std.end())).view({3, 1, 1});
-  const at::Tensor hwc =
-      (input * std + mean).mul(255.0).round().clamp(0, 255).to(at::kByte).permute({1, 2, 0}).contiguous();
-  vision::Image image;
-  image.width = static_cast<int>(hwc.size(1));
-  image.height = static_cast<int>(hwc.size(0));
-  image.pixels.assign(hwc.data_ptr<std::uint8_t>(), hwc.data_ptr<std::uint8_t>() + hwc.numel());
-  return image;
-}
-
 int run_preprocess(const PreprocessOptions& opt) {
   vision::EvalTransform transform;
   transform.img_size = opt.img_size;
   transform.crop_pct = opt.crop_pct;
-  transform.interpolation =
-      opt.interpolation == "bilinear" ? vision::Interpolation::Bilinear : vision::Interpolation::Bicubic;
+  transform.interpolation = vision::parse_interpolation(opt.interpolation);
 
   const auto items = expand_inputs(opt.inputs, image_extensions());
   fs::create_directories(opt.out);
@@ -67,7 +53,8 @@ int run_preprocess(const PreprocessOptions& opt) {
         continue;
       }
       const vision::Image image = vision::read_image(item.source.string());
-      const at::Tensor input = vision::preprocess(image, transform);  // [3, S, S]
+      const vision::Image seen = vision::eval_geometry(image, transform);
+      const at::Tensor input = vision::normalize_image(seen, transform.mean, transform.std);  // [3, S, S]
       fs::create_directories(stem.parent_path());
       const nlohmann::json meta = {{"source", item.source.string()},
                                    {"source_width", image.width},
@@ -76,7 +63,7 @@ int run_preprocess(const PreprocessOptions& opt) {
                                    {"crop_pct", transform.crop_pct},
                                    {"interpolation", opt.interpolation}};
       vision::save_safetensors(tensor_path, {{"input", input}}, {{"sparsescope", meta.dump()}});
-      vision::write_png(preview_path, to_image(input, transform));
+      vision::write_png(preview_path, seen);
       if (!opt.json) {
         progress.print_line(item.name + ": " + std::to_string(image.width) + "x" + std::to_string(image.height) +
                             " -> input [3, " + std::to_string(input.size(1)) + ", " + std::to_string(input.size(2)) +

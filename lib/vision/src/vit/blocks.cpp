@@ -1,0 +1,44 @@
+#include "blocks.h"
+
+#include <ATen/ATen.h>
+
+#include "sparsescope/kernels/attend.h"
+
+namespace sparsescope::vision {
+
+namespace nn = torch::nn;
+
+ViTAttentionImpl::ViTAttentionImpl(int64_t dim, int64_t num_heads, bool qkv_bias) : num_heads_(num_heads) {
+  qkv_ = register_module("qkv", nn::Linear(nn::LinearOptions(dim, dim * 3).bias(qkv_bias)));
+  proj_ = register_module("proj", nn::Linear(dim, dim));
+}
+
+at::Tensor ViTAttentionImpl::forward(const at::Tensor& x, Probe* probe) {
+  const int64_t B = x.size(0), N = x.size(1), C = x.size(2);
+  const auto qkv = qkv_->forward(x).reshape({B, N, 3, num_heads_, C / num_heads_}).permute({2, 0, 3, 1, 4});
+  // [3, B, H, N, D]
+  const auto out = attend(qkv[0], qkv[1], qkv[2], Dense{}, probe);  // [B, H, N, D]
+  return proj_->forward(out.transpose(1, 2).reshape({B, N, C}));
+}
+
+ViTMlpImpl::ViTMlpImpl(int64_t dim, int64_t hidden) {
+  fc1_ = register_module("fc1", nn::Linear(dim, hidden));
+  fc2_ = register_module("fc2", nn::Linear(hidden, dim));
+}
+
+at::Tensor ViTMlpImpl::forward(const at::Tensor& x) { return fc2_->forward(at::gelu(fc1_->forward(x))); }
+
+ViTBlockImpl::ViTBlockImpl(const ViTConfig& config) {
+  const auto norm = nn::LayerNormOptions({config.embed_dim}).eps(config.norm_eps);
+  norm1_ = register_module("norm1", nn::LayerNorm(norm));
+  attn_ = register_module("attn", ViTAttention(config.embed_dim, config.num_heads, config.qkv_bias));
+  norm2_ = register_module("norm2", nn::LayerNorm(norm));
+  mlp_ = register_module("mlp", ViTMlp(config.embed_dim, static_cast<int64_t>(config.embed_dim * config.mlp_ratio)));
+}
+
+at::Tensor ViTBlockImpl::forward(const at::Tensor& x, Probe* probe) {
+  const auto h = x + attn_->forward(norm1_->forward(x), probe);
+  return h + mlp_->forward(norm2_->forward(h));
+}
+
+}  // namespace sparsescope::vision

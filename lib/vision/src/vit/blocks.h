@@ -1,0 +1,48 @@
+#pragma once
+// Transformer building blocks shared by the ViT family and the methods built on it
+// (Sparsifiner, MAE-LUT). Submodule names follow timm: attn.qkv, attn.proj, mlp.fc1, mlp.fc2.
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+
+#include "sparsescope/kernels/probe.h"
+#include "sparsescope/vision/vit.h"
+
+namespace sparsescope::vision {
+
+class ViTAttentionImpl : public torch::nn::Module {
+ public:
+  ViTAttentionImpl(int64_t dim, int64_t num_heads, bool qkv_bias);
+  at::Tensor forward(const at::Tensor& x, Probe* probe);  // [B, N, C] -> [B, N, C]
+
+ private:
+  int64_t num_heads_;
+  torch::nn::Linear qkv_{nullptr}, proj_{nullptr};
+};
+TORCH_MODULE(ViTAttention);
+
+class ViTMlpImpl : public torch::nn::Module {
+ public:
+  ViTMlpImpl(int64_t dim, int64_t hidden);
+  at::Tensor forward(const at::Tensor& x);
+
+ private:
+  torch::nn::Linear fc1_{nullptr}, fc2_{nullptr};
+};
+TORCH_MODULE(ViTMlp);
+
+/// Pre-norm block: x + attn(norm1(x)), then x + mlp(norm2(x)).
+class ViTBlockImpl : public torch::nn::Module {
+ public:
+  explicit ViTBlockImpl(const ViTConfig& config);
+  at::Tensor forward(const at::Tensor& x, Probe* probe);
+
+ private:
+  torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
+  ViTAttention attn_{nullptr};
+  ViTMlp mlp_{nullptr};
+};
+TORCH_MODULE(ViTBlock);
+
+}  // namespace sparsescope::vision

@@ -1,0 +1,57 @@
+#include "sparsescope/vision/vit.h"
+
+#include <ATen/ATen.h>
+
+#include "blocks.h"
+#include "sparsescope/kernels/error.h"
+
+namespace sparsescope::vision {
+
+namespace nn = torch::nn;
+
+VisionTransformerImpl::VisionTransformerImpl(ViTConfig config) : config_(std::move(config)) {
+  const auto& c = config_;
+  // timm nests the projection as patch_embed.proj; a named submodule keeps the parameter names.
+  auto patch_embed = register_module("patch_embed", std::make_shared<nn::Module>());
+  patch_proj_ = patch_embed->register_module(
+      "proj", nn::Conv2d(nn::Conv2dOptions(c.in_chans, c.embed_dim, c.patch_size).stride(c.patch_size)));
+  cls_token_ = register_parameter("cls_token", at::zeros({1, 1, c.embed_dim}));
+  if (c.distilled) dist_token_ = register_parameter("dist_token", at::zeros({1, 1, c.embed_dim}));
+  pos_embed_ = register_parameter("pos_embed", at::zeros({1, c.tokens(), c.embed_dim}));
+  blocks_ = register_module("blocks", nn::ModuleList());
+  for (int64_t i = 0; i < c.depth; ++i) blocks_->push_back(ViTBlock(c));
+  norm_ = register_module("norm", nn::LayerNorm(nn::LayerNormOptions({c.embed_dim}).eps(c.norm_eps)));
+  if (c.num_classes > 0) {
+    head_ = register_module("head", nn::Linear(c.embed_dim, c.num_classes));
+    if (c.distilled) head_dist_ = register_module("head_dist", nn::Linear(c.embed_dim, c.num_classes));
+  }
+}
+
+at::Tensor VisionTransformerImpl::forward_features(const at::Tensor& images, ProbeSet* probes) {
+  const auto& c = config_;
+  SPARSESCOPE_CHECK(images.dim() == 4 && images.size(1) == c.in_chans && images.size(2) == c.img_size &&
+                        images.size(3) == c.img_size,
+                    c.name, ": expected `images` [B, ", c.in_chans, ", ", c.img_size, ", ", c.img_size, "], got ",
+                    images.sizes());
+  const int64_t B = images.size(0);
+  auto x = patch_proj_->forward(images).flatten(2).transpose(1, 2);  // [B, G*G, D]
+  std::vector<at::Tensor> tokens{cls_token_.expand({B, -1, -1})};
+  if (c.distilled) tokens.push_back(dist_token_.expand({B, -1, -1}));
+  tokens.push_back(x);
+  x = at::cat(tokens, 1) + pos_embed_;  // [B, T, D]
+  for (size_t i = 0; i < blocks_->size(); ++i) {
+    x = blocks_[i]->as<ViTBlock>()->forward(x, probe_for(probes, "blocks." + std::to_string(i) + ".attn"));
+  }
+  return norm_->forward(x);
+}
+
+at::Tensor VisionTransformerImpl::forward(const at::Tensor& images, ProbeSet* probes) {
+  const auto x = forward_features(images, probes);
+  const auto cls = x.select(1, 0);  // [B, D]
+  if (!head_) return cls;
+  if (!config_.distilled) return head_->forward(cls);
+  // DeiT at inference: the class and distillation heads are averaged.
+  return (head_->forward(cls) + head_dist_->forward(x.select(1, 1))) / 2;
+}
+
+}  // namespace sparsescope::vision
