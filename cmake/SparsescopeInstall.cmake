@@ -9,8 +9,13 @@ install(TARGETS sparsescope_kernels sparsescope_vision sparsescope_vlm
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 foreach(layer kernels vision)
-  install(DIRECTORY "${PROJECT_SOURCE_DIR}/lib/${layer}/include/" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  install(DIRECTORY "${PROJECT_SOURCE_DIR}/lib/${layer}/include/" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+          PATTERN "video.h" EXCLUDE)
 endforeach()
+if(SPARSESCOPE_WITH_VIDEO)
+  install(FILES "${PROJECT_SOURCE_DIR}/lib/vision/include/sparsescope/vision/video.h"
+          DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/sparsescope/vision)
+endif()
 install(EXPORT sparsescopeTargets NAMESPACE sparsescope:: DESTINATION "${SPARSESCOPE_CMAKE_DIR}")
 
 configure_package_config_file(cmake/sparsescopeConfig.cmake.in

@@ -10,6 +10,7 @@ namespace sparsescope::cli {
 /// Each command adds its subcommand to `app` and returns the function that runs it (its exit status).
 using Command = std::function<int()>;
 
+Command add_infer_command(CLI::App& app);
 Command add_preprocess_command(CLI::App& app);
 Command add_tensors_command(CLI::App& app);
 

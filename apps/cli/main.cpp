@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
     auto run = adder(app);
     commands[app.get_subcommands({}).back()] = std::move(run);
   };
+  add(sparsescope::cli::add_infer_command);
   add(sparsescope::cli::add_preprocess_command);
   add(sparsescope::cli::add_tensors_command);
 

@@ -1,0 +1,41 @@
+#include "model_options.h"
+
+#include <ATen/Context.h>
+
+#include <CLI/CLI.hpp>
+
+#include "sparsescope/kernels/error.h"
+
+namespace sparsescope::cli {
+
+void add_model_options(CLI::App& cmd, ModelOptions& options) {
+  cmd.add_option("--model", options.name, "Model name (timm's, e.g. vit_small_patch16_224)")->required();
+  cmd.add_option("--weights", options.weights, "Weights: safetensors or .pth with timm's parameter names")
+      ->required();
+  cmd.add_option("--device", options.device, "Where to run")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd.add_option("--dtype", options.dtype, "Compute dtype")->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
+}
+
+LoadedModel load_model(const ModelOptions& options) {
+  LoadedModel loaded;
+  loaded.dtype = options.dtype == "fp16" ? at::kHalf : options.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
+  if (options.device == "cuda") {
+    SPARSESCOPE_CHECK(at::hasCUDA(), "--device cuda: no CUDA device is available on this machine");
+    loaded.device = at::Device(at::kCUDA);
+  }
+  try {
+    loaded.model = vision::VisionTransformer(vision::vit_config(options.name));
+  } catch (const sparsescope::Error& e) {
+    SPARSESCOPE_FAIL("--model: ", e.what());
+  }
+  try {
+    vision::load_vit_weights(loaded.model, options.weights);
+  } catch (const sparsescope::Error& e) {
+    SPARSESCOPE_FAIL("--weights: ", e.what());
+  }
+  loaded.model->eval();
+  loaded.model->to(loaded.device, loaded.dtype);
+  return loaded;
+}
+
+}  // namespace sparsescope::cli
