@@ -287,20 +287,42 @@ TEST(Probe, IsNotCalledWhenTheInputsAreRejected) {
   EXPECT_EQ(probe.calls, 0);
 }
 
+// Looks a backend up by name: builds with CUDA put the fused backends first.
+sparsescope::BackendChoice backend(const std::vector<sparsescope::BackendChoice>& choices,
+                                   const std::string& name) {
+  for (const auto& c : choices)
+    if (c.name == name) return c;
+  ADD_FAILURE() << "no backend " << name;
+  return {};
+}
+
 TEST(Backends, ExplainTheChoice) {
   const at::Tensor q = at::randn({1, 1, 4, 8});
   const auto dense = sparsescope::backend_choices(q, q, q, sparsescope::Dense{});
-  ASSERT_EQ(dense.size(), 2u);
-  EXPECT_EQ(dense[0].name, "permuted");
-  EXPECT_FALSE(dense[0].usable);
-  EXPECT_EQ(dense[0].why_not, "not a Permuted pattern (dense)");
-  EXPECT_EQ(dense[1].name, "reference");
-  EXPECT_TRUE(dense[1].usable);
+  ASSERT_GE(dense.size(), 2u);
+  EXPECT_EQ(dense[dense.size() - 2].name, "permuted");
+  EXPECT_EQ(dense.back().name, "reference");
+  for (const auto& c : dense) EXPECT_EQ(c.usable, c.name == "reference") << c.name;
+  EXPECT_EQ(backend(dense, "permuted").why_not, "not a Permuted pattern (dense)");
   const at::Tensor perm = at::arange(4).view({1, 1, 4});
   const auto permuted = sparsescope::backend_choices(q, q, q, sparsescope::permuted(perm, perm, sparsescope::Dense{}));
-  EXPECT_TRUE(permuted[0].usable);
-  EXPECT_FALSE(permuted[1].usable);
-  EXPECT_EQ(permuted[1].why_not, "Permuted is lowered onto its inner pattern first");
+  EXPECT_TRUE(backend(permuted, "permuted").usable);
+  EXPECT_FALSE(backend(permuted, "reference").usable);
+  EXPECT_EQ(backend(permuted, "reference").why_not, "Permuted is lowered onto its inner pattern first");
 }
+
+#if defined(SPARSESCOPE_TEST_WITH_CUDA)
+// A CUDA build lists its fused backends first; on CPU tensors they refuse and say why.
+TEST(Backends, FusedCudaBackendsComeFirstAndRefuseCpuTensors) {
+  const at::Tensor q = at::randn({1, 1, 4, 64}).to(at::kHalf);
+  const auto choices = sparsescope::backend_choices(q, q, q, sparsescope::Dense{});
+  ASSERT_EQ(choices.size(), 5u);
+  EXPECT_EQ(choices[0].name, "cuda_dense");
+  EXPECT_EQ(choices[1].name, "cuda_block_sparse");
+  EXPECT_EQ(choices[2].name, "cuda_topk");
+  EXPECT_EQ(choices[0].why_not, "`query` is on cpu, not a CUDA device");
+  EXPECT_EQ(choices[1].why_not, "not a BlockSparse pattern (dense)");
+}
+#endif
 
 }  // namespace

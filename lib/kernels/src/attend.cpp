@@ -12,7 +12,8 @@
 // pattern (gather, dispatch the inner call again, scatter back; a kernel that fuses the
 // permutation would sit before it), then the reference, which accepts every other pattern on any
 // device and is the autograd path on CPU. Every backend derives "which keys does this query see"
-// from mask.h, so the reference and the kernels cannot drift apart.
+// from mask.h, so the reference and the kernels cannot drift apart. The fused backends compute
+// forward only; their autograd backward differentiates the reference (cuda_backend.cpp).
 #include "sparsescope/kernels/attend.h"
 
 #include <ATen/ATen.h>
@@ -23,6 +24,9 @@
 
 #include "backend.h"
 #include "checks.h"
+#if defined(SPARSESCOPE_WITH_CUDA)
+#include "cuda_backend.h"
+#endif
 #include "reference/reference.h"
 #include "sparsescope/kernels/probe.h"
 
@@ -58,6 +62,11 @@ AttendResult run_permuted(const AttendParams& params) {
 
 const std::vector<Backend>& backends() {
   static const std::vector<Backend> list = {
+#if defined(SPARSESCOPE_WITH_CUDA)
+      {"cuda_dense", cuda_backend::can_use_dense, cuda_backend::run_dense},
+      {"cuda_block_sparse", cuda_backend::can_use_block_sparse, cuda_backend::run_block_sparse},
+      {"cuda_topk", cuda_backend::can_use_topk, cuda_backend::run_topk},
+#endif
       {"permuted", can_use_permuted, run_permuted},
       {"reference", reference::can_use, reference::run},
   };

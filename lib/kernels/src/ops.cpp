@@ -1,8 +1,8 @@
 // torch.ops.sparsescope.*: the patterns as torch ops, for Python users
 // (torch.ops.load_library("libsparsescope_kernels.so")). They are CompositeImplicitAutograd, as
-// SDPA is: each calls attend(), whose reference backend is made of differentiable ATen ops, so
-// autograd sees through it on every device. A fused kernel later registers its own op with a
-// CUDA and an Autograd kernel and is reached through attend()'s dispatch, not from here.
+// SDPA is: each calls attend(), whose reference backend is made of differentiable ATen ops and
+// whose fused CUDA backends record their own autograd Function (cuda_backend.cpp), so autograd
+// sees through every op on every device without a separate CUDA or Autograd registration.
 // The registration is a static initializer of this file: it runs when the shared library loads.
 #include <ATen/ATen.h>
 #include <torch/library.h>

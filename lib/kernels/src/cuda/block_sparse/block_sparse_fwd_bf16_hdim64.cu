@@ -1,0 +1,6 @@
+// One instantiation per translation unit (STYLE.md 13): block sparse forward, bf16, head dim 64.
+#include "block_sparse_fwd.cuh"
+
+namespace sparsescope::cuda {
+template void run_block_sparse_fwd<true, 64>(const FwdParams&, cudaStream_t);
+}  // namespace sparsescope::cuda

@@ -1,0 +1,55 @@
+#pragma once
+// Host entry points of the fused forward kernels. Each (kernel, dtype, head dim) is explicitly
+// instantiated in its own .cu file under src/cuda/<kernel>/, so a 2-core build compiles them in
+// parallel and no translation unit holds every instantiation. This header holds no device code
+// and no ATen: the host side (src/cuda_backend.cpp) includes it to launch.
+#include <cuda_runtime_api.h>
+
+#include "params.h"
+
+namespace sparsescope::cuda {
+
+/// Dense, optionally causal (params.causal): one CTA per kBlockM queries of one (batch, head).
+template <bool kIsBf16, int kHeadDim>
+void run_dense_fwd(const FwdParams& params, cudaStream_t stream);
+
+/// BlockSparse: params.block_q a multiple of kBlockM, params.block_k of kBlockN.
+template <bool kIsBf16, int kHeadDim>
+void run_block_sparse_fwd(const FwdParams& params, cudaStream_t stream);
+
+/// TopK: one warp per query, gathering its listed keys.
+template <bool kIsBf16, int kHeadDim>
+void run_topk_fwd(const FwdParams& params, cudaStream_t stream);
+
+/// Tile sizes of the tensor-core kernels (Dense and BlockSparse), which can_use checks against;
+/// they mirror FwdTraits in flash_fwd.cuh (static_asserts there keep them equal).
+constexpr int kBlockM = 128;
+constexpr int kBlockN = 64;
+
+/// Dynamic shared memory of the tensor-core kernels' tiles.
+constexpr int tile_smem_bytes(int head_dim) { return (kBlockM + 2 * kBlockN) * head_dim * 2; }
+
+/// Shared memory of the BlockSparse kernel's key-block set (a bitmap), the list made of it and
+/// its length, beyond the tiles.
+constexpr int block_list_smem_bytes(int num_k_blocks) {
+  return ((num_k_blocks + 31) / 32 + num_k_blocks + 1) * 4;
+}
+
+/// The TopK kernel: warps per CTA, and the shared memory of one warp's duplicate filter (an open
+/// addressing hash set of topk_table_size ints) and key list (topk_k ints).
+constexpr int kTopkWarps = 4;
+constexpr int topk_table_size(int topk_k) {
+  int size = 32;
+  while (size < 2 * topk_k) size *= 2;
+  return size;
+}
+constexpr int topk_smem_bytes(int topk_k) {
+  return kTopkWarps * (topk_table_size(topk_k) + topk_k) * 4;
+}
+
+/// The binary version (major * 10 + minor) of the fused kernels' code that the current device
+/// runs, or 0 when the build holds no image it can load (TORCH_CUDA_ARCH_LIST left its
+/// architecture out).
+int loadable_arch();
+
+}  // namespace sparsescope::cuda

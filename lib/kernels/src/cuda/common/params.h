@@ -1,0 +1,50 @@
+#pragma once
+// The plain parameter block of every fused forward kernel (flash-attention's Flash_fwd_params):
+// pointers, element strides and sizes, filled once on the host after validation. No at::Tensor
+// reaches device code, so the kernels' translation units include no ATen.
+#include <cstdint>
+
+namespace sparsescope::cuda {
+
+struct FwdParams {
+  // q [B, H, N, D], k and v [B, H, M, D]: the last dim is contiguous, the other strides (in
+  // elements) are free, which takes q/k/v views of a packed qkv projection without copies.
+  const void* q;
+  const void* k;
+  const void* v;
+  int64_t q_batch_stride, q_head_stride, q_row_stride;
+  int64_t k_batch_stride, k_head_stride, k_row_stride;
+  int64_t v_batch_stride, v_head_stride, v_row_stride;
+  // out [B, H, N, D] and lse [B, H, N] (float32) are allocated contiguous by the launcher.
+  void* out;
+  float* lse;
+  int batch, heads, n, m;
+  float scale_log2;  // softmax scale (> 0) times log2(e): the kernels exponentiate with exp2
+
+  // Dense
+  bool causal;
+
+  // BlockSparse (FlexAttention's BlockMask layout, int32). Strides are in elements; a dim of size 1
+  // (pattern shared over batch or heads) has stride 0.
+  const int32_t* kv_count;
+  const int32_t* kv_index;
+  int64_t count_batch_stride, count_head_stride, count_row_stride;
+  int64_t index_batch_stride, index_head_stride, index_row_stride, index_col_stride;
+  int index_width;
+  const int32_t* full_kv_count;  // nullptr when the pattern has no full blocks
+  const int32_t* full_kv_index;
+  int64_t full_count_batch_stride, full_count_head_stride, full_count_row_stride;
+  int64_t full_index_batch_stride, full_index_head_stride, full_index_row_stride,
+      full_index_col_stride;
+  int full_index_width;
+  int block_q, block_k;
+  int num_k_blocks;  // ceil(m / block_k)
+
+  // TopK (int64 key lists, -1 pads), strides as above.
+  const int64_t* topk_index;
+  int64_t topk_batch_stride, topk_head_stride, topk_row_stride, topk_col_stride;
+  int topk_k;
+  int topk_table_size;  // per-query hash set for duplicate keys: a power of two >= 2 * topk_k
+};
+
+}  // namespace sparsescope::cuda

@@ -1,0 +1,313 @@
+// Note [Fused CUDA backends]
+//
+// The host side of the kernels in src/cuda/: predicates that accept a call only when a kernel
+// computes it exactly as the reference would (same keys per query, same LSE convention), the
+// FwdParams they fill, and autograd.
+//
+// Autograd: the kernels are forward-only. When a gradient is needed, FusedAttention (a
+// torch::autograd::Function) runs the kernel in its forward and, in its backward, recomputes the
+// reference backend on the saved inputs with autograd on and differentiates that: the composite
+// backward (masked attention through ATen, O(N x listed keys) memory) until fused backward
+// kernels exist. Without a gradient to record the kernel is called directly.
+#include "cuda_backend.h"
+
+#include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "cuda/common/launch.h"
+#include "cuda/common/static_switch.h"
+#include "reference/reference.h"
+
+namespace sparsescope::cuda_backend {
+namespace {
+
+using detail::AttendParams;
+
+bool refuse(std::string* why_not, std::string reason) {
+  if (why_not) *why_not = std::move(reason);
+  return false;
+}
+
+// The kernels' binary version on `device` (see cuda::loadable_arch), asked once per device.
+int arch_of(int device) {
+  static std::mutex mutex;
+  static std::unordered_map<int, int> cache;
+  const std::lock_guard<std::mutex> lock(mutex);
+  const auto it = cache.find(device);
+  if (it != cache.end()) return it->second;
+  const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
+  return cache[device] = cuda::loadable_arch();
+}
+
+int smem_optin(int device) {
+  return static_cast<int>(at::cuda::getDeviceProperties(device)->sharedMemPerBlockOptin);
+}
+
+// The last dim contiguous, the other strides and the base address 16-byte aligned: every row the
+// kernels read comes in 16-byte chunks.
+bool aligned_rows(const char* name, const at::Tensor& t, std::string* why_not) {
+  if (t.stride(3) != 1)
+    return refuse(why_not, std::string("`") + name + "` has stride " + std::to_string(t.stride(3)) +
+                               " along its last dim, the kernels need 1");
+  for (int dim = 0; dim < 3; ++dim)
+    if (t.size(dim) > 1 && t.stride(dim) % 8 != 0)
+      return refuse(why_not, std::string("`") + name + "` stride " + std::to_string(t.stride(dim)) +
+                                 " along dim " + std::to_string(dim) +
+                                 " is not a multiple of 8 elements (16 bytes)");
+  if (reinterpret_cast<std::uintptr_t>(t.data_ptr()) % 16 != 0)
+    return refuse(why_not, std::string("`") + name + "` data is not 16-byte aligned");
+  return true;
+}
+
+// What every fused kernel needs, in check order: device, architecture, dtype, scale, head dim,
+// strides, sizes.
+bool can_use_common(const AttendParams& a, std::string* why_not) {
+  if (!a.q.is_cuda())
+    return refuse(why_not, "`query` is on " + a.q.device().str() + ", not a CUDA device");
+  const int device = a.q.get_device();
+  const int arch = arch_of(device);
+  if (arch == 0)
+    return refuse(why_not, "this build has no kernel image for " + a.q.device().str() +
+                               " (TORCH_CUDA_ARCH_LIST left its architecture out)");
+  if (arch < 80)
+    return refuse(why_not, "needs sm_80 or newer for bf16 mma.sync, device runs sm_" +
+                               std::to_string(arch));
+  if (a.q.scalar_type() != at::kHalf && a.q.scalar_type() != at::kBFloat16)
+    return refuse(why_not, std::string("dtype ") + c10::toString(a.q.scalar_type()) +
+                               ", the kernels take float16 or bfloat16");
+  if (!(a.scale > 0))
+    return refuse(why_not, "scale " + std::to_string(a.scale) +
+                               "; the kernels take the row maximum of unscaled scores and need scale > 0");
+  const int64_t d = a.q.size(3), dv = a.v.size(3);
+  if (d != dv || (d != 64 && d != 128))
+    return refuse(why_not, "head dims D = " + std::to_string(d) + ", Dv = " + std::to_string(dv) +
+                               ", the kernels take D = Dv = 64 or 128");
+  if (!aligned_rows("query", a.q, why_not) || !aligned_rows("key", a.k, why_not) ||
+      !aligned_rows("value", a.v, why_not))
+    return false;
+  const int64_t batch = a.q.size(0), heads = a.q.size(1), n = a.q.size(2), m = a.k.size(2);
+  if (batch == 0 || heads == 0 || n == 0 || m == 0)
+    return refuse(why_not, "empty problem (B, H, N or M is 0)");
+  constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
+  if (n > kIntMax - cuda::kBlockM || m > kIntMax - cuda::kBlockM || batch > 65535 || heads > 65535)
+    return refuse(why_not, "sizes past the kernels' grid and int32 token indices");
+  return true;
+}
+
+int64_t stride_or_zero(const at::Tensor& t, int dim) { return t.size(dim) == 1 ? 0 : t.stride(dim); }
+
+// Launches `launch<is_bf16, head_dim>` on the current stream of q's device.
+template <typename Launch>
+AttendResult launch_fwd(const AttendParams& a, cuda::FwdParams& p, Launch launch) {
+  const at::Tensor& q = a.q;
+  at::Tensor out = at::empty(q.sizes(), q.options());  // contiguous, as the kernels write it
+  at::Tensor lse = at::empty({q.size(0), q.size(1), q.size(2)}, q.options().dtype(at::kFloat));
+  p.q = q.data_ptr();
+  p.k = a.k.data_ptr();
+  p.v = a.v.data_ptr();
+  p.q_batch_stride = q.stride(0);
+  p.q_head_stride = q.stride(1);
+  p.q_row_stride = q.stride(2);
+  p.k_batch_stride = a.k.stride(0);
+  p.k_head_stride = a.k.stride(1);
+  p.k_row_stride = a.k.stride(2);
+  p.v_batch_stride = a.v.stride(0);
+  p.v_head_stride = a.v.stride(1);
+  p.v_row_stride = a.v.stride(2);
+  p.out = out.data_ptr();
+  p.lse = lse.data_ptr<float>();
+  p.batch = static_cast<int>(q.size(0));
+  p.heads = static_cast<int>(q.size(1));
+  p.n = static_cast<int>(q.size(2));
+  p.m = static_cast<int>(a.k.size(2));
+  p.scale_log2 = static_cast<float>(a.scale * 1.4426950408889634);
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.get_device()).stream();
+  launch(q.scalar_type() == at::kBFloat16, q.size(3), p, stream);
+  return {out, lse};
+}
+
+AttendResult dense_fwd(const AttendParams& a) {
+  const c10::cuda::CUDAGuard guard(a.q.device());
+  cuda::FwdParams p{};
+  p.causal = std::get<Dense>(a.pattern).causal;
+  return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
+    SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
+      SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_dense_fwd<kIsBf16, kHeadDim>(params, s); });
+    });
+  });
+}
+
+AttendResult block_sparse_fwd(const AttendParams& a) {
+  const c10::cuda::CUDAGuard guard(a.q.device());
+  const auto& bs = std::get<BlockSparse>(a.pattern);
+  cuda::FwdParams p{};
+  p.kv_count = bs.kv_count.data_ptr<int32_t>();
+  p.kv_index = bs.kv_index.data_ptr<int32_t>();
+  p.count_batch_stride = stride_or_zero(bs.kv_count, 0);
+  p.count_head_stride = stride_or_zero(bs.kv_count, 1);
+  p.count_row_stride = bs.kv_count.stride(2);
+  p.index_batch_stride = stride_or_zero(bs.kv_index, 0);
+  p.index_head_stride = stride_or_zero(bs.kv_index, 1);
+  p.index_row_stride = bs.kv_index.stride(2);
+  p.index_col_stride = bs.kv_index.stride(3);
+  p.index_width = static_cast<int>(bs.kv_index.size(3));
+  if (bs.full_kv_count.defined()) {
+    p.full_kv_count = bs.full_kv_count.data_ptr<int32_t>();
+    p.full_kv_index = bs.full_kv_index.data_ptr<int32_t>();
+    p.full_count_batch_stride = stride_or_zero(bs.full_kv_count, 0);
+    p.full_count_head_stride = stride_or_zero(bs.full_kv_count, 1);
+    p.full_count_row_stride = bs.full_kv_count.stride(2);
+    p.full_index_batch_stride = stride_or_zero(bs.full_kv_index, 0);
+    p.full_index_head_stride = stride_or_zero(bs.full_kv_index, 1);
+    p.full_index_row_stride = bs.full_kv_index.stride(2);
+    p.full_index_col_stride = bs.full_kv_index.stride(3);
+    p.full_index_width = static_cast<int>(bs.full_kv_index.size(3));
+  }
+  p.block_q = static_cast<int>(bs.block_q);
+  p.block_k = static_cast<int>(bs.block_k);
+  p.num_k_blocks = static_cast<int>((a.k.size(2) + bs.block_k - 1) / bs.block_k);
+  return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
+    SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
+      SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_block_sparse_fwd<kIsBf16, kHeadDim>(params, s); });
+    });
+  });
+}
+
+AttendResult topk_fwd(const AttendParams& a) {
+  const c10::cuda::CUDAGuard guard(a.q.device());
+  const at::Tensor& index = std::get<TopK>(a.pattern).index;
+  cuda::FwdParams p{};
+  p.topk_index = index.data_ptr<int64_t>();
+  p.topk_batch_stride = stride_or_zero(index, 0);
+  p.topk_head_stride = stride_or_zero(index, 1);
+  p.topk_row_stride = index.stride(2);
+  p.topk_col_stride = index.stride(3);
+  p.topk_k = static_cast<int>(index.size(3));
+  p.topk_table_size = cuda::topk_table_size(p.topk_k);
+  return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
+    SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
+      SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_topk_fwd<kIsBf16, kHeadDim>(params, s); });
+    });
+  });
+}
+
+// ---- Autograd ----
+
+using Forward = AttendResult (*)(const AttendParams&);
+
+// The pattern and scale of a recorded call, kept for the backward (an IValue capsule).
+struct SavedPattern : torch::CustomClassHolder {
+  SavedPattern(Pattern p, double s) : pattern(std::move(p)), scale(s) {}
+  Pattern pattern;
+  double scale;
+};
+
+class FusedAttention : public torch::autograd::Function<FusedAttention> {
+ public:
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                const at::Tensor& q, const at::Tensor& k,
+                                                const at::Tensor& v,
+                                                const c10::intrusive_ptr<SavedPattern>& saved,
+                                                Forward kernel) {
+    const AttendResult r = kernel({q, k, v, saved->pattern, saved->scale});
+    ctx->save_for_backward({q, k, v});
+    ctx->saved_data["pattern"] = at::IValue::make_capsule(saved);
+    return {r.out, r.lse};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto inputs = ctx->get_saved_variables();
+    const auto saved = c10::static_intrusive_pointer_cast<SavedPattern>(
+        ctx->saved_data["pattern"].toCapsule());
+    std::vector<at::Tensor> leaves;
+    for (const at::Tensor& t : inputs) leaves.push_back(t.detach().requires_grad_(true));
+    std::vector<at::Tensor> outputs, grad_outputs;
+    {
+      const at::AutoGradMode enable(true);
+      const AttendResult r = reference::run({leaves[0], leaves[1], leaves[2], saved->pattern, saved->scale});
+      if (grads[0].defined()) {
+        outputs.push_back(r.out);
+        grad_outputs.push_back(grads[0]);
+      }
+      if (grads[1].defined()) {
+        outputs.push_back(r.lse);
+        grad_outputs.push_back(grads[1]);
+      }
+    }
+    if (outputs.empty()) return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    const auto g = torch::autograd::grad(outputs, leaves, grad_outputs, /*retain_graph=*/false,
+                                         /*create_graph=*/false, /*allow_unused=*/true);
+    return {g[0], g[1], g[2], at::Tensor(), at::Tensor()};
+  }
+};
+
+AttendResult with_autograd(const AttendParams& a, Forward kernel) {
+  const bool record = at::GradMode::is_enabled() &&
+                      (a.q.requires_grad() || a.k.requires_grad() || a.v.requires_grad());
+  if (!record) return kernel(a);
+  const auto outs = FusedAttention::apply(a.q, a.k, a.v,
+                                          c10::make_intrusive<SavedPattern>(a.pattern, a.scale), kernel);
+  return {outs[0], outs[1]};
+}
+
+}  // namespace
+
+bool can_use_dense(const AttendParams& a, std::string* why_not) {
+  const auto* p = std::get_if<Dense>(&a.pattern);
+  if (!p) return refuse(why_not, std::string("not a Dense pattern (") + kind_name(a.pattern) + ")");
+  if (!can_use_common(a, why_not)) return false;
+  if (p->mask.defined()) return refuse(why_not, "Dense.mask is given; the fused kernel takes none");
+  return true;
+}
+
+AttendResult run_dense(const AttendParams& a) { return with_autograd(a, dense_fwd); }
+
+bool can_use_block_sparse(const AttendParams& a, std::string* why_not) {
+  const auto* p = std::get_if<BlockSparse>(&a.pattern);
+  if (!p)
+    return refuse(why_not, std::string("not a BlockSparse pattern (") + kind_name(a.pattern) + ")");
+  if (!can_use_common(a, why_not)) return false;
+  const int64_t d = a.q.size(3);
+  if (p->block_q % cuda::kBlockM != 0 || p->block_k % cuda::kBlockN != 0)
+    return refuse(why_not, "block_q = " + std::to_string(p->block_q) + ", block_k = " +
+                               std::to_string(p->block_k) + "; the kernel needs block_q a multiple of " +
+                               std::to_string(cuda::kBlockM) + " and block_k of " +
+                               std::to_string(cuda::kBlockN));
+  const int64_t k_blocks = (a.k.size(2) + p->block_k - 1) / p->block_k;
+  const int64_t smem = cuda::tile_smem_bytes(static_cast<int>(d)) +
+                       int64_t{cuda::block_list_smem_bytes(static_cast<int>(k_blocks))};
+  if (smem > smem_optin(a.q.get_device()))
+    return refuse(why_not, std::to_string(k_blocks) + " key blocks need " + std::to_string(smem) +
+                               " bytes of shared memory, more than the device's " +
+                               std::to_string(smem_optin(a.q.get_device())));
+  return true;
+}
+
+AttendResult run_block_sparse(const AttendParams& a) { return with_autograd(a, block_sparse_fwd); }
+
+bool can_use_topk(const AttendParams& a, std::string* why_not) {
+  const auto* p = std::get_if<TopK>(&a.pattern);
+  if (!p) return refuse(why_not, std::string("not a TopK pattern (") + kind_name(a.pattern) + ")");
+  if (!can_use_common(a, why_not)) return false;
+  const int64_t k = p->index.size(3);
+  const int64_t smem = k <= 65536 ? cuda::topk_smem_bytes(static_cast<int>(k)) : -1;
+  if (smem < 0 || smem > smem_optin(a.q.get_device()))
+    return refuse(why_not, "lists of K = " + std::to_string(k) +
+                               " keys do not fit the kernel's shared-memory duplicate filter");
+  return true;
+}
+
+AttendResult run_topk(const AttendParams& a) { return with_autograd(a, topk_fwd); }
+
+}  // namespace sparsescope::cuda_backend

@@ -1,0 +1,21 @@
+#pragma once
+// The fused CUDA backends of attend() (built with SPARSESCOPE_WITH_CUDA). Each can_use says why it
+// refuses (device, architecture, dtype, head dim, strides, pattern); each run launches the fused
+// forward kernel of src/cuda/ and, when autograd needs it, records a backward that recomputes the
+// reference (masked attention through ATen) and differentiates it.
+#include <string>
+
+#include "backend.h"
+
+namespace sparsescope::cuda_backend {
+
+bool can_use_dense(const detail::AttendParams& params, std::string* why_not);
+AttendResult run_dense(const detail::AttendParams& params);
+
+bool can_use_block_sparse(const detail::AttendParams& params, std::string* why_not);
+AttendResult run_block_sparse(const detail::AttendParams& params);
+
+bool can_use_topk(const detail::AttendParams& params, std::string* why_not);
+AttendResult run_topk(const detail::AttendParams& params);
+
+}  // namespace sparsescope::cuda_backend

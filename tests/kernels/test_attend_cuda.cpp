@@ -1,0 +1,249 @@
+// The fused CUDA kernels against the CPU reference in float32, on fresh random inputs of odd sizes,
+// with the kernels' outputs allocated over poisoned (NaN) memory. Skipped without a CUDA device.
+// The Small suite is what compute-sanitizer runs (scripts/gpu/run.sh).
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "cases.h"
+#include "sparsescope/kernels/attend.h"
+
+namespace {
+
+using sparsescope::AttendResult;
+using sparsescope::BlockSparse;
+using sparsescope::Dense;
+using sparsescope::Pattern;
+using sparsescope::TopK;
+using sparsescope::testing::ceil_div;
+using sparsescope::testing::random_blocks;
+
+struct GpuCase {
+  std::string name;
+  int64_t batch, heads, n, m;
+  std::function<Pattern()> make;  // on the CPU, from the global generator
+  std::string backend;            // the backend attend() must pick on the GPU
+};
+
+void PrintTo(const GpuCase& c, std::ostream* os) { *os << c.name; }
+
+at::Tensor to(const at::Tensor& t, at::Device device) { return t.defined() ? t.to(device) : t; }
+
+Pattern to_device(const Pattern& pattern, at::Device device) {
+  if (const auto* p = std::get_if<Dense>(&pattern)) return Dense{p->causal, p->scale, to(p->mask, device)};
+  if (const auto* p = std::get_if<BlockSparse>(&pattern))
+    return BlockSparse{p->block_q, p->block_k, to(p->kv_count, device), to(p->kv_index, device),
+                       to(p->full_kv_count, device), to(p->full_kv_index, device), p->scale};
+  if (const auto* p = std::get_if<TopK>(&pattern)) return TopK{to(p->index, device), p->scale};
+  const auto& p = std::get<sparsescope::Permuted>(pattern);
+  return sparsescope::permuted(to(p.perm, device), to(p.inverse, device), to_device(*p.inner, device),
+                               to(p.kv_perm, device));
+}
+
+Pattern block_sparse(int64_t batch, int64_t heads, int64_t n, int64_t m, int64_t bq, int64_t bk,
+                     bool full) {
+  const int64_t rows = ceil_div(n, bq), cols = ceil_div(m, bk);
+  const auto [count, index] = random_blocks(batch, heads, rows, cols, std::min<int64_t>(cols, 4));
+  if (!full) return BlockSparse{bq, bk, count, index, {}, {}, {}};
+  // Full blocks shared over heads, overlapping the partial ones: repeated blocks count once.
+  const auto [full_count, full_index] = random_blocks(batch, 1, rows, cols, std::min<int64_t>(cols, 3));
+  return BlockSparse{bq, bk, count, index, full_count, full_index, {}};
+}
+
+Pattern topk(int64_t batch, int64_t heads, int64_t n, int64_t m, int64_t k) {
+  at::Tensor index = at::randint(0, m, {batch, heads, n, k}, at::kLong);
+  index.masked_fill_(at::rand({batch, heads, n, k}) < 0.2, -1);
+  index.select(2, 1).fill_(-1);  // a query without keys
+  if (k > 1) index.select(2, 2).narrow(-1, 1, k - 1).copy_(index.select(2, 2).narrow(-1, 0, 1).expand({batch, heads, k - 1}));
+  return TopK{index, {}};
+}
+
+std::vector<GpuCase> small_cases() {
+  return {
+      {"dense", 1, 2, 5, 7, [] { return Pattern(Dense{false, 0.3, {}}); }, "cuda_dense"},
+      {"dense_causal", 2, 1, 70, 45, [] { return Pattern(Dense{true, {}, {}}); }, "cuda_dense"},
+      {"block_sparse", 1, 2, 200, 150, [] { return block_sparse(1, 2, 200, 150, 128, 64, true); },
+       "cuda_block_sparse"},
+      {"topk", 1, 2, 9, 40, [] { return topk(1, 2, 9, 40, 37); }, "cuda_topk"},
+  };
+}
+
+std::vector<GpuCase> odd_cases() {
+  return {
+      {"dense", 2, 3, 300, 333, [] { return Pattern(Dense{}); }, "cuda_dense"},
+      {"dense_causal_square", 1, 2, 257, 257, [] { return Pattern(Dense{true, {}, {}}); }, "cuda_dense"},
+      {"dense_causal_n_gt_m", 2, 2, 333, 200, [] { return Pattern(Dense{true, {}, {}}); }, "cuda_dense"},
+      {"dense_causal_n_lt_m", 1, 3, 200, 333, [] { return Pattern(Dense{true, 0.2, {}}); }, "cuda_dense"},
+      {"block_sparse_128", 2, 3, 700, 650, [] { return block_sparse(2, 3, 700, 650, 128, 128, true); },
+       "cuda_block_sparse"},
+      {"block_sparse_256x64_partial_only", 1, 2, 600, 500,
+       [] { return block_sparse(1, 2, 600, 500, 256, 64, false); }, "cuda_block_sparse"},
+      {"block_sparse_repeated_blocks", 1, 1, 256, 384, [] {
+         // Row 0 lists block 1 three times; row 1 lists block 2 as partial and as full.
+         const at::Tensor count = at::tensor({3, 1}, at::kInt).view({1, 1, 2});
+         const at::Tensor index = at::tensor({1, 1, 1, 2, 0, 0}, at::kInt).view({1, 1, 2, 3});
+         const at::Tensor full_count = at::tensor({0, 2}, at::kInt).view({1, 1, 2});
+         const at::Tensor full_index = at::tensor({0, 0, 2, 0}, at::kInt).view({1, 1, 2, 2});
+         return Pattern(BlockSparse{128, 128, count, index, full_count, full_index, {}});
+       }, "cuda_block_sparse"},
+      {"topk", 2, 3, 300, 400, [] { return topk(2, 1, 300, 400, 37); }, "cuda_topk"},
+      {"topk_k_over_m", 1, 2, 50, 20, [] { return topk(1, 2, 50, 20, 70); }, "cuda_topk"},
+      {"topk_long_lists", 1, 2, 64, 900, [] { return topk(1, 2, 64, 900, 300); }, "cuda_topk"},
+      {"permuted_block_sparse", 1, 2, 300, 300, [] {
+         const at::Tensor perm = sparsescope::testing::random_perm(1, 2, 300);
+         return Pattern(sparsescope::permuted(perm, sparsescope::testing::inverse_of(perm),
+                                              block_sparse(1, 2, 300, 300, 128, 64, true)));
+       }, "permuted"},
+  };
+}
+
+double tolerance(at::ScalarType dtype) { return dtype == at::kHalf ? 5e-3 : 2e-2; }
+
+std::string first_usable(const std::vector<sparsescope::BackendChoice>& choices) {
+  for (const auto& c : choices)
+    if (c.usable) return c.name;
+  return "none";
+}
+
+// Frees NaN-filled blocks of the outputs' sizes, so that the caching allocator hands them to the
+// kernel's outputs: a row the kernel forgets to write stays NaN.
+void poison(int64_t batch, int64_t heads, int64_t n, int64_t d, at::ScalarType dtype) {
+  const auto cuda = at::TensorOptions().device(at::kCUDA);
+  at::full({batch, heads, n, d}, std::numeric_limits<double>::quiet_NaN(), cuda.dtype(dtype));
+  at::full({batch, heads, n}, std::numeric_limits<double>::quiet_NaN(), cuda.dtype(at::kFloat));
+}
+
+void expect_lse_near(const at::Tensor& got, const at::Tensor& want, double tol) {
+  ASSERT_TRUE(at::equal(got.isneginf(), want.isneginf()));
+  const at::Tensor finite = want.isfinite();
+  if (finite.any().item<bool>()) {
+    EXPECT_LE((got.masked_select(finite) - want.masked_select(finite)).abs().max().item<double>(), tol);
+  }
+}
+
+using Param = std::tuple<GpuCase, at::ScalarType, int64_t>;
+
+class CudaAttend : public ::testing::TestWithParam<Param> {};
+
+TEST_P(CudaAttend, MatchesTheFloat32Reference) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
+  const auto& [c, dtype, d] = GetParam();
+  at::manual_seed(17);
+  const Pattern pattern = c.make();
+  const at::Tensor q = at::randn({c.batch, c.heads, c.n, d}).to(dtype);
+  const at::Tensor k = at::randn({c.batch, c.heads, c.m, d}).to(dtype);
+  const at::Tensor v = at::randn({c.batch, c.heads, c.m, d}).to(dtype);
+  const AttendResult want = sparsescope::attend_lse(q.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat), pattern);
+
+  const Pattern on_gpu = to_device(pattern, at::kCUDA);
+  const at::Tensor gq = q.cuda(), gk = k.cuda(), gv = v.cuda();
+  EXPECT_EQ(first_usable(sparsescope::backend_choices(gq, gk, gv, on_gpu)), c.backend);
+  poison(c.batch, c.heads, c.n, d, dtype);
+  const AttendResult got = sparsescope::attend_lse(gq, gk, gv, on_gpu);
+  ASSERT_EQ(got.out.scalar_type(), dtype);
+  ASSERT_EQ(got.lse.scalar_type(), at::kFloat);
+  const at::Tensor out = got.out.cpu().to(at::kFloat);
+  EXPECT_FALSE(out.isnan().any().item<bool>());
+  EXPECT_LE((out - want.out).abs().max().item<double>(), tolerance(dtype));
+  expect_lse_near(got.lse.cpu(), want.lse, 2e-3);
+  // Queries without keys: exactly 0 and -inf.
+  const at::Tensor empty = want.lse.isneginf();
+  EXPECT_EQ(out.masked_select(empty.unsqueeze(-1)).abs().sum().item<double>(), 0.0);
+}
+
+std::vector<Param> params(const std::vector<GpuCase>& cases) {
+  std::vector<Param> out;
+  for (const GpuCase& c : cases)
+    for (at::ScalarType t : {at::kHalf, at::kBFloat16})
+      for (int64_t d : {64, 128}) out.emplace_back(c, t, d);
+  return out;
+}
+
+std::string param_name(const ::testing::TestParamInfo<Param>& info) {
+  const auto& [c, dtype, d] = info.param;
+  return c.name + (dtype == at::kHalf ? "_fp16" : "_bf16") + "_d" + std::to_string(d);
+}
+
+INSTANTIATE_TEST_SUITE_P(Small, CudaAttend, ::testing::ValuesIn(params(small_cases())), param_name);
+INSTANTIATE_TEST_SUITE_P(Odd, CudaAttend, ::testing::ValuesIn(params(odd_cases())), param_name);
+
+// q, k, v as views of one packed projection [B, N, 3, H, D] (the ViT layout): strided rows, no copy.
+TEST(CudaAttendLayout, StridedViewsOfAPackedProjection) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
+  at::manual_seed(5);
+  const int64_t batch = 2, n = 197, heads = 3, d = 64;
+  const at::Tensor qkv = at::randn({batch, n, 3, heads, d}).to(at::kBFloat16);
+  const at::Tensor packed = qkv.cuda().permute({2, 0, 3, 1, 4});  // [3, B, H, N, D]
+  const at::Tensor q = packed[0], k = packed[1], v = packed[2];
+  ASSERT_FALSE(q.is_contiguous());
+  EXPECT_EQ(first_usable(sparsescope::backend_choices(q, k, v, Dense{})), "cuda_dense");
+  const at::Tensor got = sparsescope::attend(q, k, v, Dense{}).cpu().to(at::kFloat);
+  const at::Tensor want = sparsescope::attend(q.cpu().to(at::kFloat), k.cpu().to(at::kFloat),
+                                              v.cpu().to(at::kFloat), Dense{});
+  EXPECT_LE((got - want).abs().max().item<double>(), tolerance(at::kBFloat16));
+}
+
+TEST(CudaAttendLayout, UnsupportedCallsFallBackAndSayWhy) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
+  const at::Tensor q32 = at::randn({1, 2, 10, 64}, at::kCUDA);
+  const auto choices = sparsescope::backend_choices(q32, q32, q32, Dense{});
+  EXPECT_EQ(choices[0].name, "cuda_dense");
+  EXPECT_EQ(choices[0].why_not, "dtype Float, the kernels take float16 or bfloat16");
+  EXPECT_EQ(first_usable(choices), "reference");
+  const at::Tensor q48 = at::randn({1, 2, 10, 48}, at::kCUDA).to(at::kHalf);
+  EXPECT_EQ(sparsescope::backend_choices(q48, q48, q48, Dense{})[0].why_not,
+            "head dims D = 48, Dv = 48, the kernels take D = Dv = 64 or 128");
+}
+
+// Training through attend() on the GPU: the fused forward records a backward that differentiates
+// the reference; gradients of out and LSE match the float32 reference's on the CPU.
+class CudaGradient : public ::testing::TestWithParam<GpuCase> {};
+
+TEST_P(CudaGradient, MatchesTheFloat32ReferenceGradients) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
+  const GpuCase& c = GetParam();
+  at::manual_seed(23);
+  const int64_t d = 64;
+  const Pattern pattern = c.make();
+  const at::Tensor q = at::randn({c.batch, c.heads, c.n, d}).to(at::kBFloat16);
+  const at::Tensor k = at::randn({c.batch, c.heads, c.m, d}).to(at::kBFloat16);
+  const at::Tensor v = at::randn({c.batch, c.heads, c.m, d}).to(at::kBFloat16);
+  const at::Tensor g_out = at::randn({c.batch, c.heads, c.n, d});
+  const at::Tensor g_lse = at::randn({c.batch, c.heads, c.n});
+
+  auto grads = [&](at::Device device, at::ScalarType dtype) {
+    std::vector<at::Tensor> leaves = {q.to(device, dtype).requires_grad_(true),
+                                      k.to(device, dtype).requires_grad_(true),
+                                      v.to(device, dtype).requires_grad_(true)};
+    const Pattern p = to_device(pattern, device);
+    const AttendResult r = sparsescope::attend_lse(leaves[0], leaves[1], leaves[2], p);
+    const at::Tensor lse = at::where(r.lse.isfinite(), r.lse, at::zeros_like(r.lse));
+    ((r.out.to(at::kFloat) * g_out.to(device)).sum() + (lse * g_lse.to(device)).sum()).backward();
+    std::vector<at::Tensor> out;
+    for (const auto& t : leaves) out.push_back(t.grad().cpu().to(at::kFloat));
+    return out;
+  };
+  const auto got = grads(at::kCUDA, at::kBFloat16);
+  const auto want = grads(at::kCPU, at::kFloat);
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_FALSE(got[i].isnan().any().item<bool>()) << "input " << i;
+    const double scale = std::max(1.0, want[i].abs().max().item<double>());
+    EXPECT_LE((got[i] - want[i]).abs().max().item<double>(), 2e-2 * scale) << "input " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Patterns, CudaGradient, ::testing::ValuesIn(std::vector<GpuCase>{
+    {"dense_causal", 2, 2, 150, 130, [] { return Pattern(Dense{true, {}, {}}); }, "cuda_dense"},
+    {"block_sparse", 1, 2, 300, 260, [] { return block_sparse(1, 2, 300, 260, 128, 64, true); },
+     "cuda_block_sparse"},
+    {"topk", 1, 2, 40, 90, [] { return topk(1, 2, 40, 90, 20); }, "cuda_topk"},
+}), [](const auto& info) { return info.param.name; });
+
+}  // namespace
