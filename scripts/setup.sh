@@ -12,6 +12,7 @@ apt_packages=(
   qt6-base-dev libopencv-dev libstb-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev
   clang libclang-rt-14-dev xvfb xauth
+  dataset-fashion-mnist
 )
 missing=()
 for p in "${apt_packages[@]}"; do

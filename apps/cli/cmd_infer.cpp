@@ -1,6 +1,9 @@
 // sparsescope infer: classify images, folders and video frames with a ViT-family model; one JSON
 // line per image or frame in DIR/predictions.jsonl, rewritten atomically after every batch so an
-// interrupted run loses at most one batch and resumes where it stopped.
+// interrupted run loses at most one batch and resumes where it stopped. With --record / --overlays
+// each image or frame also gets a trace and PNG overlays, written before its prediction line, so a
+// line in predictions.jsonl means its files are complete; an image is done when its line and the
+// files asked for exist.
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 
@@ -10,19 +13,25 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "batch.h"
 #include "commands.h"
 #include "model_options.h"
+#include "overlay_options.h"
 #include "progress.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/atomic_file.h"
 #include "sparsescope/vision/image.h"
+#include "sparsescope/vision/overlay.h"
 #include "sparsescope/vision/preprocess.h"
+#include "sparsescope/vision/recorder.h"
+#include "sparsescope/vision/trace.h"
 #include "sparsescope/vision/video.h"
 #include "sparsescope/vision/vit.h"
+#include "sparsescope/vision/vit_trace.h"
+#include "sparsescope/vision/vit_input.h"
 
 namespace sparsescope::cli {
 
@@ -40,6 +49,10 @@ struct InferOptions {
   int frames_every = 30;
   bool force = false;
   bool json = false;
+  bool record = false;
+  bool overlays = false;
+  int64_t record_budget = vision::RecorderOptions{}.budget;
+  OverlayOptions overlay;
 };
 
 const std::vector<std::string>& video_extensions() {
@@ -67,6 +80,22 @@ struct Pending {
   std::string key;  // "name" or "name#frame"
   nlohmann::json line;
   at::Tensor input;  // [3, S, S]
+  std::string source;
+  std::int64_t frame = -1;
+  bool counts_as_input = false;  // a still image is an input of its own; frames count with their video
+};
+
+// Where the trace and overlays of an image or frame go: "nested/cat.png" -> DIR/traces/nested/
+// cat.png.trace.safetensors, "clip.mp4#30" -> DIR/traces/clip.mp4.frame30.trace.safetensors.
+struct Artifacts {
+  fs::path trace, heads, rollout;
+
+  Artifacts(const fs::path& out, std::string key) {
+    if (const auto hash = key.rfind('#'); hash != std::string::npos) key.replace(hash, 1, ".frame");
+    trace = out / "traces" / (key + ".trace.safetensors");
+    heads = out / "overlays" / (key + ".heads.png");
+    rollout = out / "overlays" / (key + ".rollout.png");
+  }
 };
 
 class Predictions {
@@ -77,17 +106,14 @@ class Predictions {
     for (std::string text; std::getline(in, text);) {
       if (text.empty()) continue;
       const auto line = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-      SPARSESCOPE_CHECK(!line.is_discarded() && line.contains("key"), "'", path_,
+      SPARSESCOPE_CHECK(!line.is_discarded() && line.contains("key") && line["key"].is_string(), "'", path_,
                         "' has a line that is not a prediction; move it away or pass --force");
-      done_.insert(line["key"].get<std::string>());
-      lines_.push_back(text);
+      set(line["key"].get<std::string>(), text);
     }
   }
-  bool done(const std::string& key) const { return done_.count(key) > 0; }
-  void add(const nlohmann::json& line) {
-    done_.insert(line["key"].get<std::string>());
-    lines_.push_back(line.dump());
-  }
+  bool done(const std::string& key) const { return index_.count(key) > 0; }
+  /// Adds the line, or replaces the one of the same key (an image redone for missing traces).
+  void add(const nlohmann::json& line) { set(line["key"].get<std::string>(), line.dump()); }
   void flush() const {
     vision::write_file_atomically(path_, [&](std::ostream& out) {
       for (const auto& l : lines_) out << l << "\n";
@@ -95,17 +121,45 @@ class Predictions {
   }
 
  private:
+  void set(const std::string& key, std::string text) {
+    const auto [it, inserted] = index_.emplace(key, lines_.size());
+    if (inserted) {
+      lines_.push_back(std::move(text));
+    } else {
+      lines_[it->second] = std::move(text);
+    }
+  }
+
   std::string path_;
-  std::set<std::string> done_;
+  std::map<std::string, std::size_t> index_;  // key -> its line
   std::vector<std::string> lines_;
 };
+
+// A trace, then its overlays: the rollout before the heads, because the heads file is what marks
+// the overlays done. Rollout needs full maps; a trace pooled by --record-budget gets heads only.
+void write_overlays(const vision::Trace& trace, const Artifacts& files, const vision::OverlayStyle& style) {
+  fs::create_directories(files.heads.parent_path());
+  const bool full = std::all_of(trace.sites.begin(), trace.sites.end(), [](const auto& s) { return s.pool == 1; });
+  if (full) vision::write_png(files.rollout.string(), vision::rollout_overlay(trace, 0, style));
+  // DINO's view: every head's class-token attention in the last block.
+  vision::write_png(files.heads.string(), vision::head_grid_overlay(trace, trace.sites.back(), 0, style));
+}
+
+// One line on stdout per prediction: "input[#frame]: top-1 label or class (score)".
+void print_prediction(const nlohmann::json& line) {
+  const auto& top = line["topk"][0];
+  std::cout << line["input"].get<std::string>();
+  if (line.contains("frame") && !line["frame"].is_null()) std::cout << "#" << line["frame"];
+  std::cout << ": " << (top.contains("label") ? top["label"].get<std::string>() : std::to_string(top["class"].get<int64_t>()))
+            << " (" << top["score"].get<float>() << ")\n";
+}
 
 int run_infer(const InferOptions& opt) {
   LoadedModel loaded = load_model(opt.model);  // usage errors (name, weights, device) throw: exit 2
   auto& model = loaded.model;
-  SPARSESCOPE_CHECK(model->config().num_classes > 0, "--model ", opt.model.name,
+  SPARSESCOPE_CHECK(model->config().num_classes > 0, "--model ", loaded.name,
                     " has no classification head (a backbone); there is nothing to predict");
-  const auto labels = read_labels(opt.labels);
+  const auto labels = opt.labels.empty() ? loaded.classes : read_labels(opt.labels);
   SPARSESCOPE_CHECK(labels.empty() || static_cast<int64_t>(labels.size()) == model->config().num_classes,
                     "--labels: '", opt.labels, "' has ", labels.size(), " lines, the model has ",
                     model->config().num_classes, " classes");
@@ -120,17 +174,67 @@ int run_infer(const InferOptions& opt) {
   ProgressBar progress("infer", items.size());
   std::vector<Pending> pending;
   std::size_t frames = 0;
+  const bool recording = opt.record || opt.overlays;
+  const vision::OverlayStyle style = opt.overlay.style();
+  vision::RecorderOptions record_options;
+  record_options.budget = opt.record_budget;
+  vision::Recorder recorder(record_options);
+  auto finished = [&](const std::string& key) {
+    const Artifacts files(opt.out, key);
+    return predictions.done(key) && (!opt.record || fs::exists(files.trace)) &&
+           (!opt.overlays || fs::exists(files.heads));
+  };
+  auto fail = [&](const std::string& item, const std::string& reason) {
+    report.failed(item, reason);
+    progress.print_line(report.last_failure_line());
+  };
+
+  // Writes the trace and overlays asked for; throws sparsescope::Error or a filesystem error.
+  auto write_artifacts = [&](vision::Trace& trace, const Pending& p) {
+    const auto& config = model->config();
+    trace.info.model = loaded.name;
+    trace.info.method = "dense";  // the ViT family attends densely
+    trace.info.input = p.source;
+    trace.info.frame = p.frame;
+    trace.info.layout = vision::vit_token_layout(config);
+    trace.image = vision::denormalize_input(p.input, config.eval);
+    const Artifacts files(opt.out, p.key);
+    if (opt.record) {
+      fs::create_directories(files.trace.parent_path());
+      vision::save_trace(trace, files.trace.string());
+    }
+    if (opt.overlays) write_overlays(trace, files, style);
+  };
 
   auto run_batch = [&] {
     if (pending.empty()) return;
     std::vector<at::Tensor> inputs;
     for (const auto& p : pending) inputs.push_back(p.input);
     c10::NoGradGuard no_grad;
-    const auto logits = model->forward(at::stack(inputs).to(loaded.device, loaded.dtype));  // [B, C]
-    const auto [scores, classes] = logits.to(at::kFloat).softmax(-1).topk(topk);
+    at::Tensor logits;
+    std::vector<vision::Trace> traces;
+    try {
+      logits = model->forward(at::stack(inputs).to(loaded.device, loaded.dtype), recording ? &recorder : nullptr);
+      if (recording) traces = recorder.take();
+    } catch (const sparsescope::Error& e) {
+      recorder.take();  // drop what a failed pass left behind
+      for (const auto& p : pending) fail(p.key, e.what());
+      pending.clear();
+      return;
+    }
+    const auto [scores, classes] = logits.to(at::kFloat).softmax(-1).topk(topk);  // [B, C]
     const auto s = scores.cpu();
     const auto c = classes.cpu();
     for (size_t i = 0; i < pending.size(); ++i) {
+      try {
+        if (recording) write_artifacts(traces.at(i), pending[i]);
+      } catch (const sparsescope::Error& e) {
+        fail(pending[i].key, e.what());
+        continue;
+      } catch (const fs::filesystem_error& e) {
+        fail(pending[i].key, e.what());
+        continue;
+      }
       auto line = pending[i].line;
       line["topk"] = nlohmann::json::array();
       for (int j = 0; j < topk; ++j) {
@@ -139,27 +243,30 @@ int run_infer(const InferOptions& opt) {
         if (!labels.empty()) entry["label"] = labels[cls];
         line["topk"].push_back(entry);
       }
+      if (!opt.json) print_prediction(line);
       predictions.add(line);
       frames += 1;
+      if (pending[i].counts_as_input) report.succeeded();
     }
     pending.clear();
     predictions.flush();
   };
-  auto enqueue = [&](std::string key, nlohmann::json line, const vision::Image& image) {
+  auto enqueue = [&](std::string key, nlohmann::json line, const vision::Image& image, const Item& item,
+                     std::int64_t frame) {
     line["key"] = key;
-    pending.push_back({std::move(key), std::move(line), vision::eval_transform(image, model->config().eval)});
+    pending.push_back({std::move(key), std::move(line), vision::vit_input(image, model->config()),
+                       item.source.string(), frame, frame < 0});
     if (static_cast<int>(pending.size()) >= opt.batch) run_batch();
   };
 
   for (const auto& item : items) {
     try {
       if (!is_video(item.source)) {
-        if (predictions.done(item.name)) {
+        if (finished(item.name)) {
           report.skipped();
         } else {
           enqueue(item.name, {{"input", item.name}, {"source", item.source.string()}, {"frame", nullptr}},
-                  vision::read_image(item.source.string()));
-          report.succeeded();
+                  vision::read_image(item.source.string()), item, -1);
         }
       } else {
         vision::VideoReader video(item.source.string(), opt.frames_every);
@@ -168,15 +275,14 @@ int run_infer(const InferOptions& opt) {
         bool any_new = false;
         while (video.next(frame, &index)) {
           const std::string key = item.name + "#" + std::to_string(index);
-          if (predictions.done(key)) continue;
+          if (finished(key)) continue;
           any_new = true;
-          enqueue(key, {{"input", item.name}, {"source", item.source.string()}, {"frame", index}}, frame);
+          enqueue(key, {{"input", item.name}, {"source", item.source.string()}, {"frame", index}}, frame, item, index);
         }
         any_new ? report.succeeded() : report.skipped();
       }
     } catch (const sparsescope::Error& e) {
-      report.failed(item.source.string(), e.what());
-      progress.print_line(report.last_failure_line());
+      fail(item.source.string(), e.what());
     }
     progress.advance();
   }
@@ -186,7 +292,8 @@ int run_infer(const InferOptions& opt) {
   auto summary = report.summary(progress.elapsed_seconds());
   summary["images"] = frames;
   summary["images_per_second"] = progress.elapsed_seconds() > 0 ? frames / progress.elapsed_seconds() : 0.0;
-  summary["model"] = opt.model.name;
+  summary["model"] = loaded.name;
+  summary["weights"] = opt.model.weights;
   summary["device"] = opt.model.device;
   summary["dtype"] = opt.model.dtype;
   const std::string text = summary.dump(2) + "\n";
@@ -208,12 +315,18 @@ Command add_infer_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("infer", "Classify images, folders and video frames with a ViT-family model");
   cmd->footer(
       "Examples:\n"
+      "  sparsescope infer --input assets/samples/fashion-mnist --out out/   # the bundled model\n"
       "  sparsescope infer --model deit_small_patch16_224 --weights deit_small.safetensors --input photos/ --out out/\n"
       "  sparsescope infer --model vit_small_patch16_224 --weights w.pth --input clip.mp4 --frames-every 10 \\\n"
       "      --device cuda --dtype bf16 --batch 64 --labels imagenet.txt --out out/ --json\n"
+      "  sparsescope infer --model vit_small_patch16_224 --weights w.safetensors --input photos/ --out out/ \\\n"
+      "      --record --overlays --colormap inferno\n"
       "Writes DIR/predictions.jsonl (one line per image or frame: input, frame, top-k classes and scores)\n"
-      "and DIR/summary.json. Finished images and frames are skipped unless --force; a bad file is reported\n"
-      "and skipped; exit status 1 if any input failed, 2 for usage errors.");
+      "and DIR/summary.json. --record adds DIR/traces/<input>.trace.safetensors (every attention map and\n"
+      "statistic; see `sparsescope trace`), --overlays DIR/overlays/<input>.heads.png (each head's\n"
+      "class-token attention in the last block) and <input>.rollout.png (attention rollout); video frames\n"
+      "are named <input>.frame<N>. Finished images and frames (line and files present) are skipped unless\n"
+      "--force; a bad file is reported and skipped; exit status 1 if any input failed, 2 for usage errors.");
   add_model_options(*cmd, opt->model);
   cmd->add_option("--input", opt->inputs, "Image files, video files and folders (searched recursively)")
       ->required();
@@ -224,6 +337,12 @@ Command add_infer_command(CLI::App& app) {
   cmd->add_option("--frames-every", opt->frames_every, "Take every N-th frame of videos")->check(CLI::Range(1, 100000));
   cmd->add_flag("--force", opt->force, "Start over instead of resuming DIR/predictions.jsonl");
   cmd->add_flag("--json", opt->json, "Print the summary as JSON on stdout");
+  cmd->add_flag("--record", opt->record, "Write a trace of every image or frame under DIR/traces");
+  cmd->add_flag("--overlays", opt->overlays, "Draw attention overlays of every image or frame under DIR/overlays");
+  cmd->add_option("--record-budget", opt->record_budget,
+                  "Cells per head kept at full resolution in traces; larger maps are mean-pooled to fit")
+      ->check(CLI::PositiveNumber);
+  add_overlay_options(*cmd, opt->overlay);
   return [opt] { return run_infer(*opt); };
 }
 

@@ -13,5 +13,8 @@ using Command = std::function<int()>;
 Command add_infer_command(CLI::App& app);
 Command add_preprocess_command(CLI::App& app);
 Command add_tensors_command(CLI::App& app);
+Command add_train_command(CLI::App& app);
+Command add_eval_command(CLI::App& app);
+Command add_trace_command(CLI::App& app);
 
 }  // namespace sparsescope::cli

@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   add(sparsescope::cli::add_infer_command);
   add(sparsescope::cli::add_preprocess_command);
   add(sparsescope::cli::add_tensors_command);
+  add(sparsescope::cli::add_train_command);
+  add(sparsescope::cli::add_eval_command);
+  add(sparsescope::cli::add_trace_command);
 
   try {
     app.parse(argc, argv);

@@ -11,6 +11,7 @@
 #include "process.h"
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/safetensors.h"
+#include "sparsescope/vision/trace.h"
 
 namespace fs = std::filesystem;
 using sparsescope::test::run_process;
@@ -121,6 +122,160 @@ TEST_F(Cli, TensorsListsAWeightsFile) {
   auto bad = cli({"tensors", (dir_ / "bad.safetensors").string()});
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.err.find("bad.safetensors"), std::string::npos) << bad.err;
+}
+
+const std::string kVitTinyWeights =
+    std::string(SPARSESCOPE_FIXTURES_DIR) + "/vit/vit_tiny_patch16_224.fp16.safetensors";
+
+void expect_no_temporary_files(const fs::path& dir) {
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos)
+        << "temporary file left: " << entry.path();
+  }
+}
+
+TEST_F(Cli, InferRecordsTracesAndOverlaysAndResumesThem) {
+  const fs::path in = dir_ / "in";
+  fs::create_directories(in);
+  fs::copy_file(fs::path(SPARSESCOPE_SAMPLES_DIR) / "chelsea.png", in / "cat.png");
+  std::ofstream(in / "broken.png") << "not an image";
+  const fs::path out = dir_ / "out";
+  const std::vector<std::string> args{"infer", "--model", "vit_tiny_patch16_224", "--weights", kVitTinyWeights,
+                                      "--input", in.string(), "--out", out.string(), "--record", "--overlays",
+                                      "--colormap", "magma", "--json"};
+  auto first = cli(args);
+  EXPECT_EQ(first.status, 1) << first.err;
+  auto s = nlohmann::json::parse(first.out);
+  EXPECT_EQ(s["succeeded"], 1);
+  EXPECT_EQ(s["failed"], 1);
+
+  const fs::path trace_file = out / "traces" / "cat.png.trace.safetensors";
+  const auto trace = sparsescope::vision::load_trace(trace_file.string());
+  EXPECT_EQ(trace.info.model, "vit_tiny_patch16_224");
+  EXPECT_EQ(trace.info.input, (in / "cat.png").string());
+  EXPECT_EQ(trace.info.layout.tokens(), 197);
+  ASSERT_EQ(trace.sites.size(), 12u);
+  EXPECT_EQ(trace.sites.back().name, "blocks.11.attn");
+  EXPECT_EQ(trace.sites[0].heads(), 3);
+  EXPECT_EQ(trace.image.sizes(), at::IntArrayRef({224, 224, 3}));
+  // Three heads tile as 2 x 2 images of 224 px with 4 px gaps; the rollout is one image.
+  const auto heads = sparsescope::vision::read_image((out / "overlays" / "cat.png.heads.png").string());
+  EXPECT_EQ(heads.width, 452);
+  EXPECT_EQ(heads.height, 452);
+  const auto rollout = sparsescope::vision::read_image((out / "overlays" / "cat.png.rollout.png").string());
+  EXPECT_EQ(rollout.width, 224);
+  expect_no_temporary_files(out);
+
+  auto again = cli(args);
+  EXPECT_EQ(again.status, 1);
+  EXPECT_EQ(nlohmann::json::parse(again.out)["skipped"], 1);
+
+  // A prediction without its trace is redone, and its line replaced rather than repeated.
+  fs::remove(trace_file);
+  auto redo = cli(args);
+  EXPECT_EQ(nlohmann::json::parse(redo.out)["succeeded"], 1) << redo.err;
+  EXPECT_TRUE(fs::exists(trace_file));
+  std::ifstream predictions(out / "predictions.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(predictions, line);) lines += !line.empty();
+  EXPECT_EQ(lines, 1);
+}
+
+// A small trace written through the library: 2 sites of 2 heads over a 2 x 2 grid and a class token.
+sparsescope::vision::Trace small_trace() {
+  sparsescope::vision::Trace t;
+  t.info.model = "toy";
+  t.info.method = "topk";
+  t.info.producer = "test";
+  t.info.layout.prefix = 1;
+  t.info.layout.grid = {1, 2, 2};
+  t.image = at::zeros({32, 32, 3}, at::kByte);
+  for (int i = 0; i < 2; ++i) {
+    sparsescope::vision::SiteTrace s;
+    s.name = "blocks." + std::to_string(i) + ".attn";
+    s.pattern = "topk";
+    s.queries = s.keys = 5;
+    s.probs = at::softmax(at::randn({2, 5, 5}), -1);
+    s.mask = at::ones({1, 5, 5});
+    s.stats = at::tensor({0.9f, 0.5f, 1.25f, 0.8f, 0.5f, 1.5f}).view({2, 3});
+    s.row_queries = at::empty({0}, at::kLong);
+    s.rows = at::empty({2, 0, 5});
+    t.sites.push_back(s);
+  }
+  return t;
+}
+
+TEST_F(Cli, TraceInfoListsSitesAndStatistics) {
+  const auto path = (dir_ / "t.trace.safetensors").string();
+  sparsescope::vision::save_trace(small_trace(), path);
+  auto info = cli({"trace", "info", path, "--per-head"});
+  ASSERT_EQ(info.status, 0) << info.err;
+  EXPECT_NE(info.out.find("blocks.1.attn"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("5 x 5"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("0.850"), std::string::npos) << "mean recall over heads: " << info.out;
+  EXPECT_NE(info.out.find("head 1"), std::string::npos) << info.out;
+  auto json = cli({"trace", "info", path, "--json"});
+  ASSERT_EQ(json.status, 0) << json.err;
+  const auto j = nlohmann::json::parse(json.out);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["sites"].size(), 2u);
+  EXPECT_EQ(j[0]["layout"]["tokens"], 5);
+  EXPECT_NEAR(j[0]["sites"][0]["heads"][1]["entropy"].get<double>(), 1.5, 1e-6);
+
+  std::ofstream(dir_ / "bad.safetensors") << "garbage";
+  auto bad = cli({"trace", "info", path, (dir_ / "bad.safetensors").string()});
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+  EXPECT_NE(bad.err.find("bad.safetensors"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.out.find("blocks.1.attn"), std::string::npos) << "the good file is still listed";
+}
+
+TEST_F(Cli, TraceExportDrawsSitesAndRollout) {
+  const fs::path traces = dir_ / "traces";
+  fs::create_directories(traces);
+  sparsescope::vision::save_trace(small_trace(), (traces / "cat.png.trace.safetensors").string());
+  std::ofstream(traces / "bad.safetensors") << "garbage";
+  const fs::path out = dir_ / "png";
+  auto r = cli({"trace", "export", traces.string(), "--out", out.string(), "--colormap", "turbo"});
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("bad.safetensors"), std::string::npos) << r.err;
+  for (const char* name : {"blocks.0.attn.png", "blocks.1.attn.png"}) {
+    const auto image = sparsescope::vision::read_image((out / "cat.png" / name).string());
+    EXPECT_EQ(image.width, 2 * 32 + 4) << name;
+    EXPECT_EQ(image.height, 32) << name;
+  }
+  EXPECT_TRUE(fs::exists(out / "cat.png" / "rollout.png"));
+  expect_no_temporary_files(out);
+
+  auto one = cli({"trace", "export", (traces / "cat.png.trace.safetensors").string(), "--out", (dir_ / "one").string(),
+                  "--sites", "blocks.1.attn", "--query", "3"});
+  EXPECT_EQ(one.status, 0) << one.err;
+  EXPECT_TRUE(fs::exists(dir_ / "one" / "cat.png" / "blocks.1.attn.png"));
+  EXPECT_FALSE(fs::exists(dir_ / "one" / "cat.png" / "blocks.0.attn.png"));
+  auto unknown = cli({"trace", "export", (traces / "cat.png.trace.safetensors").string(), "--out",
+                      (dir_ / "two").string(), "--sites", "blocks.7.attn"});
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_NE(unknown.err.find("blocks.0.attn, blocks.1.attn"), std::string::npos) << unknown.err;
+}
+
+TEST_F(Cli, TraceUsageErrorsAndHelp) {
+  const auto path = (dir_ / "t.safetensors").string();
+  sparsescope::vision::save_trace(small_trace(), path);
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"trace"}, {"trace", "info"}, {"trace", "info", (dir_ / "none.safetensors").string()},
+        {"trace", "export", path}, {"trace", "export", path, "--out", "o", "--colormap", "jet"},
+        {"infer", "--model", "m", "--weights", "w", "--input", "i", "--out", "o", "--colormap", "jet"}}) {
+    auto r = cli(args);
+    EXPECT_EQ(r.status, 2) << args.back() << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"trace", "--help"},
+                                               {"trace", "info", "--help"}, {"trace", "export", "--help"}}) {
+    auto r = cli(args);
+    EXPECT_EQ(r.status, 0);
+    EXPECT_NE(r.out.find("Examples"), std::string::npos) << r.out;
+  }
+  EXPECT_NE(cli({"infer", "--help"}).out.find("--record"), std::string::npos);
 }
 
 }  // namespace

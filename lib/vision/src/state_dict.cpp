@@ -494,11 +494,14 @@ NamedTensors load_pth_state_dict(const std::string& path) {
 NamedTensors load_state_dict(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   SPARSESCOPE_CHECK(in.is_open(), "cannot open weights file '", path, "': ", std::strerror(errno));
-  std::array<char, 4> magic{};
+  std::array<char, 9> magic{};
   in.read(magic.data(), magic.size());
-  const bool zip = in.gcount() == 4 && std::string_view(magic.data(), 4) == kZipMagic;
-  // A legacy torch.save file goes to the .pth reader too, for its specific error message.
-  const bool legacy_pickle = in.gcount() >= 1 && static_cast<unsigned char>(magic[0]) == kPickleProto;
+  const bool zip = in.gcount() >= 4 && std::string_view(magic.data(), 4) == kZipMagic;
+  // A legacy torch.save file goes to the .pth reader too, for its specific error message. A
+  // safetensors file can start with the same byte (a header length of 128 + 256 k) but has its
+  // JSON header's '{' at byte 8.
+  const bool legacy_pickle = in.gcount() >= 1 && static_cast<unsigned char>(magic[0]) == kPickleProto &&
+                             !(in.gcount() == 9 && magic[8] == '{');
   in.close();
   if (zip || legacy_pickle) return load_pth_state_dict(path);
   return load_safetensors(path).tensors;

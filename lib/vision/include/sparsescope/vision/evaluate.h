@@ -1,0 +1,42 @@
+#pragma once
+// Classification accuracy of a ViT-family model on a labelled dataset.
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "sparsescope/vision/datasets.h"
+#include "sparsescope/vision/vit.h"
+
+namespace sparsescope::vision {
+
+/// Mixed precision of training and evaluation: FP32 computes in the parameters' dtype, BF16 and
+/// FP16 run the forward pass under autocast (torch.autocast's op lists) with float32 parameters.
+enum class Precision { FP32, BF16, FP16 };
+
+/// "fp32", "bf16", "fp16"; parse throws sparsescope::Error on anything else.
+const char* to_string(Precision precision);
+Precision parse_precision(const std::string& name);
+
+struct EvalOptions {
+  int64_t batch = 256;
+  Precision precision = Precision::FP32;
+  std::function<void(int64_t images)> on_batch;  ///< progress: images of the batch just done
+};
+
+struct EvalResult {
+  int64_t images = 0;
+  double top1 = 0.0;     ///< fraction of images whose label is the top class
+  double top5 = 0.0;     ///< ... among the top min(5, classes)
+  double loss = 0.0;     ///< mean cross-entropy
+  double seconds = 0.0;  ///< from the first batch to the results on the host
+
+  double images_per_second() const { return seconds > 0 ? static_cast<double>(images) / seconds : 0.0; }
+};
+
+/// Evaluates `model` (eval mode, no gradients; its training flag is restored) on `data`, whose
+/// pixels are normalised with the model's eval transform (normalize_pixels) and sent batch by
+/// batch to the device and dtype of the model's parameters. Throws sparsescope::Error when the
+/// data does not fit the model (shape, channels, a label beyond its classes) or is empty.
+EvalResult evaluate(VisionTransformer& model, const ImageDataset& data, const EvalOptions& options = {});
+
+}  // namespace sparsescope::vision

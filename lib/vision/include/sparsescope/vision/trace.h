@@ -1,0 +1,78 @@
+#pragma once
+// One recorded forward pass (DESIGN.md section 4): per attention site and head, the attention
+// probabilities (full, or block-pooled beyond the recorder's budget), the pattern's mask, full rows
+// for selected queries and per-head statistics. Stored as safetensors: tensors `<site>/probs`,
+// `<site>/mask`, `<site>/stats`, `<site>/rows`, `<site>/row_queries` and `input/image`, with the
+// JSON of TraceInfo and the site list under the metadata key "sparsescope".
+#include <ATen/core/Tensor.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sparsescope::vision {
+
+/// Where the tokens of a sequence come from: `prefix` tokens (class, distillation) first, then the
+/// patch grid [T, H, W] in row-major order; segments name ranges of the sequence.
+struct TokenLayout {
+  struct Segment {
+    std::string kind;  // "prefix", "image", "frame", "text"
+    int64_t start = 0;
+    int64_t end = 0;  // one past the last token
+  };
+  int64_t prefix = 0;
+  std::vector<int64_t> grid;  // [T, H, W]; T = 1 for images
+  std::vector<Segment> segments;
+
+  int64_t tokens() const;  // prefix + T * H * W
+};
+
+/// Columns of SiteTrace::stats.
+enum StatColumn : int64_t { kRecall = 0, kDensity = 1, kEntropy = 2, kStatColumns = 3 };
+
+struct SiteTrace {
+  std::string name;     // "blocks.3.attn"
+  std::string pattern;  // kind_name() of the pattern attend() ran
+  int64_t queries = 0;  // N
+  int64_t keys = 0;     // M
+  int64_t pool = 1;     // 1: full maps; else cells of pool x pool (queries x keys), averaged
+  at::Tensor probs;     // float32 [H, ceil(N/pool), ceil(M/pool)] (stored as float16)
+  at::Tensor mask;      // float32 [H or 1, ceil(N/pool), ceil(M/pool)]: kept fraction, 0/1 at pool 1
+                        // (stored as uint8, 255 = all kept; one plane when all heads share it)
+  at::Tensor stats;     // float32 [H, kStatColumns]; recall is NaN when not compared with dense
+  at::Tensor rows;      // float32 [H, R, M]: full probability rows of row_queries (R may be 0)
+  at::Tensor row_queries;  // int64 [R]
+
+  int64_t heads() const { return probs.defined() ? probs.size(0) : 0; }
+};
+
+struct TraceInfo {
+  std::string model;   // "vit_small_patch16_224"
+  std::string method;  // "dense", "sparsifiner", ...
+  std::string input;   // the input file as given
+  int64_t frame = -1;  // video frame index, -1 for still images
+  TokenLayout layout;
+  std::string producer;  // "sparsescope 0.1.0 / LibTorch 2.11.0"
+};
+
+struct Trace {
+  TraceInfo info;
+  at::Tensor image;  // uint8 [H, W, 3]: the network's input after preprocessing (for overlays)
+  std::vector<SiteTrace> sites;  // in forward order
+
+  /// The site named `name`; throws sparsescope::Error listing the trace's sites.
+  const SiteTrace& site(const std::string& name) const;
+};
+
+/// Writes `trace` through a temporary file renamed into place.
+void save_trace(const Trace& trace, const std::string& path);
+
+/// Reads a trace written by save_trace (or any tool following the format above). Names, dtypes,
+/// shapes and metadata are validated; errors name the file and the tensor or key.
+Trace load_trace(const std::string& path);
+
+/// The same from the bytes of a trace file in memory; `name` names the source in errors.
+Trace load_trace(const void* data, std::size_t size, const std::string& name);
+
+}  // namespace sparsescope::vision

@@ -1,0 +1,98 @@
+#include "sparsescope/vision/attention_maps.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+
+#include "sparsescope/kernels/error.h"
+
+namespace sparsescope::vision {
+
+namespace {
+
+int64_t grid_tokens(const TokenLayout& layout, const char* what) {
+  SPARSESCOPE_CHECK(layout.grid.size() == 3, what, ": the trace's token layout has no [T, H, W] patch grid");
+  return layout.grid[0] * layout.grid[1] * layout.grid[2];
+}
+
+void check_query(const SiteTrace& site, int64_t query, const char* what) {
+  SPARSESCOPE_CHECK(query >= 0 && query < site.queries, what, ": query ", query, " is outside [0, ", site.queries,
+                    ") at site '", site.name, "'");
+}
+
+// Where `query` is among the site's full rows, or -1.
+int64_t recorded_row(const SiteTrace& site, int64_t query) {
+  if (!site.row_queries.defined()) return -1;
+  const at::Tensor queries = site.row_queries.to(at::kCPU, at::kLong).contiguous();
+  const int64_t* q = queries.const_data_ptr<int64_t>();
+  for (int64_t i = 0; i < queries.numel(); ++i) {
+    if (q[i] == query) return i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+at::Tensor query_maps(const SiteTrace& site, const TokenLayout& layout, int64_t query) {
+  const int64_t grid = grid_tokens(layout, "query_maps");
+  SPARSESCOPE_CHECK(site.keys == layout.tokens(), "query_maps: site '", site.name, "' has ", site.keys,
+                    " keys but the token layout has ", layout.tokens(), " tokens");
+  check_query(site, query, "query_maps");
+  at::Tensor row;  // [H, M]
+  const int64_t recorded = recorded_row(site, query);
+  if (site.pool == 1) {
+    row = site.probs.select(1, query);
+  } else if (recorded >= 0) {
+    row = site.rows.select(1, recorded);
+  } else {
+    // Each key gets the mean probability of the pooled cell it falls in.
+    const at::Tensor cells = at::arange(site.keys, at::kLong).div(site.pool, "floor");
+    row = site.probs.select(1, query / site.pool).index_select(1, cells);
+  }
+  const auto& g = layout.grid;
+  return row.narrow(1, layout.prefix, grid).to(at::kFloat).reshape({row.size(0), g[0], g[1], g[2]});
+}
+
+at::Tensor rollout(const Trace& trace, int64_t query) {
+  const auto& layout = trace.info.layout;
+  const int64_t grid = grid_tokens(layout, "rollout");
+  const int64_t n = layout.tokens();
+  SPARSESCOPE_CHECK(!trace.sites.empty(), "rollout: the trace has no sites");
+  for (const auto& site : trace.sites) {
+    SPARSESCOPE_CHECK(site.pool == 1, "rollout: site '", site.name, "' holds maps pooled ", site.pool, "x", site.pool,
+                      "; rollout needs full maps (record with a larger budget)");
+    SPARSESCOPE_CHECK(site.queries == n && site.keys == n, "rollout: site '", site.name, "' is ", site.queries, " x ",
+                      site.keys, ", but the token layout has ", n, " tokens (self-attention over all of them)");
+  }
+  check_query(trace.sites.front(), query, "rollout");
+  // Row `query` of A_L ... A_1 as a row vector times the layers from the last one down: O(L n^2).
+  const at::Tensor identity = at::eye(n, at::kDouble);
+  at::Tensor v = at::zeros({1, n}, at::kDouble);
+  v[0][query] = 1.0;
+  for (auto it = trace.sites.rbegin(); it != trace.sites.rend(); ++it) {
+    at::Tensor a = 0.5 * it->probs.to(at::kDouble).mean(0) + 0.5 * identity;
+    // Rows re-normalised as in the paper: stored float16 maps, and sparse rows without keys, do not
+    // sum to exactly one.
+    a = a / a.sum(1, /*keepdim=*/true);
+    v = at::matmul(v, a);
+  }
+  const auto& g = layout.grid;
+  return v.squeeze(0).narrow(0, layout.prefix, grid).to(at::kFloat).reshape({g[0], g[1], g[2]});
+}
+
+at::Tensor upsample_maps(const at::Tensor& maps, int64_t height, int64_t width) {
+  SPARSESCOPE_CHECK(maps.defined() && maps.dim() >= 2 && maps.size(-1) >= 1 && maps.size(-2) >= 1,
+                    "upsample_maps: expected `maps` [..., h, w], got ",
+                    maps.defined() ? maps.sizes() : at::IntArrayRef{});
+  SPARSESCOPE_CHECK(height >= 1 && width >= 1, "upsample_maps: target size ", height, " x ", width,
+                    " must be positive");
+  const int64_t h = maps.size(-2), w = maps.size(-1);
+  auto sizes = maps.sizes().vec();
+  const at::Tensor planes = maps.to(at::kFloat).reshape({-1, 1, h, w});
+  const at::Tensor up = at::upsample_bilinear2d(planes, {height, width}, /*align_corners=*/false);
+  sizes[sizes.size() - 2] = height;
+  sizes[sizes.size() - 1] = width;
+  return up.view(sizes);
+}
+
+}  // namespace sparsescope::vision

@@ -1,0 +1,22 @@
+#include "sparsescope/vision/trace.h"
+
+#include "sparsescope/kernels/error.h"
+
+namespace sparsescope::vision {
+
+int64_t TokenLayout::tokens() const {
+  int64_t grid_tokens = grid.empty() ? 0 : 1;
+  for (const int64_t extent : grid) grid_tokens *= extent;
+  return prefix + grid_tokens;
+}
+
+const SiteTrace& Trace::site(const std::string& name) const {
+  std::string names;
+  for (const auto& s : sites) {
+    if (s.name == name) return s;
+    names += (names.empty() ? "" : ", ") + s.name;
+  }
+  SPARSESCOPE_FAIL("the trace has no site '", name, "' (it has ", names.empty() ? "none" : names, ")");
+}
+
+}  // namespace sparsescope::vision

@@ -1,0 +1,134 @@
+// `sparsescope train` and `sparsescope eval` as users run them, on the dataset fixtures of
+// scripts/fixtures/make_dataset_fixtures.py.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "process.h"
+#include "sparsescope/vision/safetensors.h"
+
+namespace fs = std::filesystem;
+using sparsescope::test::run_process;
+
+namespace {
+
+const fs::path kData = fs::path(SPARSESCOPE_FIXTURES_DIR) / "datasets";
+
+class CliTrain : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("sparsescope-cli-train-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  static sparsescope::test::ProcessResult cli(const std::vector<std::string>& args) {
+    return run_process(SPARSESCOPE_CLI, args);
+  }
+  // A tiny ViT on the 8 x 8 IDX fixture: 6 training images, 4 test images, 10 classes.
+  std::vector<std::string> train_args(const fs::path& out) const {
+    return {"train", "--dataset", "fashion-mnist:" + (kData / "idx").string(), "--out", out.string(),
+            "--img-size", "8", "--patch-size", "4", "--embed-dim", "16", "--depth", "1", "--num-heads", "2",
+            "--epochs", "3", "--batch", "3", "--warmup-epochs", "1", "--name", "tiny_fmnist", "--json"};
+  }
+  fs::path dir_;
+};
+
+nlohmann::json parse(const std::string& text) { return nlohmann::json::parse(text); }
+
+}  // namespace
+
+TEST_F(CliTrain, TrainsEvaluatesAndResumes) {
+  auto whole = cli(train_args(dir_ / "whole"));
+  ASSERT_EQ(whole.status, 0) << whole.err;
+  const auto summary = parse(whole.out);
+  EXPECT_EQ(summary["epochs"], 3);
+  EXPECT_TRUE(summary["finished"].get<bool>());
+  EXPECT_EQ(summary["name"], "tiny_fmnist");
+  EXPECT_NE(whole.err.find("epoch 3/3"), std::string::npos) << whole.err;
+  std::ifstream log_in(dir_ / "whole" / "log.json");
+  const auto log = nlohmann::json::parse(log_in);
+  EXPECT_EQ(log["epochs"].size(), 3u);
+  EXPECT_EQ(log["model"]["in_chans"], 1);
+  EXPECT_EQ(log["model"]["classes"][0], "T-shirt/top");
+  EXPECT_NE(log["command"].get<std::string>().find("--embed-dim 16"), std::string::npos) << log["command"];
+
+  // eval needs no --model: the weights carry their model card. Same numbers as the last epoch.
+  const std::string weights = (dir_ / "whole" / "model.safetensors").string();
+  auto eval = cli({"eval", "--weights", weights, "--dataset", "fashion-mnist:" + (kData / "idx").string(), "--json"});
+  ASSERT_EQ(eval.status, 0) << eval.err;
+  const auto e = parse(eval.out);
+  EXPECT_EQ(e["images"], 4);
+  EXPECT_EQ(e["model"], "tiny_fmnist");
+  EXPECT_DOUBLE_EQ(e["top1"].get<double>(), log["epochs"][2]["eval_top1"].get<double>());
+  EXPECT_DOUBLE_EQ(e["top5"].get<double>(), log["epochs"][2]["eval_top5"].get<double>());
+  auto human = cli({"eval", "--weights", weights, "--dataset", "fashion-mnist:" + (kData / "idx").string(),
+                    "--split", "train"});
+  ASSERT_EQ(human.status, 0) << human.err;
+  EXPECT_NE(human.out.find("top-1"), std::string::npos);
+  EXPECT_NE(human.out.find("6 images"), std::string::npos) << human.out;
+
+  // Interrupted after epoch 1, then resumed: the same model as the uninterrupted run.
+  auto args = train_args(dir_ / "part");
+  args.insert(args.end(), {"--stop-after", "1"});
+  auto first = cli(args);
+  ASSERT_EQ(first.status, 0) << first.err;
+  EXPECT_FALSE(parse(first.out)["finished"].get<bool>());
+  args = train_args(dir_ / "part");
+  args.push_back("--resume");
+  auto rest = cli(args);
+  ASSERT_EQ(rest.status, 0) << rest.err;
+  EXPECT_TRUE(parse(rest.out)["finished"].get<bool>());
+  const auto a = sparsescope::vision::load_safetensors(weights).tensors;
+  const auto b = sparsescope::vision::load_safetensors((dir_ / "part" / "model.safetensors").string()).tensors;
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(a[i].second.equal(b[i].second)) << a[i].first;
+
+  // A finished run's folder is not overwritten by accident.
+  auto again = cli(train_args(dir_ / "whole"));
+  EXPECT_EQ(again.status, 2);
+  EXPECT_NE(again.err.find("--resume"), std::string::npos) << again.err;
+}
+
+TEST_F(CliTrain, ImageFolderEvalReportsBadImagesAndGoesOn) {
+  auto trained = cli({"train", "--dataset", (kData / "folder").string(), "--out", (dir_ / "run").string(),
+                      "--img-size", "16", "--patch-size", "8", "--embed-dim", "16", "--depth", "1", "--num-heads",
+                      "2", "--epochs", "2", "--batch", "4", "--warmup-epochs", "0", "--json"});
+  ASSERT_EQ(trained.status, 0) << trained.err;
+  fs::copy(kData / "folder" / "val", dir_ / "val", fs::copy_options::recursive);
+  std::ofstream(dir_ / "val" / "circle" / "broken.png") << "not a png";
+  auto eval = cli({"eval", "--weights", (dir_ / "run" / "model.safetensors").string(), "--dataset",
+                   (dir_ / "val").string(), "--json"});
+  EXPECT_EQ(eval.status, 1) << eval.err;
+  const auto e = parse(eval.out);
+  EXPECT_EQ(e["images"], 4);
+  EXPECT_EQ(e["failed"], 1);
+  EXPECT_NE(eval.err.find("broken.png"), std::string::npos) << eval.err;
+}
+
+TEST_F(CliTrain, UsageErrorsExitTwoWithOneLine) {
+  // A weights file without a model card (plain safetensors) needs --model.
+  const std::string bare = (dir_ / "bare.safetensors").string();
+  sparsescope::vision::save_safetensors(bare, {{"w", at::zeros({2})}});
+  const std::string idx = "fashion-mnist:" + (kData / "idx").string();
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"eval", "--weights", bare, "--dataset", idx},
+        {"eval", "--weights", bare, "--dataset", idx, "--method", "sparsifiner"},
+        {"eval", "--weights", (dir_ / "missing.safetensors").string(), "--dataset", idx},
+        {"train", "--dataset", (dir_ / "no-such-folder").string(), "--out", (dir_ / "o").string()},
+        {"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--amp", "fp8"},
+        {"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--patch-size", "5"}}) {
+    auto r = cli(args);
+    EXPECT_EQ(r.status, 2) << args[1] << " " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  auto no_card = cli({"eval", "--weights", bare, "--dataset", idx});
+  EXPECT_NE(no_card.err.find("--model"), std::string::npos) << no_card.err;
+}
