@@ -33,3 +33,7 @@ message(STATUS "sparsescope: LibTorch ${Torch_VERSION} from ${Torch_DIR}")
 # dynamic linker bind std::filesystem to libstdc++'s. Applied to every target that links
 # sparsescope::kernels (consumers of the installed package included).
 set(SPARSESCOPE_STDCXX_FIRST "LINKER:--push-state,--no-as-needed,-lstdc++,--pop-state")
+
+# Installed libraries find LibTorch (and, in CUDA builds, libc10_cuda) where they were linked
+# against it; a consumer's own RUNPATH does not reach the libraries' dependencies.
+list(APPEND CMAKE_INSTALL_RPATH "${TORCH_INSTALL_PREFIX}/lib")
