@@ -1,7 +1,6 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -12,22 +11,15 @@
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/trace.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using sparsescope::test::run_process;
 
 namespace {
 
-class Cli : public ::testing::Test {
+class Cli : public sparsescope::test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sparsescope-cli-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   static sparsescope::test::ProcessResult cli(const std::vector<std::string>& args) {
     return run_process(SPARSESCOPE_CLI, args);
   }
@@ -35,7 +27,6 @@ class Cli : public ::testing::Test {
     std::ifstream in(out / "summary.json");
     return nlohmann::json::parse(in);
   }
-  fs::path dir_;
 };
 
 TEST_F(Cli, HelpAndVersionExitZero) {

@@ -2,7 +2,6 @@
 // scripts/fixtures/make_dataset_fixtures.py.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -11,6 +10,7 @@
 
 #include "process.h"
 #include "sparsescope/vision/safetensors.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using sparsescope::test::run_process;
@@ -19,16 +19,8 @@ namespace {
 
 const fs::path kData = fs::path(SPARSESCOPE_FIXTURES_DIR) / "datasets";
 
-class CliTrain : public ::testing::Test {
+class CliTrain : public sparsescope::test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sparsescope-cli-train-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   static sparsescope::test::ProcessResult cli(const std::vector<std::string>& args) {
     return run_process(SPARSESCOPE_CLI, args);
   }
@@ -38,7 +30,6 @@ class CliTrain : public ::testing::Test {
             "--img-size", "8", "--patch-size", "4", "--embed-dim", "16", "--depth", "1", "--num-heads", "2",
             "--epochs", "3", "--batch", "3", "--warmup-epochs", "1", "--name", "tiny_fmnist", "--json"};
   }
-  fs::path dir_;
 };
 
 nlohmann::json parse(const std::string& text) { return nlohmann::json::parse(text); }

@@ -2,7 +2,6 @@
 // model is fed (vit_input), on the fixtures of scripts/fixtures/make_dataset_fixtures.py.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -17,6 +16,7 @@
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/preprocess.h"
 #include "sparsescope/vision/vit_input.h"
+#include "temp_dir.h"
 
 namespace sv = sparsescope::vision;
 namespace fs = std::filesystem;
@@ -63,17 +63,7 @@ sv::ViTConfig tiny_config(int64_t size, int64_t channels) {
   return c;
 }
 
-class TempDir : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sparsescope-dataset-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
-};
+using TempDir = sparsescope::test::TempDirTest;
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/vit.h"
 #include "sparsescope/vision/vit_trace.h"
+#include "vit_fixture.h"
 
 namespace sv = sparsescope::vision;
 using sparsescope::BlockSparse;
@@ -220,16 +221,7 @@ void expect_vit_matches_timm(const at::Device& device) {
   const std::string dir = std::string(SPARSESCOPE_FIXTURES_DIR) + "/vit/";
   const auto expected = sv::load_safetensors(dir + "deit_distilled_cfg.expected.safetensors");
   std::map<std::string, at::Tensor> want(expected.tensors.begin(), expected.tensors.end());
-  const auto j = nlohmann::json::parse(expected.metadata.at("config"));
-  sv::ViTConfig c;
-  c.name = "fixture";
-  c.img_size = j["img_size"];
-  c.patch_size = j["patch_size"];
-  c.embed_dim = j["embed_dim"];
-  c.depth = j["depth"];
-  c.num_heads = j["num_heads"];
-  c.num_classes = j["num_classes"];
-  c.distilled = j["distilled"];
+  const auto c = sparsescope::testing::fixture_vit_config(nlohmann::json::parse(expected.metadata.at("config")));
   sv::VisionTransformer model(c);
   sv::load_vit_weights(model, dir + "deit_distilled_cfg.weights.safetensors");
   model->eval();

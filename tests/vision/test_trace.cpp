@@ -2,7 +2,6 @@
 // refused with an error naming the file and the tensor or key, never a crash.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -15,6 +14,7 @@
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/trace.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 namespace sv = sparsescope::vision;
@@ -56,14 +56,8 @@ sv::Trace make_trace() {
   return t;
 }
 
-class TraceFile : public ::testing::Test {
+class TraceFile : public sparsescope::test::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sparsescope-trace-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   // Rewrites a saved trace with its metadata JSON edited and/or tensors replaced.
@@ -90,7 +84,6 @@ class TraceFile : public ::testing::Test {
     }
   }
 
-  fs::path dir_;
 };
 
 TEST_F(TraceFile, RoundTripsEverything) {

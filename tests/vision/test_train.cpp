@@ -5,7 +5,6 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <torch/optim/adamw.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -24,6 +23,7 @@
 #include "sparsescope/vision/train.h"
 #include "sparsescope/vision/train_optim.h"
 #include "sparsescope/vision/vit_input.h"
+#include "temp_dir.h"
 
 namespace sv = sparsescope::vision;
 namespace fs = std::filesystem;
@@ -78,17 +78,7 @@ sv::TrainOptions tiny_options(const fs::path& out) {
   return o;
 }
 
-class TrainDir : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("sparsescope-train-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
-};
+using TrainDir = sparsescope::test::TempDirTest;
 
 std::map<std::string, at::Tensor> tensors_of(const fs::path& path) {
   std::map<std::string, at::Tensor> out;

@@ -11,10 +11,13 @@
 #include "sparsescope/vision/probe_set.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/vit.h"
+#include "vit_fixture.h"
 
 namespace sv = sparsescope::vision;
 
 namespace {
+
+using sparsescope::testing::fixture_vit_config;
 
 const std::string kDir = std::string(SPARSESCOPE_FIXTURES_DIR) + "/vit/";
 
@@ -50,23 +53,10 @@ double relative_error(const at::Tensor& got, const at::Tensor& want) {
          want.to(at::kDouble).abs().max().item<double>();
 }
 
-sv::ViTConfig small_config(const nlohmann::json& j) {
-  sv::ViTConfig c;
-  c.name = "fixture";
-  c.img_size = j["img_size"];
-  c.patch_size = j["patch_size"];
-  c.embed_dim = j["embed_dim"];
-  c.depth = j["depth"];
-  c.num_heads = j["num_heads"];
-  c.num_classes = j["num_classes"];
-  c.distilled = j["distilled"];
-  return c;
-}
-
 void expect_parity(const std::string& name, const at::Device& device) {
   const auto expected = sv::load_safetensors(kDir + name + ".expected.safetensors");
   auto want = tensors(expected);
-  sv::VisionTransformer model(small_config(nlohmann::json::parse(expected.metadata.at("config"))));
+  sv::VisionTransformer model(fixture_vit_config(nlohmann::json::parse(expected.metadata.at("config"))));
   sv::load_vit_weights(model, kDir + name + ".weights.safetensors");
   model->eval();
   model->to(device);
@@ -95,7 +85,7 @@ INSTANTIATE_TEST_SUITE_P(Timm, VitParity, ::testing::Values("vit_small_cfg", "de
 TEST(Vit, ResamplesPositionEmbeddingsLikeTimm) {
   const auto expected = sv::load_safetensors(kDir + "vit_small_cfg_48px.expected.safetensors");
   auto want = tensors(expected);
-  sv::VisionTransformer model(small_config(nlohmann::json::parse(expected.metadata.at("config"))));
+  sv::VisionTransformer model(fixture_vit_config(nlohmann::json::parse(expected.metadata.at("config"))));
   sv::load_vit_weights(model, kDir + "vit_small_cfg.weights.safetensors");  // trained at 32 px
   model->eval();
   at::NoGradGuard no_grad;
@@ -122,7 +112,7 @@ TEST(Vit, RealConfigFromAnImageFileMatchesTimmTop5) {
 TEST(Vit, ComputesInHalfPrecisionFromFloatWeights) {
   const auto expected = sv::load_safetensors(kDir + "vit_small_cfg.expected.safetensors");
   auto want = tensors(expected);
-  sv::VisionTransformer model(small_config(nlohmann::json::parse(expected.metadata.at("config"))));
+  sv::VisionTransformer model(fixture_vit_config(nlohmann::json::parse(expected.metadata.at("config"))));
   sv::load_vit_weights(model, kDir + "vit_small_cfg.weights.safetensors");
   model->eval();
   model->to(at::kBFloat16);
@@ -170,7 +160,7 @@ TEST(Vit, UnknownModelNameListsTheKnownOnes) {
 
 TEST(Vit, WeightsThatDoNotFitAreReportedTogether) {
   // DINO-style weights (no head) into a classifier, and a distilled DeiT's into a plain ViT.
-  const auto config = small_config(nlohmann::json::parse(
+  const auto config = fixture_vit_config(nlohmann::json::parse(
       sv::load_safetensors(kDir + "vit_small_cfg.expected.safetensors").metadata.at("config")));
   sv::VisionTransformer model(config);
   try {
