@@ -1,44 +1,128 @@
-// sparsescope-viewer [FILE] [--screenshot OUT.png]
+// sparsescope-viewer [FILE] [--weights FILE [--model NAME]] [--layer L --head H --query Q]
+//                    [--colormap NAME] [--screenshot OUT.png]
+// Only wiring: command line -> settings, window, file, run and selection. With --screenshot the
+// window is rendered (the offscreen platform works), saved and the program exits: 0 on success,
+// 1 when the file could not be opened, the run failed or the PNG could not be written, 2 for usage
+// errors (a layer, head or query out of range, an unknown model or colormap).
 #include <QApplication>
 #include <QCommandLineParser>
-
+#include <QSettings>
+#include <QTemporaryDir>
 #include <cstdio>
+#include <memory>
 
+#include "document.h"
 #include "main_window.h"
+#include "run_panel.h"
+#include "sparsescope/kernels/error.h"
 #include "sparsescope/kernels/version.h"
+#include "sparsescope/vision/colormap.h"
+#include "sparsescope/vision/vit.h"
+#include "trace_model.h"
+#include "view_options.h"
+#include "viewer_settings.h"
+
+namespace {
+
+int fail(int status, const QString& message) {
+  std::fprintf(stderr, "sparsescope-viewer: %s\n", qPrintable(message));
+  return status;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
+  using namespace sparsescope::viewer;
   QApplication app(argc, argv);
+  QApplication::setOrganizationName("sparsescope");
   QApplication::setApplicationName("sparsescope-viewer");
   QApplication::setApplicationVersion(QString::fromStdString(sparsescope::version()));
 
   QCommandLineParser parser;
-  parser.setApplicationDescription("Inspect attention heads and sparsity masks.");
+  parser.setApplicationDescription("Inspect attention heads and sparsity masks of images, videos and traces.");
   parser.addHelpOption();
   parser.addVersionOption();
-  parser.addPositionalArgument("file", "Image to open.", "[FILE]");
-  QCommandLineOption screenshot("screenshot", "Render the window, save it to OUT.png and exit.", "OUT.png");
-  parser.addOption(screenshot);
+  parser.addPositionalArgument("file", "Image, video or trace (.safetensors) to open.", "[FILE]");
+  const QCommandLineOption model(
+      "model", "Model configuration to run on the image or video (timm's names; default: the weights' model card).",
+      "NAME");
+  const QCommandLineOption weights(
+      "weights", "Weights to run on the image or video (safetensors or .pth, timm's names; e.g. the bundled "
+      "assets/models/vit_fmnist.safetensors).", "FILE");
+  const QCommandLineOption device("device", "cpu or cuda.", "DEVICE");
+  const QCommandLineOption dtype("dtype", "fp32, fp16 or bf16.", "DTYPE");
+  const QCommandLineOption layer("layer", "Layer (attention site) to select.", "L");
+  const QCommandLineOption head("head", "Head to select.", "H");
+  const QCommandLineOption query("query", "Query token to select (0 is the class token).", "Q");
+  const QCommandLineOption colormap("colormap", "viridis, magma, inferno, turbo or gray.", "NAME");
+  const QCommandLineOption screenshot("screenshot", "Render the window, save it to OUT.png and exit.", "OUT.png");
+  parser.addOptions({model, weights, device, dtype, layer, head, query, colormap, screenshot});
   parser.process(app);
-
-  sparsescope::viewer::MainWindow window;
-  const QStringList files = parser.positionalArguments();
   const bool batch = parser.isSet(screenshot);
-  if (!files.isEmpty()) {
-    QString error;
-    if (!window.open_file(files.front(), &error)) {
-      std::fprintf(stderr, "sparsescope-viewer: %s\n", qPrintable(error));
-      if (batch) return 1;
+
+  // A screenshot run neither reads nor changes the user's settings.
+  QTemporaryDir scratch;
+  ViewerSettings settings(batch ? std::make_unique<QSettings>(scratch.filePath("viewer.ini"), QSettings::IniFormat)
+                                : std::make_unique<QSettings>());
+  MainWindow window(&settings);
+  if (parser.isSet(colormap)) {
+    try {
+      window.view_options()->set_colormap(sparsescope::vision::parse_colormap(parser.value(colormap).toStdString()));
+    } catch (const sparsescope::Error& e) {
+      return fail(2, QString("--colormap: %1").arg(e.what()));
     }
   }
+  if (parser.isSet(model)) {
+    try {
+      sparsescope::vision::vit_config(parser.value(model).toStdString());
+    } catch (const sparsescope::Error& e) {
+      return fail(2, QString("--model: %1").arg(e.what()));
+    }
+  }
+  if (parser.isSet(model) || parser.isSet(weights)) {
+    RunSettings run = window.run_panel()->settings();
+    if (parser.isSet(model)) run.model = parser.value(model);
+    if (parser.isSet(weights)) run.weights = parser.value(weights);
+    if (parser.isSet(device)) run.device = parser.value(device);
+    if (parser.isSet(dtype)) run.dtype = parser.value(dtype);
+    window.run_panel()->set_settings(run);
+  }
   window.show();
+
+  const QStringList files = parser.positionalArguments();
+  if (!files.isEmpty()) {
+    QString error;
+    window.open_file(files.front());
+    if (!window.wait_for_job(&error) && batch) return fail(1, error);
+    const bool image_or_video = window.document() && window.document()->kind() != Document::Kind::Trace;
+    if (image_or_video && (parser.isSet(model) || parser.isSet(weights))) {
+      window.run_model(false);
+      if (!window.wait_for_job(&error) && batch) return fail(1, error);
+    }
+  }
+  TraceModel* trace = window.trace_model();
+  if (parser.isSet(layer) || parser.isSet(head) || parser.isSet(query)) {
+    try {
+      SPARSESCOPE_CHECK(!trace->empty(), "--layer/--head/--query need a trace: open one, or an image with --model");
+      Selection s = trace->selection();
+      bool ok = true;
+      if (parser.isSet(layer)) s.layer = parser.value(layer).toInt(&ok);
+      SPARSESCOPE_CHECK(ok, "--layer: '", parser.value(layer).toStdString(), "' is not a number");
+      if (parser.isSet(head)) s.head = parser.value(head).toInt(&ok);
+      SPARSESCOPE_CHECK(ok, "--head: '", parser.value(head).toStdString(), "' is not a number");
+      if (parser.isSet(query)) s.query = parser.value(query).toLongLong(&ok);
+      SPARSESCOPE_CHECK(ok, "--query: '", parser.value(query).toStdString(), "' is not a number");
+      trace->select(s);
+    } catch (const sparsescope::Error& e) {
+      if (batch) return fail(2, e.what());
+      fail(2, e.what());
+    }
+  }
   if (!batch) return QApplication::exec();
 
   QApplication::processEvents();
   const QString out = parser.value(screenshot);
-  if (!window.grab().save(out)) {
-    std::fprintf(stderr, "sparsescope-viewer: cannot write screenshot '%s'\n", qPrintable(out));
-    return 1;
-  }
+  QString error;
+  if (!window.export_png(MainWindow::ExportView::Window, out, &error)) return fail(1, error);
   return 0;
 }

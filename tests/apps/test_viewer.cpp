@@ -1,3 +1,4 @@
+#include <ATen/ATen.h>  // before Qt (process.h), whose `slots` macro breaks LibTorch's headers
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -8,12 +9,30 @@
 
 #include "process.h"
 #include "sparsescope/vision/image.h"
+#include "sparsescope/vision/trace.h"
+#include "viewer_fixture.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
 const std::vector<std::pair<std::string, std::string>> kOffscreen{{"QT_QPA_PLATFORM", "offscreen"}};
+const std::string kVitTiny = "vit_tiny_patch16_224";
+const std::string kVitTinyWeights = std::string(SPARSESCOPE_FIXTURES_DIR) + "/vit/vit_tiny_patch16_224.fp16.safetensors";
+
+// A folder of its own per test, with the fixture trace saved in it.
+class ViewerProcess : public sparsescope::test::TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    trace_ = (dir_ / "fixture.trace.safetensors").string();
+    sparsescope::vision::save_trace(sparsescope::test::fixture_trace(), trace_);
+  }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  std::string trace_;
+};
 
 TEST(Viewer, ScreenshotOfAnOpenedImage) {
   const fs::path shot = fs::temp_directory_path() / ("sparsescope-viewer-" + std::to_string(::getpid()) + ".png");
@@ -39,6 +58,64 @@ TEST(Viewer, BadFileExitsNonZero) {
   EXPECT_NE(r.err.find(bad.filename().string()), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(shot));
   fs::remove(bad);
+}
+
+TEST_F(ViewerProcess, ScreenshotOfATraceAtTheChosenHead) {
+  auto shot = [&](const std::string& head, const std::string& out) {
+    return sparsescope::test::run_process(
+        SPARSESCOPE_VIEWER,
+        {trace_, "--layer", "1", "--head", head, "--query", "0", "--colormap", "gray", "--screenshot", out}, kOffscreen);
+  };
+  auto r = shot("2", path("head2.png"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = shot("3", path("head3.png"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto head2 = sparsescope::vision::read_image(path("head2.png"));
+  const auto head3 = sparsescope::vision::read_image(path("head3.png"));
+  EXPECT_EQ(head2.width, head3.width);
+  EXPECT_EQ(head2.height, head3.height);
+  EXPECT_GE(head2.width, 1024);
+  EXPECT_NE(head2.pixels, head3.pixels);  // another head, another picture
+}
+
+TEST_F(ViewerProcess, SelectionOutOfRangeIsAUsageError) {
+  const auto r = sparsescope::test::run_process(
+      SPARSESCOPE_VIEWER, {trace_, "--head", "4", "--screenshot", path("shot.png")}, kOffscreen);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("head 4"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(path("shot.png")));
+}
+
+TEST_F(ViewerProcess, RunsAModelOnAnImageForTheScreenshot) {
+  const auto r = sparsescope::test::run_process(
+      SPARSESCOPE_VIEWER,
+      {(fs::path(SPARSESCOPE_SAMPLES_DIR) / "chelsea.png").string(), "--model", kVitTiny, "--weights", kVitTinyWeights,
+       "--layer", "11", "--head", "2", "--screenshot", path("shot.png")},
+      kOffscreen);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_GE(sparsescope::vision::read_image(path("shot.png")).width, 1024);
+}
+
+TEST_F(ViewerProcess, AnUnknownModelIsAUsageErrorNamingIt) {
+  const auto r = sparsescope::test::run_process(
+      SPARSESCOPE_VIEWER,
+      {(fs::path(SPARSESCOPE_SAMPLES_DIR) / "chelsea.png").string(), "--model", "vit_nonexistent", "--weights",
+       kVitTinyWeights, "--screenshot", path("shot.png")},
+      kOffscreen);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("vit_nonexistent"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(path("shot.png")));
+}
+
+TEST_F(ViewerProcess, AFailedRunExitsOneNamingTheWeights) {
+  const auto r = sparsescope::test::run_process(
+      SPARSESCOPE_VIEWER,
+      {(fs::path(SPARSESCOPE_SAMPLES_DIR) / "chelsea.png").string(), "--weights", path("missing.safetensors"),
+       "--screenshot", path("shot.png")},
+      kOffscreen);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("missing.safetensors"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(path("shot.png")));
 }
 
 }  // namespace

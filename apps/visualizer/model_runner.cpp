@@ -1,0 +1,110 @@
+#include "model_runner.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/model_card.h"
+#include "sparsescope/vision/recorder.h"
+#include "sparsescope/vision/vit_input.h"
+#include "sparsescope/vision/vit_trace.h"
+
+namespace sparsescope::viewer {
+
+namespace {
+
+bool same(const RunSettings& a, const RunSettings& b) {
+  return a.model == b.model && a.weights == b.weights && a.device == b.device && a.dtype == b.dtype;
+}
+
+// Counts the attention sites a forward pass reaches, for progress (and as its cancellation point),
+// and hands them on to the recorder.
+class CountingProbes : public vision::ProbeSet {
+ public:
+  CountingProbes(vision::ProbeSet& inner, int total, const std::function<void(int, int)>& on_site)
+      : inner_(inner), total_(total), on_site_(on_site) {}
+  Probe* site(const std::string& name) override {
+    if (on_site_) on_site_(++done_, total_);
+    return inner_.site(name);
+  }
+
+ private:
+  vision::ProbeSet& inner_;
+  int total_;
+  int done_ = 0;
+  const std::function<void(int, int)>& on_site_;
+};
+
+}  // namespace
+
+QStringList ModelRunner::methods() { return {"dense"}; }
+
+QStringList ModelRunner::devices() {
+  QStringList devices{"cpu"};
+  if (at::hasCUDA()) devices << "cuda";
+  return devices;
+}
+
+void ModelRunner::load(const RunSettings& s) {
+  if (loaded_ && same(*loaded_, s)) return;
+  loaded_.reset();
+  SPARSESCOPE_CHECK(!s.weights.isEmpty(), "no weights file chosen (Model panel: Weights)");
+  SPARSESCOPE_CHECK(s.device != "cuda" || at::hasCUDA(), "device cuda: no CUDA device is available on this machine");
+  SPARSESCOPE_CHECK(s.dtype == "fp32" || s.dtype == "fp16" || s.dtype == "bf16", "dtype '", s.dtype.toStdString(),
+                    "': choose fp32, fp16 or bf16");
+  if (!s.model.isEmpty()) {
+    try {
+      vision::vit_config(s.model.toStdString());
+    } catch (const sparsescope::Error& e) {
+      SPARSESCOPE_FAIL("model: ", e.what());
+    }
+  }
+  vision::VisionTransformer model{nullptr};
+  try {
+    // An empty model name builds the configuration in the weights' model card.
+    model = vision::load_vit(s.weights.toStdString(), s.model.toStdString()).model;
+  } catch (const sparsescope::Error& e) {
+    SPARSESCOPE_FAIL("weights: ", e.what());
+  }
+  device_ = s.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU);
+  dtype_ = s.dtype == "fp16" ? at::kHalf : s.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
+  model->eval();
+  model->to(device_, dtype_);
+  model_ = model;
+  loaded_ = s;
+}
+
+vision::Trace ModelRunner::record(const RunSettings& settings, const vision::Image& image, const std::string& input,
+                                  int64_t frame, const std::function<void(int, int)>& on_site) {
+  SPARSESCOPE_CHECK(methods().contains(settings.method), "method '", settings.method.toStdString(),
+                    "' is not available; the viewer runs: ", methods().join(", ").toStdString());
+  // Every core for the model (the GUI thread keeps one thread; OpenMP's setting is per thread).
+  at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  load(settings);
+  const auto& config = model_->config();
+  const at::Tensor pixels = vision::vit_pixels(image, config);             // uint8 [C, S, S], C = 1 or 3
+  const at::Tensor network_input = vision::normalize_pixels(pixels, config.eval);  // float32 [C, S, S]
+  vision::Recorder recorder;
+  CountingProbes probes(recorder, static_cast<int>(config.depth), on_site);
+  {
+    c10::NoGradGuard no_grad;
+    model_->forward(network_input.unsqueeze(0).to(device_, dtype_), &probes);  // [1, classes]
+  }
+  std::vector<vision::Trace> traces = recorder.take();
+  SPARSESCOPE_CHECK(traces.size() == 1, "the recorder returned ", traces.size(), " traces for one image");
+  vision::Trace trace = std::move(traces.front());
+  trace.info.model = config.name;
+  trace.info.method = settings.method.toStdString();
+  trace.info.input = input;
+  trace.info.frame = frame;
+  trace.info.layout = vision::vit_token_layout(config);
+  // What the network saw, as RGB for the overlays: [S, S, C] -> [S, S, 3].
+  trace.image = pixels.permute({1, 2, 0}).expand({pixels.size(1), pixels.size(2), 3}).contiguous();
+  return trace;
+}
+
+}  // namespace sparsescope::viewer

@@ -1,0 +1,343 @@
+// The viewer's window as a user drives it, on the offscreen platform: open a fixture trace, select
+// layer, head and query from code and by clicking, check the pixels, export, and run a real model
+// (the ViT-Tiny fixture) on an image and on video frames.
+#include <ATen/ATen.h>
+
+#include <QDockWidget>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QFileInfo>
+#include <QMimeData>
+#include <QUrl>
+#include <QFile>
+#include <QMessageBox>
+#include <QSettings>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QtTest>
+#include <memory>
+
+#include "color_legend.h"
+#include "document.h"
+#include "head_grid_view.h"
+#include "main_window.h"
+#include "mask_panel.h"
+#include "matrix_view.h"
+#include "overlay_panel.h"
+#include "overlay_view.h"
+#include "run_panel.h"
+#include "stats_csv.h"
+#include "stats_panel.h"
+#include "stats_table_model.h"
+#include "timeline_view.h"
+#include "token_grid.h"
+#include "trace_model.h"
+#include "view_options.h"
+#include "image_probe.h"
+#include "viewer_fixture.h"
+#include "viewer_settings.h"
+#ifdef SPARSESCOPE_VIEWER_VIDEO
+#include <opencv2/core.hpp>
+#include <opencv2/videoio.hpp>
+#endif
+
+namespace sv = sparsescope::vision;
+namespace st = sparsescope::test;
+using namespace sparsescope::viewer;
+
+namespace {
+
+using sparsescope::test::brightest_cell;
+
+const QString kFixtures = SPARSESCOPE_FIXTURES_DIR;
+const QString kChelsea = QString(SPARSESCOPE_SAMPLES_DIR) + "/chelsea.png";
+
+RunSettings vit_tiny() {
+  return {"vit_tiny_patch16_224", kFixtures + "/vit/vit_tiny_patch16_224.fp16.safetensors", "dense", "cpu", "fp32"};
+}
+
+// The overlay as it appears in a grab of the whole window.
+QImage overlay_in_window(MainWindow& window) {
+  const QImage shot = window.grab().toImage();
+  OverlayView* view = window.overlay_panel()->view();
+  return shot.copy(view->picture_rect().translated(view->mapTo(&window, QPoint(0, 0))));
+}
+
+QPoint centre_of_patch(OverlayView* view, int64_t row, int64_t col) {
+  const QRect r = view->picture_rect();
+  return {r.x() + static_cast<int>((col + 0.5) * r.width() / st::kFixtureGrid),
+          r.y() + static_cast<int>((row + 0.5) * r.height() / st::kFixtureGrid)};
+}
+
+}  // namespace
+
+class ViewerWindow : public QObject {
+  Q_OBJECT
+
+ private Q_SLOTS:
+  void initTestCase() {
+    QVERIFY(dir_.isValid());
+    trace_path_ = dir_.filePath("fixture.trace.safetensors");
+    sv::save_trace(st::fixture_trace(), trace_path_.toStdString());
+  }
+
+  void init() {
+    QFile::remove(dir_.filePath("viewer.ini"));
+    settings_ = std::make_unique<ViewerSettings>(
+        std::make_unique<QSettings>(dir_.filePath("viewer.ini"), QSettings::IniFormat));
+    window_ = std::make_unique<MainWindow>(settings_.get());
+    window_->show();
+    QVERIFY(QTest::qWaitForWindowExposed(window_.get()));
+  }
+
+  void cleanup() {
+    window_.reset();
+    settings_.reset();
+  }
+
+  void overlay_maximum_sits_on_the_fixture_patch() {
+    open_trace();
+    window_->view_options()->set_colormap(sv::Colormap::Gray);
+    window_->view_options()->set_opacity(1.0);
+    TraceModel* model = window_->trace_model();
+    for (const Selection s : {Selection{2, 0, MapKind::Head, 0}, Selection{1, 2, MapKind::Head, 0},
+                              Selection{0, 3, MapKind::Head, 13}}) {
+      model->select(s);
+      QCOMPARE(brightest_cell(overlay_in_window(*window_), 5, 5), st::peak_patch(s.layer, s.head, s.query));
+    }
+  }
+
+  void legend_gives_the_maps_values() {
+    open_trace();
+    TraceModel* model = window_->trace_model();
+    model->select({1, 2, MapKind::Head, 0});
+    const at::Tensor map = model->selected_map();
+    const QStringList labels = window_->overlay_panel()->legend()->labels();
+    QCOMPARE(labels.size(), 3);
+    QCOMPARE(labels.front().toDouble(), QString::number(map.max().item<double>(), 'g', 3).toDouble());
+    QCOMPARE(labels.back().toDouble(), QString::number(map.min().item<double>(), 'g', 3).toDouble());
+  }
+
+  void changing_head_changes_the_pixels() {
+    open_trace();
+    TraceModel* model = window_->trace_model();
+    model->select({1, 0, MapKind::Head, 0});
+    const QImage before = overlay_in_window(*window_);
+    model->select_head(1);
+    const QImage after = overlay_in_window(*window_);
+    QCOMPARE(after.size(), before.size());
+    QVERIFY(after != before);
+    model->select_head(0);
+    QCOMPARE(overlay_in_window(*window_), before);  // and back
+  }
+
+  void clicking_a_patch_selects_its_query() {
+    open_trace();
+    OverlayView* view = window_->overlay_panel()->view();
+    QTest::mouseClick(view, Qt::LeftButton, {}, centre_of_patch(view, 3, 2));
+    QCOMPARE(window_->trace_model()->selection().query, int64_t{1 + 3 * st::kFixtureGrid + 2});
+    // The mask view highlights the query's row.
+    QCOMPARE(window_->mask_panel()->mask_view()->highlighted_row(), 1 + 3 * int(st::kFixtureGrid) + 2);
+  }
+
+  void clicking_a_grid_tile_selects_layer_and_head() {
+    open_trace();
+    HeadGridView* grid = window_->head_grid();
+    QVERIFY(grid->grid_layout().has_value());
+    auto click = [grid](const GridCell& cell) {
+      const QRect target = grid->picture_rect();
+      const double scale = static_cast<double>(target.width()) / grid->picture().width();
+      const QPoint c = grid->grid_layout()->tile_rect(cell).center();
+      QTest::mouseClick(grid, Qt::LeftButton, {},
+                        target.topLeft() + QPoint(static_cast<int>(c.x() * scale), static_cast<int>(c.y() * scale)));
+    };
+    click({MapKind::Head, 1, 3});
+    QCOMPARE(window_->trace_model()->selection().layer, 1);
+    QCOMPARE(window_->trace_model()->selection().head, 3);
+    QCOMPARE(window_->trace_model()->selection().kind, MapKind::Head);
+    click({MapKind::MeanOfHeads, 0, 0});
+    QCOMPARE(window_->trace_model()->selection().layer, 0);
+    QCOMPARE(window_->trace_model()->selection().kind, MapKind::MeanOfHeads);
+    click({MapKind::Rollout, 0, 0});
+    QCOMPARE(window_->trace_model()->selection().kind, MapKind::Rollout);
+  }
+
+  void clicking_a_mask_row_or_a_stats_cell_selects() {
+    open_trace();
+    MatrixView* mask = window_->mask_panel()->probs_view();
+    const QPoint centre = mask->rect().center();
+    const int row = static_cast<int>(std::floor(mask->to_cell(centre).y()));
+    QTest::mouseClick(mask, Qt::LeftButton, {}, centre);
+    QCOMPARE(window_->trace_model()->selection().query, int64_t{row});
+
+    QTableView* table = window_->stats_panel()->table_view();
+    const QModelIndex cell = table->model()->index(2, 1);
+    QTest::mouseClick(table->viewport(), Qt::LeftButton, {}, table->visualRect(cell).center());
+    QCOMPARE(window_->trace_model()->selection().layer, 2);
+    QCOMPARE(window_->trace_model()->selection().head, 1);
+  }
+
+  void exports_png_and_csv() {
+    open_trace();
+    QString error;
+    const QString png = dir_.filePath("overlay.png");
+    QVERIFY2(window_->export_png(MainWindow::ExportView::Overlay, png, &error), qPrintable(error));
+    QCOMPARE(QImage(png).size(), QSize(80, 80));
+    QVERIFY(window_->export_png(MainWindow::ExportView::HeadGrid, dir_.filePath("grid.png"), &error));
+    QVERIFY(window_->export_png(MainWindow::ExportView::Window, dir_.filePath("window.png"), &error));
+    QCOMPARE(QImage(dir_.filePath("window.png")).size(), window_->size());
+    const QString csv = dir_.filePath("stats.csv");
+    QVERIFY2(window_->export_stats_csv(csv, &error), qPrintable(error));
+    QFile file(csv);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QCOMPARE(file.readAll().toStdString(), stats_csv(st::fixture_trace()));
+
+    const QString bad = dir_.filePath("missing/overlay.png");
+    QVERIFY(!window_->export_png(MainWindow::ExportView::Overlay, bad, &error));
+    QVERIFY2(error.contains(bad), qPrintable(error));
+  }
+
+  void dropping_a_file_opens_it() {
+    QMimeData mime;
+    mime.setUrls({QUrl::fromLocalFile(trace_path_)});
+    QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(window_.get(), &enter);
+    QVERIFY(enter.isAccepted());
+    QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(window_.get(), &drop);
+    QString error;
+    QVERIFY2(window_->wait_for_job(&error), qPrintable(error));
+    QCOMPARE(window_->document()->kind(), Document::Kind::Trace);
+    QCOMPARE(settings_->recent_files().front(), QFileInfo(trace_path_).absoluteFilePath());
+  }
+
+  void a_bad_file_is_a_message_not_a_crash() {
+    const QString bad = dir_.filePath("broken.safetensors");
+    QFile f(bad);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write("garbage that is no safetensors file");
+    f.close();
+    window_->open_file(bad);
+    QString error;
+    QVERIFY(!window_->wait_for_job(&error));
+    QVERIFY2(error.contains("broken.safetensors"), qPrintable(error));
+    QCOMPARE(window_->last_error(), error);
+    QVERIFY(window_->document() == nullptr);
+    const auto boxes = window_->findChildren<QMessageBox*>();
+    QCOMPARE(boxes.size(), 1);
+    QVERIFY(boxes.front()->isVisible());
+    QVERIFY(boxes.front()->text().contains("broken.safetensors"));
+    open_trace();  // and the window goes on working
+  }
+
+  void runs_a_model_on_an_image() {
+    window_->open_file(kChelsea);
+    QString error;
+    QVERIFY2(window_->wait_for_job(&error), qPrintable(error));
+    QCOMPARE(window_->document()->kind(), Document::Kind::Image);
+    QVERIFY(window_->trace_model()->empty());
+    QVERIFY(!window_->overlay_panel()->view()->picture().isNull());  // the photo before any run
+    window_->run_panel()->set_settings(vit_tiny());
+    window_->run_model(false);
+    QVERIFY2(window_->wait_for_job(&error), qPrintable(error));
+    TraceModel* model = window_->trace_model();
+    QVERIFY(!model->empty());
+    QCOMPARE(model->layers(), 12);
+    QCOMPARE(model->max_heads(), 3);
+    QCOMPARE(model->tokens(), int64_t{197});
+    QCOMPARE(model->trace().info.model, std::string("vit_tiny_patch16_224"));
+    QCOMPARE(window_->overlay_panel()->view()->picture().size(), QSize(224, 224));
+    auto* table = qobject_cast<StatsTableModel*>(window_->stats_panel()->table_view()->model());
+    QCOMPARE(table->rowCount(), 12);
+    QCOMPARE(table->statistic(), sv::kEntropy);  // dense keeps everything: entropy tells heads apart
+    QVERIFY(window_->document()->trace(0) != nullptr);
+    QCOMPARE(settings_->run_settings().weights, vit_tiny().weights);  // remembered
+    // Dense attention keeps every connection: density 1.
+    const auto& stats = model->trace().sites[0].stats;
+    QVERIFY(at::allclose(stats.select(1, sv::kDensity), at::ones({3})));
+  }
+
+  void runs_the_bundled_model_from_its_model_card() {
+    // A fresh settings file defaults to the bundled Fashion-MNIST classifier, configured by its card.
+    QCOMPARE(window_->run_panel()->settings().model, QString());
+    QVERIFY(window_->run_panel()->settings().weights.endsWith("assets/models/vit_fmnist.safetensors"));
+    window_->open_file(QString(SPARSESCOPE_SAMPLES_DIR) + "/fashion-mnist/00000_ankle_boot.png");
+    QString error;
+    QVERIFY2(window_->wait_for_job(&error), qPrintable(error));
+    window_->run_model(false);
+    QVERIFY2(window_->wait_for_job(&error), qPrintable(error));
+    TraceModel* model = window_->trace_model();
+    QCOMPARE(model->layers(), 9);
+    QCOMPARE(model->max_heads(), 3);
+    QCOMPARE(model->tokens(), int64_t{1 + 7 * 7});
+    QCOMPARE(model->trace().info.model, std::string("vit_fmnist_patch4_28"));
+    // The gray picture the network saw, as RGB.
+    const at::Tensor& image = model->trace().image;
+    QCOMPARE(image.sizes().vec(), (std::vector<int64_t>{28, 28, 3}));
+    QVERIFY(at::equal(image.select(2, 0), image.select(2, 2)));
+  }
+
+  void a_run_with_missing_weights_names_them() {
+    window_->open_file(kChelsea);
+    QString error;
+    QVERIFY(window_->wait_for_job(&error));
+    RunSettings settings = vit_tiny();
+    settings.weights = dir_.filePath("nope.safetensors");
+    window_->run_panel()->set_settings(settings);
+    window_->run_model(false);
+    QVERIFY(!window_->wait_for_job(&error));
+    QVERIFY2(error.contains("weights") && error.contains("nope.safetensors"), qPrintable(error));
+    QVERIFY(window_->trace_model()->empty());
+  }
+
+#ifdef SPARSESCOPE_VIEWER_VIDEO
+  void video_frames_keep_their_traces() {
+    const QString clip = dir_.filePath("clip.avi");
+    {
+      cv::VideoWriter writer(clip.toStdString(), cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 10.0, cv::Size(64, 48));
+      QVERIFY(writer.isOpened());
+      for (int i = 0; i < 4; ++i) {
+        cv::Mat frame(48, 64, CV_8UC3, cv::Scalar(40, 40, 40));
+        frame(cv::Rect(8 + 10 * i, 12, 16, 16)).setTo(cv::Scalar(255, 255, 255));  // a square moving right
+        writer.write(frame);
+      }
+    }
+    window_->open_file(clip);
+    QString error;
+    QVERIFY2(window_->wait_for_job(&error), qPrintable(error));
+    QCOMPARE(window_->document()->kind(), Document::Kind::Video);
+    QCOMPARE(window_->document()->frame_count(), 4);
+    QVERIFY(window_->findChild<QDockWidget*>("timeline")->isVisible());
+    window_->run_panel()->set_settings(vit_tiny());
+    window_->timeline()->step(2);  // as the user steps
+    QCOMPARE(window_->timeline()->current(), 2);
+    window_->run_model(false);
+    QVERIFY2(window_->wait_for_job(&error), qPrintable(error));
+    QCOMPARE(window_->trace_model()->trace().info.frame, int64_t{2});
+    window_->show_frame(1);
+    QVERIFY(window_->trace_model()->empty());
+    window_->show_frame(2);  // from the cache, no job
+    QVERIFY(!window_->trace_model()->empty());
+    QCOMPARE(window_->document()->traced_frames(), 1);
+    window_->run_model(true);
+    QVERIFY2(window_->wait_for_job(&error), qPrintable(error));
+    QCOMPARE(window_->document()->traced_frames(), 4);
+  }
+#endif
+
+ private:
+  void open_trace() {
+    window_->open_file(trace_path_);
+    QString error;
+    QVERIFY2(window_->wait_for_job(&error), qPrintable(error));
+    QVERIFY(!window_->trace_model()->empty());
+  }
+
+  QTemporaryDir dir_;
+  QString trace_path_;
+  std::unique_ptr<ViewerSettings> settings_;
+  std::unique_ptr<MainWindow> window_;
+};
+
+QTEST_MAIN(ViewerWindow)
+#include "test_viewer_window.moc"
