@@ -16,6 +16,11 @@ if(SPARSESCOPE_WITH_VIDEO)
   install(FILES "${PROJECT_SOURCE_DIR}/lib/vision/include/sparsescope/vision/video.h"
           DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/sparsescope/vision)
 endif()
+if(SPARSESCOPE_WITH_IMGUI)
+  # A static library: the app that links it brings the one ImGui (Debian's libimgui-dev 1.86).
+  install(TARGETS sparsescope_imgui EXPORT sparsescopeTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(DIRECTORY "${PROJECT_SOURCE_DIR}/lib/imgui/include/" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+endif()
 install(EXPORT sparsescopeTargets NAMESPACE sparsescope:: DESTINATION "${SPARSESCOPE_CMAKE_DIR}")
 
 configure_package_config_file(cmake/sparsescopeConfig.cmake.in

@@ -12,6 +12,7 @@ apt_packages=(
   qt6-base-dev libopencv-dev libstb-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev
   clang libclang-rt-14-dev xvfb xauth
+  libimgui-dev libglfw3-dev libgl-dev libgl1-mesa-dri libglx-mesa0
   dataset-fashion-mnist
 )
 missing=()

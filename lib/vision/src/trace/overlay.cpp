@@ -14,16 +14,6 @@ namespace {
 
 constexpr int64_t kPixelsPerPatch = 16;
 
-// map [gh, gw] -> uint8 [h, w, 3] over the trace's image (or alone at kPixelsPerPatch).
-at::Tensor tile(const at::Tensor& map, const Trace& trace, const OverlayStyle& style) {
-  const bool has_image = trace.image.defined();
-  const int64_t height = has_image ? trace.image.size(0) : map.size(0) * kPixelsPerPatch;
-  const int64_t width = has_image ? trace.image.size(1) : map.size(1) * kPixelsPerPatch;
-  const at::Tensor up = upsample_maps(map, height, width);
-  const at::Tensor colored = apply_colormap(up, style.colormap, up.min().item<double>(), up.max().item<double>());
-  return has_image ? blend(trace.image, colored, style.alpha) : colored;
-}
-
 Image grid_of(const std::vector<at::Tensor>& tiles, const OverlayStyle& style) {
   SPARSESCOPE_CHECK(style.columns >= 0 && style.gap >= 0, "overlay: columns ", style.columns, " and gap ", style.gap,
                     " must not be negative");
@@ -49,17 +39,26 @@ void check_single_frame(const Trace& trace) {
 
 }  // namespace
 
+at::Tensor map_over_image(const at::Tensor& map, const Trace& trace, const OverlayStyle& style) {
+  const bool has_image = trace.image.defined();
+  const int64_t height = has_image ? trace.image.size(0) : map.size(0) * kPixelsPerPatch;
+  const int64_t width = has_image ? trace.image.size(1) : map.size(1) * kPixelsPerPatch;
+  const at::Tensor up = upsample_maps(map, height, width);
+  const at::Tensor colored = apply_colormap(up, style.colormap, up.min().item<double>(), up.max().item<double>());
+  return has_image ? blend(trace.image, colored, style.alpha) : colored;
+}
+
 Image head_grid_overlay(const Trace& trace, const SiteTrace& site, int64_t query, const OverlayStyle& style) {
   check_single_frame(trace);
   const at::Tensor maps = query_maps(site, trace.info.layout, query);  // [H, 1, gh, gw]
   std::vector<at::Tensor> tiles;
-  for (int64_t h = 0; h < maps.size(0); ++h) tiles.push_back(tile(maps[h][0], trace, style));
+  for (int64_t h = 0; h < maps.size(0); ++h) tiles.push_back(map_over_image(maps[h][0], trace, style));
   return grid_of(tiles, style);
 }
 
 Image rollout_overlay(const Trace& trace, int64_t query, const OverlayStyle& style) {
   check_single_frame(trace);
-  return grid_of({tile(rollout(trace, query)[0], trace, style)}, style);
+  return grid_of({map_over_image(rollout(trace, query)[0], trace, style)}, style);
 }
 
 }  // namespace sparsescope::vision

@@ -1,6 +1,8 @@
 #pragma once
 // Attention drawn over the picture the network saw, as `sparsescope infer --overlays` and
 // `sparsescope trace export` write it.
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 
 #include "sparsescope/vision/colormap.h"
@@ -15,6 +17,11 @@ struct OverlayStyle {
   int64_t columns = 0;  // tiles per row; 0: ceil(sqrt(tiles))
   int64_t gap = 4;      // white pixels between tiles
 };
+
+/// `map` [gh, gw] as one tile: upsampled bilinearly to the trace's image, scaled from its minimum to its
+/// maximum, colormapped and blended over the image with `style.alpha`; uint8 [h, w, 3]. A trace
+/// without an image gets the colours alone at 16 pixels per patch.
+at::Tensor map_over_image(const at::Tensor& map, const Trace& trace, const OverlayStyle& style);
 
 /// One tile per head of query_maps(site, layout, query): upsampled to the trace's image, scaled from
 /// that head's minimum to its maximum (as DINO's figures, drawn with matplotlib, show heads),
