@@ -36,4 +36,4 @@ set(SPARSESCOPE_STDCXX_FIRST "LINKER:--push-state,--no-as-needed,-lstdc++,--pop-
 
 # Installed libraries find LibTorch (and, in CUDA builds, libc10_cuda) where they were linked
 # against it; a consumer's own RUNPATH does not reach the libraries' dependencies.
-list(APPEND CMAKE_INSTALL_RPATH "${TORCH_INSTALL_PREFIX}/lib")
+list(APPEND CMAKE_INSTALL_RPATH "${TORCH_INSTALL_PREFIX}/lib" "$ORIGIN")  # $ORIGIN: our libraries find each other

@@ -14,7 +14,9 @@
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/datasets.h"
 #include "sparsescope/vision/evaluate.h"
+#include "sparsescope/vision/attention_method.h"
 #include "sparsescope/vision/model_card.h"
+#include "sparsescope/vision/sparsifiner.h"
 
 namespace sparsescope::cli {
 
@@ -27,7 +29,9 @@ struct EvalCommandOptions {
   std::string model;
   std::string dataset;
   std::string split = "test";
-  std::string method = "dense";
+  std::string method;  // default: the model's own
+  std::string recall_against;
+  int64_t recall_images = 1000;
   int64_t batch = 256;
   int64_t limit = 0;
   std::string device = "cpu";
@@ -53,6 +57,14 @@ int run_eval(const EvalCommandOptions& o) {
     SPARSESCOPE_FAIL(o.model.empty() ? "--weights: " : "--model/--weights: ", e.what());
   }
   const sv::ViTConfig& config = loaded.model->config();
+  const std::string method = o.method.empty() ? sv::default_attention_method(config) : o.method;
+  try {
+    sv::use_attention_method(loaded.model, method);
+  } catch (const Error& e) {
+    SPARSESCOPE_FAIL("--method: ", e.what());
+  }
+  SPARSESCOPE_CHECK(o.recall_against.empty() || method == "sparsifiner",
+                    "--recall-against measures the masks of --method sparsifiner");
   SPARSESCOPE_CHECK(config.num_classes > 0, "--weights: ", config.name, " has no classification head to evaluate");
   const sv::DatasetSpec spec = sv::parse_dataset_spec(o.dataset);
   const sv::Split split = o.split == "train" ? sv::Split::Train : sv::Split::Test;
@@ -73,29 +85,57 @@ int run_eval(const EvalCommandOptions& o) {
       return 1;
     }
   }
+  auto flops_json = [](const sv::MhsaFlops& f) {
+    return nlohmann::json{{"projections", f.projections}, {"attention", f.attention}, {"predictor", f.predictor},
+                          {"total", f.total()}};
+  };
+  const sv::MhsaFlops flops = sv::mhsa_flops(loaded.model, method == "dense");
+  const sv::MhsaFlops dense_flops = sv::mhsa_flops(loaded.model, /*dense=*/true);
+  std::vector<double> recall;
+  if (!o.recall_against.empty()) {
+    sv::LoadedViT dense;
+    try {
+      dense = sv::load_vit(o.recall_against);
+    } catch (const Error& e) {
+      SPARSESCOPE_FAIL("--recall-against: ", e.what());
+    }
+    dense.model->to(device, dtype);
+    recall = sv::mask_recall(loaded.model, dense.model, data, o.recall_images, o.batch);
+  }
   nlohmann::json failures = nlohmann::json::array();
   for (const auto& [file, reason] : data.failures) failures.push_back({{"input", file}, {"error", reason}});
-  const nlohmann::json summary = {{"model", config.name},
-                                  {"weights", o.weights},
-                                  {"dataset", data.source},
-                                  {"method", o.method},
-                                  {"images", result.images},
-                                  {"top1", result.top1},
-                                  {"top5", result.top5},
-                                  {"loss", result.loss},
-                                  {"seconds", result.seconds},
-                                  {"images_per_second", result.images_per_second()},
-                                  {"device", o.device},
-                                  {"dtype", o.dtype},
-                                  {"failed", failures.size()},
-                                  {"failures", failures}};
+  nlohmann::json summary = {{"model", config.name},
+                            {"weights", o.weights},
+                            {"dataset", data.source},
+                            {"method", method},
+                            {"images", result.images},
+                            {"top1", result.top1},
+                            {"top5", result.top5},
+                            {"loss", result.loss},
+                            {"seconds", result.seconds},
+                            {"images_per_second", result.images_per_second()},
+                            {"device", o.device},
+                            {"dtype", o.dtype},
+                            {"failed", failures.size()},
+                            {"failures", failures},
+                            {"mhsa_flops", flops_json(flops)},
+                            {"dense_mhsa_flops", flops_json(dense_flops)}};
+  if (!recall.empty()) summary["mask_recall"] = recall;
   if (o.json) {
     std::cout << summary.dump(2) << "\n";
   } else {
     std::cout << std::fixed << std::setprecision(2) << config.name << " on " << data.source << " (" << result.images
               << " images): top-1 " << 100.0 * result.top1 << "%  top-5 " << 100.0 * result.top5 << "%  loss "
               << std::setprecision(4) << result.loss << "  " << std::setprecision(1) << result.images_per_second()
-              << " images/s (" << o.device << ", " << o.dtype << ", " << o.method << ")\n";
+              << " images/s (" << o.device << ", " << o.dtype << ", " << method << ")\n";
+    std::cout << std::setprecision(2) << "MHSA: " << flops.total() / 1e6 << " M multiply-adds per image (dense "
+              << dense_flops.total() / 1e6 << " M; attention " << flops.attention / 1e6 << " M, predictor "
+              << flops.predictor / 1e6 << " M, projections " << flops.projections / 1e6 << " M)\n";
+    if (!recall.empty()) {
+      std::cout << "mask recall per block against " << o.recall_against << ":";
+      for (const double r : recall) std::cout << " " << std::setprecision(3) << r;
+      std::cout << "\n";
+    }
   }
   return failures.empty() ? 0 : 1;
 }
@@ -118,7 +158,11 @@ Command add_eval_command(CLI::App& app) {
   cmd->add_option("--model", opt->model, "Model name (default: the model card in the weights)");
   cmd->add_option("--dataset", opt->dataset, "fashion-mnist, fashion-mnist:DIR, or an image folder")->required();
   cmd->add_option("--split", opt->split, "Split of the dataset")->check(CLI::IsMember({"test", "train"}));
-  cmd->add_option("--method", opt->method, "Attention method")->check(CLI::IsMember({"dense"}));
+  cmd->add_option("--method", opt->method, "Attention method (default: the one the weights were trained for)")
+      ->check(CLI::IsMember({"dense", "sparsifiner"}));
+  cmd->add_option("--recall-against", opt->recall_against,
+                  "Sparsifiner: also measure mask recall per block against this dense model's attention");
+  cmd->add_option("--recall-images", opt->recall_images, "Images for --recall-against")->check(CLI::PositiveNumber);
   cmd->add_option("--batch", opt->batch, "Images per forward pass")->check(CLI::Range(1, 65536));
   cmd->add_option("--limit", opt->limit, "Evaluate the first N images only")->check(CLI::NonNegativeNumber);
   cmd->add_option("--device", opt->device, "cpu, cuda or cuda:N");

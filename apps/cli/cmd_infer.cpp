@@ -193,7 +193,7 @@ int run_infer(const InferOptions& opt) {
   auto write_artifacts = [&](vision::Trace& trace, const Pending& p) {
     const auto& config = model->config();
     trace.info.model = loaded.name;
-    trace.info.method = "dense";  // the ViT family attends densely
+    trace.info.method = loaded.method;
     trace.info.input = p.source;
     trace.info.frame = p.frame;
     trace.info.layout = vision::vit_token_layout(config);

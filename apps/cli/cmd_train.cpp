@@ -15,6 +15,8 @@
 #include "progress.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/datasets.h"
+#include "sparsescope/vision/model_card.h"
+#include "sparsescope/vision/sparsifiner.h"
 #include "sparsescope/vision/train.h"
 
 namespace sparsescope::cli {
@@ -40,6 +42,8 @@ struct TrainCommandOptions {
   std::string precision = "fp32";
   std::string save_dtype = "fp32";
   bool json = false;
+  std::string method = "dense";
+  sv::SparsifinerTrainOptions sparsifiner;  // its `finetune` is unused: `train` is the recipe
   sv::TrainOptions train;
 };
 
@@ -118,7 +122,20 @@ std::string command_line(const CLI::App& cmd) {
 
 int run_train(TrainCommandOptions& o) {
   const sv::DatasetSpec spec = sv::parse_dataset_spec(o.dataset);
-  sv::ViTConfig config = build_config(o, spec);
+  const bool sparsifiner = o.method == "sparsifiner";
+  SPARSESCOPE_CHECK(sparsifiner == !o.sparsifiner.teacher.empty(),
+                    sparsifiner ? "--method sparsifiner needs --teacher (the dense model's weights)"
+                                : "--teacher is for --method sparsifiner");
+  sv::ViTConfig config;
+  std::vector<std::string> classes;
+  if (sparsifiner) {  // the teacher's model, data geometry and classes
+    const auto card = sv::read_model_card(o.sparsifiner.teacher);
+    SPARSESCOPE_CHECK(card.has_value(), "--teacher '", o.sparsifiner.teacher, "' carries no model card");
+    config = card->config;
+    classes = card->classes;
+  } else {
+    config = build_config(o, spec);
+  }
   sv::TrainOptions& t = o.train;
   t.precision = sv::parse_precision(o.precision);
   t.save_dtype = o.save_dtype == "fp16" ? at::kHalf : o.save_dtype == "bf16" ? at::kBFloat16 : at::kFloat;
@@ -131,11 +148,11 @@ int run_train(TrainCommandOptions& o) {
     t.augment.scale_min = 0.08;  // timm's RandomResizedCrop default
   }
 
-  sv::ImageDataset train = sv::load_dataset(spec, sv::Split::Train, config, {}, o.limit_train);
+  sv::ImageDataset train = sv::load_dataset(spec, sv::Split::Train, config, classes, o.limit_train);
   config.num_classes = static_cast<int64_t>(train.classes.size());
-  if (o.mean.empty()) {
+  if (!sparsifiner && o.mean.empty()) {  // a Sparsifiner student keeps its teacher's normalisation
     measure_stats(train, config.eval);
-  } else {
+  } else if (!sparsifiner) {
     for (int c = 0; c < 3; ++c) {
       config.eval.mean[c] = o.mean[std::min<size_t>(c, o.mean.size() - 1)];
       config.eval.std[c] = o.std[std::min<size_t>(c, o.std.size() - 1)];
@@ -179,7 +196,13 @@ int run_train(TrainCommandOptions& o) {
 
   sv::TrainResult result;
   try {
-    result = sv::train_classifier(config, train, eval.get(), t, callbacks);
+    if (sparsifiner) {
+      o.sparsifiner.finetune = t;
+      const sv::SparsifinerTrainResult both = sv::train_sparsifiner(train, eval.get(), o.sparsifiner, callbacks);
+      result = both.reconstruct.finished ? both.finetune : both.reconstruct;
+    } else {
+      result = sv::train_classifier(config, train, eval.get(), t, callbacks);
+    }
   } catch (const c10::Error& e) {  // LibTorch failures while training (out of memory, device errors)
     bar.reset();
     std::cerr << "sparsescope train: " << e.what_without_backtrace() << "\n";
@@ -221,6 +244,8 @@ Command add_train_command(CLI::App& app) {
       "  sparsescope train --dataset fashion-mnist --patch-size 4 --embed-dim 192 --depth 9 --num-heads 3 --out run/\n"
       "  sparsescope train --dataset photos/ --img-size 64 --patch-size 8 --device cuda --amp bf16 --out run/\n"
       "  sparsescope train ... --out run/ --resume          # continue an interrupted run exactly\n"
+      "  sparsescope train --method sparsifiner --teacher assets/models/vit_fmnist.safetensors --keep-rate 0.25 \\\n"
+      "      --dataset fashion-mnist --epochs 20 --lr 1e-4 --out sparsifiner/   # phase 1 in sparsifiner/reconstruct\n"
       "Datasets: 'fashion-mnist' (Debian's dataset-fashion-mnist), 'fashion-mnist:DIR' (its IDX files, .gz or not),\n"
       "or an image folder DIR/<class>/<image> (with DIR/train and DIR/val or DIR/test when present).\n"
       "Writes OUT/model.safetensors (timm names; the model card in its metadata), OUT/checkpoint.safetensors\n"
@@ -272,6 +297,25 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--stop-after", opt->train.stop_after, "Stop after epoch N (resume later)")->check(CLI::PositiveNumber);
   cmd->add_option("--time-budget", opt->train.time_budget, "Seconds: after epoch 2, train fewer epochs to fit")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--method", opt->method, "dense: train from scratch; sparsifiner: add Sparsifiner's predictors to "
+                  "--teacher and train them and the backbone (lib/vision/sparsifiner/README.md)")
+      ->check(CLI::IsMember({"dense", "sparsifiner"}));
+  auto& sp = opt->sparsifiner;
+  cmd->add_option("--teacher", sp.teacher, "Sparsifiner: the dense model's weights (with a model card)");
+  cmd->add_option("--keep-rate", sp.method.keep_rate, "Sparsifiner: keys kept per query, a fraction of the tokens")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--reduce-c", sp.method.reduce_c, "Sparsifiner: predictor channels = head dim / this")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--reduce-n", sp.method.reduce_n, "Sparsifiner: low-rank key slots = tokens / this")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--reconstruct-epochs", sp.reconstruct_epochs, "Sparsifiner: epochs of phase 1 (predictors only)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--reconstruct-lr", sp.reconstruct_lr, "Sparsifiner: peak learning rate of phase 1")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--distill-weight", sp.distill_weight, "Sparsifiner: weight of KL(teacher logits || student)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--token-weight", sp.token_weight, "Sparsifiner: weight of the patch-token MSE to the teacher")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", opt->json, "Print the summary as JSON on stdout");
   return [opt, cmd] {
     opt->train.command = command_line(*cmd);

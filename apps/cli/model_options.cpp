@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/attention_method.h"
 #include "sparsescope/vision/model_card.h"
 
 namespace sparsescope::cli {
@@ -15,6 +16,8 @@ void add_model_options(CLI::App& cmd, ModelOptions& options) {
                  "Model name (timm's, e.g. vit_small_patch16_224); default: the model card in the weights");
   cmd.add_option("--weights", options.weights, "Weights: safetensors or .pth with timm's parameter names")
       ->capture_default_str();
+  cmd.add_option("--method", options.method, "Attention method (default: the one the weights were trained for)")
+      ->check(CLI::IsMember({"dense", "sparsifiner"}));
   cmd.add_option("--device", options.device, "Where to run")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd.add_option("--dtype", options.dtype, "Compute dtype")->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
 }
@@ -43,6 +46,12 @@ LoadedModel load_model(const ModelOptions& options) {
     SPARSESCOPE_FAIL("--weights: ", e.what());
   }
   loaded.name = loaded.model->config().name;
+  loaded.method = options.method.empty() ? vision::default_attention_method(loaded.model->config()) : options.method;
+  try {
+    vision::use_attention_method(loaded.model, loaded.method);
+  } catch (const sparsescope::Error& e) {
+    SPARSESCOPE_FAIL("--method: ", e.what());
+  }
   loaded.model->eval();
   loaded.model->to(loaded.device, loaded.dtype);
   return loaded;

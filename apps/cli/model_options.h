@@ -1,5 +1,5 @@
 #pragma once
-// The flags that pick and load a model (--model, --weights, --device, --dtype), shared by the
+// The flags that pick and load a model (--model, --weights, --method, --device, --dtype), shared by the
 // commands that run one.
 #include <ATen/core/Tensor.h>
 
@@ -19,6 +19,7 @@ struct ModelOptions {
   std::string weights;
   std::string device = "cpu";
   std::string dtype = "fp32";
+  std::string method;  // empty: the one the weights were trained for
 };
 
 void add_model_options(CLI::App& cmd, ModelOptions& options);
@@ -26,6 +27,7 @@ void add_model_options(CLI::App& cmd, ModelOptions& options);
 struct LoadedModel {
   vision::VisionTransformer model{nullptr};
   std::string name;                  // the config's name (from --model or the weights' model card)
+  std::string method;                // the attention method it runs ("dense", "sparsifiner")
   std::vector<std::string> classes;  // class names from the model card; empty when it has none
   at::Device device{at::kCPU};
   at::ScalarType dtype = at::kFloat;

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/attention_method.h"
 #include "sparsescope/vision/model_card.h"
 #include "sparsescope/vision/recorder.h"
 #include "sparsescope/vision/vit_input.h"
@@ -41,7 +42,7 @@ class CountingProbes : public vision::ProbeSet {
 
 }  // namespace
 
-QStringList ModelRunner::methods() { return {"dense"}; }
+QStringList ModelRunner::methods() { return {"dense", "sparsifiner"}; }
 
 QStringList ModelRunner::devices() {
   QStringList devices{"cpu"};
@@ -85,6 +86,11 @@ vision::Trace ModelRunner::record(const RunSettings& settings, const vision::Ima
   // Every core for the model (the GUI thread keeps one thread; OpenMP's setting is per thread).
   at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   load(settings);
+  try {
+    vision::use_attention_method(model_, settings.method.toStdString());
+  } catch (const sparsescope::Error& e) {
+    SPARSESCOPE_FAIL("method: ", e.what());
+  }
   const auto& config = model_->config();
   const at::Tensor pixels = vision::vit_pixels(image, config);             // uint8 [C, S, S], C = 1 or 3
   const at::Tensor network_input = vision::normalize_pixels(pixels, config.eval);  // float32 [C, S, S]

@@ -35,6 +35,13 @@ void init_for_training(VisionTransformer& model, at::Generator& gen) {
       if (conv->bias.defined()) conv->bias.uniform_(-bound, bound, gen);
     }
   }
+  for (auto& item : model->named_parameters(/*recurse=*/true)) {  // Sparsifiner's raw predictor matrices
+    const std::string& name = item.key();
+    if (name.find(".mask_predictor.proj_") != std::string::npos && item.value().dim() == 2 &&
+        name.find(".proj_c_") == std::string::npos) {
+      trunc_normal(item.value(), 0.02, gen);
+    }
+  }
   for (auto& item : model->named_parameters(/*recurse=*/false)) {
     at::Tensor& p = item.value();
     if (item.key() == "cls_token") {

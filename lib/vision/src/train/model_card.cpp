@@ -42,7 +42,7 @@ bool is_zip(const std::string& path) {
 
 std::map<std::string, std::string> model_card_metadata(const ModelCard& card) {
   const ViTConfig& c = card.config;
-  const json j = {{"name", c.name},
+  json j = {{"name", c.name},
                   {"img_size", c.img_size},
                   {"patch_size", c.patch_size},
                   {"in_chans", c.in_chans},
@@ -56,6 +56,14 @@ std::map<std::string, std::string> model_card_metadata(const ModelCard& card) {
                   {"norm_eps", c.norm_eps},
                   {"eval", eval_to_json(c.eval)},
                   {"classes", card.classes}};
+  if (c.sparsifiner) {
+    const SparsifinerOptions& s = *c.sparsifiner;
+    j["sparsifiner"] = {{"keep_rate", s.keep_rate},
+                        {"reduce_c", s.reduce_c},
+                        {"reduce_n", s.reduce_n},
+                        {"basis_threshold", s.basis_threshold},
+                        {"basis_topk", s.basis_topk}};
+  }
   return {{kModelCardKey, j.dump()}};
 }
 
@@ -81,6 +89,16 @@ std::optional<ModelCard> parse_model_card(const std::map<std::string, std::strin
     c.norm_eps = j.at("norm_eps").get<double>();
     c.eval = eval_from_json(j.at("eval"));
     card.classes = j.at("classes").get<std::vector<std::string>>();
+    if (j.contains("sparsifiner")) {
+      const json& p = j.at("sparsifiner");
+      SparsifinerOptions s;
+      s.keep_rate = p.at("keep_rate").get<double>();
+      s.reduce_c = p.at("reduce_c").get<int64_t>();
+      s.reduce_n = p.at("reduce_n").get<int64_t>();
+      s.basis_threshold = p.at("basis_threshold").get<double>();
+      s.basis_topk = p.at("basis_topk").get<int64_t>();
+      c.sparsifiner = s;
+    }
   } catch (const json::exception& e) {
     SPARSESCOPE_FAIL("'", source, "': malformed ", kModelCardKey, " metadata: ", e.what());
   } catch (const Error& e) {
@@ -108,7 +126,9 @@ LoadedViT load_vit(const std::string& weights, const std::string& name) {
   SPARSESCOPE_CHECK(!name.empty() || card, "weights '", weights, "' carry no ", kModelCardKey,
                     " metadata to build the model from; name the model (--model)");
   LoadedViT loaded;
-  loaded.model = VisionTransformer(name.empty() ? card->config : vit_config(name));
+  ViTConfig config = name.empty() ? card->config : vit_config(name);
+  if (card) config.sparsifiner = card->config.sparsifiner;  // the weights hold its predictors
+  loaded.model = VisionTransformer(config);
   if (card) loaded.classes = card->classes;
   load_vit_weights(loaded.model, weights);
   loaded.model->eval();

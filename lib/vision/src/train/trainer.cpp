@@ -76,6 +76,7 @@ json fingerprint(const ViTConfig& config, const ImageDataset& train, const Image
           {"clip_grad", o.clip_grad},
           {"augment", augment_json(o.augment)},
           {"seed", o.seed},
+          {"objective", o.objective.name},
           {"precision_fp16", o.precision == Precision::FP16}};  // the loss scale is part of the state
 }
 
@@ -159,7 +160,7 @@ void check_gradients(VisionTransformer& model) {
   std::string missing;
   int64_t count = 0;
   for (const auto& item : model->named_parameters(/*recurse=*/true)) {
-    if (item.value().grad().defined()) continue;
+    if (!item.value().requires_grad() || item.value().grad().defined()) continue;
     ++count;
     if (count <= 5) missing += (missing.empty() ? "" : ", ") + item.key();
   }
@@ -190,9 +191,16 @@ TrainResult train_classifier(const ViTConfig& config, const ImageDataset& train,
   at::Generator init_gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
   VisionTransformer model(config);
   detail::init_for_training(model, init_gen);
+  if (o.objective.init) o.objective.init(model);
   model->to(device);
   model->train();
-  const std::vector<at::Tensor> params = model->parameters();
+  std::vector<at::Tensor> params;  // the trained ones
+  for (auto& item : model->named_parameters(/*recurse=*/true)) {
+    const bool trains = !o.objective.trains || o.objective.trains(item.key());
+    item.value().set_requires_grad(trains);
+    if (trains) params.push_back(item.value());
+  }
+  SPARSESCOPE_CHECK(!params.empty(), "training objective '", o.objective.name, "' trains no parameter");
   torch::optim::AdamW optimizer(weight_decay_groups(*model, o.lr, o.weight_decay),
                                 torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
   std::optional<detail::GradScaler> scaler;
@@ -292,8 +300,12 @@ TrainResult train_classifier(const ViTConfig& config, const ImageDataset& train,
       at::Tensor logits, loss;
       {
         detail::AutocastGuard autocast(device.type(), o.precision);
-        logits = model->forward(x);  // [B, classes]
-        loss = at::cross_entropy_loss(logits, y, {}, at::Reduction::Mean, -100, o.label_smoothing);
+        if (o.objective.loss) {
+          loss = o.objective.loss(model, x, y, o.label_smoothing, logits);
+        } else {
+          logits = model->forward(x);  // [B, classes]
+          loss = at::cross_entropy_loss(logits, y, {}, at::Reduction::Mean, -100, o.label_smoothing);
+        }
       }
       optimizer.zero_grad();
       (scaler ? scaler->scale(loss) : loss).backward();

@@ -8,16 +8,21 @@ namespace sparsescope::vision {
 
 namespace nn = torch::nn;
 
-ViTAttentionImpl::ViTAttentionImpl(int64_t dim, int64_t num_heads, bool qkv_bias) : num_heads_(num_heads) {
-  qkv_ = register_module("qkv", nn::Linear(nn::LinearOptions(dim, dim * 3).bias(qkv_bias)));
-  proj_ = register_module("proj", nn::Linear(dim, dim));
+ViTAttentionImpl::ViTAttentionImpl(const ViTConfig& c) : num_heads_(c.num_heads) {
+  qkv_ = register_module("qkv", nn::Linear(nn::LinearOptions(c.embed_dim, c.embed_dim * 3).bias(c.qkv_bias)));
+  proj_ = register_module("proj", nn::Linear(c.embed_dim, c.embed_dim));
+  if (c.sparsifiner) {
+    mask_predictor_ = register_module(
+        "mask_predictor", MaskPredictor(c.embed_dim / c.num_heads, c.num_heads, c.tokens(), *c.sparsifiner));
+  }
 }
 
 at::Tensor ViTAttentionImpl::forward(const at::Tensor& x, Probe* probe) {
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2);
   const auto qkv = qkv_->forward(x).reshape({B, N, 3, num_heads_, C / num_heads_}).permute({2, 0, 3, 1, 4});
   // [3, B, H, N, D]
-  const auto out = attend(qkv[0], qkv[1], qkv[2], Dense{}, probe);  // [B, H, N, D]
+  const auto out = mask_predictor_ ? mask_predictor_->attend(qkv[0], qkv[1], qkv[2], probe)
+                                   : attend(qkv[0], qkv[1], qkv[2], Dense{}, probe);  // [B, H, N, D]
   return proj_->forward(out.transpose(1, 2).reshape({B, N, C}));
 }
 
@@ -31,7 +36,7 @@ at::Tensor ViTMlpImpl::forward(const at::Tensor& x) { return fc2_->forward(at::g
 ViTBlockImpl::ViTBlockImpl(const ViTConfig& config) {
   const auto norm = nn::LayerNormOptions({config.embed_dim}).eps(config.norm_eps);
   norm1_ = register_module("norm1", nn::LayerNorm(norm));
-  attn_ = register_module("attn", ViTAttention(config.embed_dim, config.num_heads, config.qkv_bias));
+  attn_ = register_module("attn", ViTAttention(config));
   norm2_ = register_module("norm2", nn::LayerNorm(norm));
   mlp_ = register_module("mlp", ViTMlp(config.embed_dim, static_cast<int64_t>(config.embed_dim * config.mlp_ratio)));
 }

@@ -6,6 +6,7 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include "../../sparsifiner/mask_predictor.h"
 #include "sparsescope/kernels/probe.h"
 #include "sparsescope/vision/vit.h"
 
@@ -13,12 +14,13 @@ namespace sparsescope::vision {
 
 class ViTAttentionImpl : public torch::nn::Module {
  public:
-  ViTAttentionImpl(int64_t dim, int64_t num_heads, bool qkv_bias);
+  explicit ViTAttentionImpl(const ViTConfig& config);
   at::Tensor forward(const at::Tensor& x, Probe* probe);  // [B, N, C] -> [B, N, C]
 
  private:
   int64_t num_heads_;
   torch::nn::Linear qkv_{nullptr}, proj_{nullptr};
+  MaskPredictor mask_predictor_{nullptr};  // Sparsifiner's, when the config asks for it
 };
 TORCH_MODULE(ViTAttention);
 

@@ -46,7 +46,10 @@ at::Tensor VisionTransformerImpl::forward_features(const at::Tensor& images, Pro
 }
 
 at::Tensor VisionTransformerImpl::forward(const at::Tensor& images, ProbeSet* probes) {
-  const auto x = forward_features(images, probes);
+  return forward_head(forward_features(images, probes));
+}
+
+at::Tensor VisionTransformerImpl::forward_head(const at::Tensor& x) {
   const auto cls = x.select(1, 0);  // [B, D]
   if (!head_) return cls;
   if (!config_.distilled) return head_->forward(cls);

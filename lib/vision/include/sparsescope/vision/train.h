@@ -18,6 +18,20 @@
 
 namespace sparsescope::vision {
 
+/// What a method changes in train_classifier; unset members keep the plain classifier's behaviour.
+struct TrainObjective {
+  std::string name = "classify";  ///< recorded in the fingerprint: a resumed run must use the same
+  /// Runs after timm's initialisation, before training (e.g. loads a teacher's weights).
+  std::function<void(VisionTransformer& model)> init;
+  /// Whether the named parameter trains; the others are frozen (requires_grad off). Unset: all.
+  std::function<bool(const std::string& parameter)> trains;
+  /// The loss of one batch under autocast, setting `logits` for the training accuracy. Unset:
+  /// label-smoothed cross-entropy of model->forward(images).
+  std::function<at::Tensor(VisionTransformer& model, const at::Tensor& images, const at::Tensor& labels,
+                           double label_smoothing, at::Tensor& logits)>
+      loss;
+};
+
 struct TrainOptions {
   int64_t epochs = 100;
   int64_t batch = 256;           ///< images per step; the last partial batch of an epoch is dropped
@@ -40,6 +54,7 @@ struct TrainOptions {
   int64_t stop_after = 0;        ///< > 0: stop after that epoch as if interrupted (resume later)
   double time_budget = 0;        ///< > 0 seconds: after epoch 2, lower `epochs` so that the run fits
   std::string command;           ///< the command line, recorded in log.json and the model file
+  TrainObjective objective;      ///< what a method changes (sparsifiner.h); the default trains a classifier
 };
 
 struct EpochRecord {

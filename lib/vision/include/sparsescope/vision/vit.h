@@ -8,11 +8,13 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sparsescope/vision/preprocess.h"
 #include "sparsescope/vision/probe_set.h"
+#include "sparsescope/vision/sparsifiner_options.h"
 
 namespace sparsescope::vision {
 
@@ -30,6 +32,7 @@ struct ViTConfig {
   bool distilled = false;      // DeiT: distillation token and head_dist, eval logits averaged
   double norm_eps = 1e-6;
   EvalTransform eval;          // how the named weights expect images (mean, std, crop_pct)
+  std::optional<SparsifinerOptions> sparsifiner;  // a connectivity predictor in every block (sparsifiner.h)
 
   int64_t grid() const { return img_size / patch_size; }
   int64_t prefix_tokens() const { return distilled ? 2 : 1; }
@@ -50,6 +53,8 @@ class VisionTransformerImpl : public torch::nn::Module {
   /// images [B, 3, S, S] -> final-normed tokens [B, T, D] (prefix tokens first). Attention sites
   /// are named "blocks.<i>.attn".
   at::Tensor forward_features(const at::Tensor& images, ProbeSet* probes = nullptr);
+  /// forward_features' tokens -> what forward() returns.
+  at::Tensor forward_head(const at::Tensor& features);
   const ViTConfig& config() const { return config_; }
 
  private:

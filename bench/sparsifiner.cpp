@@ -1,0 +1,117 @@
+// Sparsifiner's attention (predictor + dense class-token row + TopK over the kept keys) against
+// torch SDPA and our dense kernel on one block of ViT-S (6 heads of 64), and whole ViT-S forward
+// passes dense vs Sparsifiner, at 224, 384 and 512 px (N = 197, 577, 1025 tokens; random weights:
+// speed does not depend on them). Prints one JSON line per measurement and a Markdown table.
+//   sparsescope-bench-sparsifiner [BATCH=64] [fp16|bf16|fp32=bf16] [KEEP=0.25] [cuda|cpu=cuda]
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "../lib/vision/sparsifiner/mask_predictor.h"
+#include "sparsescope/kernels/attend.h"
+#include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/attention_method.h"
+#include "sparsescope/vision/sparsifiner.h"
+#include "sparsescope/vision/vit.h"
+
+namespace {
+
+namespace sv = sparsescope::vision;
+
+at::ScalarType parse_dtype(const std::string& s) {
+  if (s == "fp32") return at::kFloat;
+  if (s == "fp16") return at::kHalf;
+  if (s == "bf16") return at::kBFloat16;
+  SPARSESCOPE_FAIL("dtype: expected fp32, fp16 or bf16, got '", s, "'");
+}
+
+// Median milliseconds of one call over 7 rounds of `iters` calls, after warmup.
+double median_ms(const std::function<void()>& call, const at::Device& device, int iters) {
+  const auto sync = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize();
+  };
+  for (int i = 0; i < 3; ++i) call();
+  sync();
+  std::vector<double> ms;
+  for (int round = 0; round < 7; ++round) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < iters; ++i) call();
+    sync();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / iters);
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  const int64_t batch = argc > 1 ? std::stoll(argv[1]) : 64;
+  const std::string dtype_name = argc > 2 ? argv[2] : "bf16";
+  const double keep = argc > 3 ? std::stod(argv[3]) : 0.25;
+  const at::Device device(argc > 4 ? argv[4] : "cuda");
+  const at::ScalarType dtype = parse_dtype(dtype_name);
+  const int iters = device.is_cuda() ? 20 : 2;
+  torch::manual_seed(0);
+  c10::InferenceMode guard;
+
+  std::printf("| px | N | kept keys | SDPA ms | dense ms | Sparsifiner ms | of which predictor ms | TopK attention ms | "
+              "Sparsifiner / SDPA | ViT-S img/s dense | ViT-S img/s Sparsifiner | ratio |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const int64_t px : {224, 384, 512}) {
+    sv::ViTConfig config = sv::vit_config("vit_small_patch16_224");
+    config.img_size = px;
+    config.eval.img_size = static_cast<int>(px);
+    config.sparsifiner = sv::SparsifinerOptions{};
+    config.sparsifiner->keep_rate = keep;
+    const int64_t N = config.tokens(), H = config.num_heads, D = config.embed_dim / H;
+    const auto options = torch::dtype(dtype).device(device);
+
+    // One block's attention.
+    const auto q = torch::randn({batch, H, N, D}, options), k = torch::randn({batch, H, N, D}, options),
+               v = torch::randn({batch, H, N, D}, options);
+    sv::MaskPredictor predictor(D, H, N, *config.sparsifiner);
+    predictor->to(device, dtype);
+    const auto keys = predictor->kept_keys(q, k);
+    const auto q_rows = q.narrow(2, 1, N - 1);
+    const double sdpa = median_ms([&] { at::scaled_dot_product_attention(q, k, v); }, device, iters);
+    const double dense = median_ms([&] { sparsescope::attend(q, k, v, sparsescope::Dense{}); }, device, iters);
+    const double sparse = median_ms([&] { predictor->attend(q, k, v, nullptr); }, device, iters);
+    const double predict = median_ms([&] { predictor->kept_keys(q, k); }, device, iters);
+    const double topk =
+        median_ms([&] { sparsescope::attend(q_rows, k, v, sparsescope::TopK{keys, std::nullopt}); }, device, iters);
+
+    // Whole forward passes.
+    sv::VisionTransformer model(config);
+    model->eval();
+    model->to(device, dtype);
+    const auto images = torch::randn({batch, config.in_chans, px, px}, options);
+    sv::use_attention_method(model, "dense");
+    const double model_dense = median_ms([&] { model->forward(images); }, device, std::max(1, iters / 4));
+    sv::use_attention_method(model, "sparsifiner");
+    const double model_sparse = median_ms([&] { model->forward(images); }, device, std::max(1, iters / 4));
+    const double ips_dense = 1e3 * static_cast<double>(batch) / model_dense;
+    const double ips_sparse = 1e3 * static_cast<double>(batch) / model_sparse;
+
+    std::fprintf(stderr,
+                 "{\"px\": %lld, \"tokens\": %lld, \"kept\": %lld, \"batch\": %lld, \"dtype\": \"%s\", \"sdpa_ms\": %.4f, "
+                 "\"dense_ms\": %.4f, \"sparsifiner_ms\": %.4f, \"predictor_ms\": %.4f, \"topk_ms\": %.4f, \"vit_dense_ips\": %.1f, "
+                 "\"vit_sparsifiner_ips\": %.1f}\n",
+                 static_cast<long long>(px), static_cast<long long>(N), static_cast<long long>(keys.size(-1)),
+                 static_cast<long long>(batch), dtype_name.c_str(), sdpa, dense, sparse, predict, topk, ips_dense, ips_sparse);
+    std::printf("| %lld | %lld | %lld | %.3f | %.3f | %.3f | %.3f | %.3f | %.1fx | %.0f | %.0f | %.2fx |\n",
+                static_cast<long long>(px), static_cast<long long>(N), static_cast<long long>(keys.size(-1)), sdpa,
+                dense, sparse, predict, topk, sparse / sdpa, ips_dense, ips_sparse, ips_sparse / ips_dense);
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::cerr << "sparsescope-bench-sparsifiner: " << e.what() << "\n";
+  return 1;
+}
