@@ -3,8 +3,10 @@
 
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "process.h"
@@ -170,6 +172,91 @@ TEST_F(Cli, InferRecordsTracesAndOverlaysAndResumesThem) {
   int lines = 0;
   for (std::string line; std::getline(predictions, line);) lines += !line.empty();
   EXPECT_EQ(lines, 1);
+}
+
+// The bundled models (assets/models, beside the bundled samples).
+const fs::path kModels = fs::path(SPARSESCOPE_SAMPLES_DIR).parent_path() / "models";
+const std::string kSparsifinerWeights = (kModels / "sparsifiner_fmnist_k25.safetensors").string();
+const fs::path kFashionSamples = fs::path(SPARSESCOPE_SAMPLES_DIR) / "fashion-mnist";
+
+// labels.txt of the Fashion-MNIST samples: "file<TAB>class<TAB>label" per line.
+std::map<std::string, int64_t> sample_labels() {
+  std::map<std::string, int64_t> labels;
+  std::ifstream in(kFashionSamples / "labels.txt");
+  std::string file;
+  int64_t label = -1;
+  for (std::string rest; in >> file >> label && std::getline(in, rest);) labels[file] = label;
+  return labels;
+}
+
+TEST_F(Cli, InferWithTheBundledSparsifinerRecordsTopkSites) {
+  const fs::path out = dir_ / "out";
+  auto r = cli({"infer", "--input", kFashionSamples.string(), "--weights", kSparsifinerWeights, "--out", out.string(),
+                "--record", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["succeeded"], 10);
+
+  // The weights run the method they were trained for, and still classify every sample right.
+  const auto labels = sample_labels();
+  ASSERT_EQ(labels.size(), 10u);
+  std::ifstream predictions(out / "predictions.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(predictions, line);) {
+    if (line.empty()) continue;
+    ++lines;
+    const auto p = nlohmann::json::parse(line);
+    const std::string input = p["input"];
+    ASSERT_EQ(labels.count(input), 1u) << input;
+    EXPECT_EQ(p["topk"][0]["class"].get<int64_t>(), labels.at(input)) << line;
+  }
+  EXPECT_EQ(lines, 10);
+
+  // 50 tokens (class token + 7 x 7 patches), keep rate 0.25: 13 keys per patch query, the class
+  // token's row dense.
+  const double density = (50.0 + 49.0 * 13.0) / (50.0 * 50.0);
+  int traces = 0;
+  for (const auto& entry : fs::directory_iterator(out / "traces")) {
+    ++traces;
+    const auto trace = sparsescope::vision::load_trace(entry.path().string());
+    EXPECT_EQ(trace.info.method, "sparsifiner") << entry.path();
+    EXPECT_EQ(trace.info.layout.tokens(), 50);
+    ASSERT_EQ(trace.sites.size(), 9u) << entry.path();
+    for (const auto& site : trace.sites) {
+      EXPECT_EQ(site.pattern, "topk") << site.name;
+      for (int64_t h = 0; h < site.heads(); ++h) {
+        const float recall = site.stats[h][sparsescope::vision::kRecall].item<float>();
+        EXPECT_TRUE(std::isfinite(recall) && recall > 0.0f && recall <= 1.0f)
+            << site.name << " head " << h << ": " << recall;
+        EXPECT_NEAR(site.stats[h][sparsescope::vision::kDensity].item<float>(), density, 1e-5) << site.name;
+      }
+    }
+  }
+  EXPECT_EQ(traces, 10);
+
+  // --method dense runs the same backbone without the predictors.
+  const fs::path dense_out = dir_ / "dense";
+  auto dense = cli({"infer", "--input", (kFashionSamples / "00000_ankle_boot.png").string(), "--weights",
+                    kSparsifinerWeights, "--method", "dense", "--out", dense_out.string(), "--record"});
+  ASSERT_EQ(dense.status, 0) << dense.err;
+  const auto trace =
+      sparsescope::vision::load_trace((dense_out / "traces" / "00000_ankle_boot.png.trace.safetensors").string());
+  EXPECT_EQ(trace.info.method, "dense");
+  ASSERT_EQ(trace.sites.size(), 9u);
+  for (const auto& site : trace.sites) {
+    EXPECT_EQ(site.pattern, "dense") << site.name;
+    EXPECT_TRUE(at::allclose(site.stats.select(1, sparsescope::vision::kDensity), at::ones({site.heads()})));
+  }
+}
+
+TEST_F(Cli, InferSparsifinerWithDenseWeightsIsAUsageError) {
+  // The default weights are the dense bundled model: no predictors.
+  const fs::path out = dir_ / "out";
+  auto r = cli({"infer", "--input", kFashionSamples.string(), "--method", "sparsifiner", "--out", out.string()});
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("--method"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("sparsifiner"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out)) << "nothing is written for a usage error";
 }
 
 // A small trace written through the library: 2 sites of 2 heads over a 2 x 2 grid and a class token.

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "sparsescope/vision/datasets.h"  // before Qt (process.h), whose `slots` macro breaks LibTorch's headers
 #include "process.h"
 #include "sparsescope/vision/safetensors.h"
 #include "temp_dir.h"
@@ -115,11 +116,101 @@ TEST_F(CliTrain, UsageErrorsExitTwoWithOneLine) {
         {"eval", "--weights", (dir_ / "missing.safetensors").string(), "--dataset", idx},
         {"train", "--dataset", (dir_ / "no-such-folder").string(), "--out", (dir_ / "o").string()},
         {"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--amp", "fp8"},
-        {"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--patch-size", "5"}}) {
+        {"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--patch-size", "5"},
+        {"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--method", "sparsifiner"},
+        {"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--teacher", bare}}) {
     auto r = cli(args);
     EXPECT_EQ(r.status, 2) << args[1] << " " << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
   auto no_card = cli({"eval", "--weights", bare, "--dataset", idx});
   EXPECT_NE(no_card.err.find("--model"), std::string::npos) << no_card.err;
+  auto no_teacher = cli({"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--method", "sparsifiner"});
+  EXPECT_NE(no_teacher.err.find("--teacher"), std::string::npos) << no_teacher.err;
+  EXPECT_FALSE(fs::exists(dir_ / "o"));
+}
+
+// A Sparsifiner student of a tiny dense teacher on the IDX fixture: both phases, resumable, and its
+// weights carry the method (eval runs it without --method).
+TEST_F(CliTrain, TrainsASparsifinerStudentAndResumes) {
+  auto teacher = cli(train_args(dir_ / "teacher"));
+  ASSERT_EQ(teacher.status, 0) << teacher.err;
+  const std::string teacher_weights = (dir_ / "teacher" / "model.safetensors").string();
+  auto student_args = [&](const fs::path& out) {
+    return std::vector<std::string>{"train", "--method", "sparsifiner", "--teacher", teacher_weights, "--dataset",
+                                    "fashion-mnist:" + (kData / "idx").string(), "--out", out.string(),
+                                    "--epochs", "3", "--batch", "3", "--warmup-epochs", "1",
+                                    "--reconstruct-epochs", "2", "--keep-rate", "0.5", "--reduce-n", "1", "--json"};
+  };
+  auto whole = cli(student_args(dir_ / "whole"));
+  ASSERT_EQ(whole.status, 0) << whole.err;
+  EXPECT_TRUE(parse(whole.out)["finished"].get<bool>());
+  EXPECT_NE(whole.err.find("phase 1 of 2"), std::string::npos) << whole.err;
+  EXPECT_NE(whole.err.find("phase 2 of 2"), std::string::npos) << whole.err;
+  std::ifstream log_in(dir_ / "whole" / "log.json");
+  const auto log = nlohmann::json::parse(log_in);
+  EXPECT_DOUBLE_EQ(log["model"]["sparsifiner"]["keep_rate"].get<double>(), 0.5);
+
+  // Stopped in phase 2 and resumed: the same student as the uninterrupted run.
+  auto args = student_args(dir_ / "part");
+  args.insert(args.end(), {"--stop-after", "1"});
+  auto first = cli(args);
+  ASSERT_EQ(first.status, 0) << first.err;
+  EXPECT_FALSE(parse(first.out)["finished"].get<bool>());
+  args = student_args(dir_ / "part");
+  args.push_back("--resume");
+  auto rest = cli(args);
+  ASSERT_EQ(rest.status, 0) << rest.err;
+  EXPECT_TRUE(parse(rest.out)["finished"].get<bool>());
+  const std::string weights = (dir_ / "whole" / "model.safetensors").string();
+  const auto a = sparsescope::vision::load_safetensors(weights).tensors;
+  const auto b = sparsescope::vision::load_safetensors((dir_ / "part" / "model.safetensors").string()).tensors;
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(a[i].second.equal(b[i].second)) << a[i].first;
+
+  auto eval = cli({"eval", "--weights", weights, "--dataset", "fashion-mnist:" + (kData / "idx").string(),
+                   "--recall-against", teacher_weights, "--json"});
+  ASSERT_EQ(eval.status, 0) << eval.err;
+  const auto e = parse(eval.out);
+  EXPECT_EQ(e["method"], "sparsifiner");
+  ASSERT_EQ(e["mask_recall"].size(), 1u);  // one block
+  EXPECT_GT(e["mhsa_flops"]["predictor"].get<double>(), 0.0);
+  auto dense = cli({"eval", "--weights", weights, "--dataset", "fashion-mnist:" + (kData / "idx").string(),
+                    "--method", "dense", "--json"});
+  ASSERT_EQ(dense.status, 0) << dense.err;
+  EXPECT_EQ(parse(dense.out)["method"], "dense");
+  EXPECT_EQ(parse(dense.out)["mhsa_flops"]["predictor"].get<double>(), 0.0);
+  // Recall measures Sparsifiner's masks: with --method dense there are none.
+  auto no_masks = cli({"eval", "--weights", weights, "--dataset", "fashion-mnist:" + (kData / "idx").string(),
+                       "--method", "dense", "--recall-against", teacher_weights});
+  EXPECT_EQ(no_masks.status, 2);
+  EXPECT_NE(no_masks.err.find("--recall-against"), std::string::npos) << no_masks.err;
+}
+
+// The bundled Sparsifiner model on the real test split (Debian's dataset-fashion-mnist).
+TEST_F(CliTrain, EvalOfTheBundledSparsifinerModelReportsFlopsAndMaskRecall) {
+  if (!fs::exists(fs::path(sparsescope::vision::kFashionMnistDir) / "t10k-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << "Debian's dataset-fashion-mnist is not installed (scripts/setup.sh installs it)";
+  }
+  const fs::path models = fs::path(SPARSESCOPE_SAMPLES_DIR).parent_path() / "models";  // assets/models
+  auto r = cli({"eval", "--weights", (models / "sparsifiner_fmnist_k25.safetensors").string(), "--dataset",
+                "fashion-mnist", "--limit", "64", "--recall-against", (models / "vit_fmnist.safetensors").string(),
+                "--recall-images", "32", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto e = parse(r.out);
+  EXPECT_EQ(e["method"], "sparsifiner");
+  EXPECT_EQ(e["images"], 64);
+  ASSERT_EQ(e["mask_recall"].size(), 9u);  // one per block
+  for (const auto& recall : e["mask_recall"]) {
+    EXPECT_GT(recall.get<double>(), 0.0);
+    EXPECT_LT(recall.get<double>(), 1.0);
+  }
+  const auto& sparse = e["mhsa_flops"];
+  const auto& dense = e["dense_mhsa_flops"];
+  EXPECT_GT(sparse["predictor"].get<double>(), 0.0);
+  EXPECT_EQ(dense["predictor"].get<double>(), 0.0);
+  EXPECT_EQ(sparse["projections"], dense["projections"]);
+  // Attention over 13 of 50 keys per patch query, the class token's row dense.
+  EXPECT_NEAR(sparse["attention"].get<double>() / dense["attention"].get<double>(), (50.0 + 49.0 * 13.0) / 2500.0,
+              1e-9);
 }

@@ -1,10 +1,13 @@
 // The viewer's widget-free parts: token positions, the trace model, map and mask rendering, the
-// head grid layout, the stats table and CSV, settings, documents and the job thread. QTest with
-// the offscreen platform (text rendering needs a QGuiApplication, no window is shown).
+// head grid layout, the stats table and CSV, settings, documents, the model runner and the job
+// thread. QTest with the offscreen platform (text rendering needs a QGuiApplication, no window is
+// shown).
 #include <ATen/ATen.h>
 
 #include <QAbstractItemModelTester>
+#include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QSemaphore>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -17,8 +20,10 @@
 #include "job_runner.h"
 #include "map_render.h"
 #include "mask_render.h"
+#include "model_runner.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/attention_maps.h"
+#include "sparsescope/vision/image.h"
 #include "stats_csv.h"
 #include "stats_table_model.h"
 #include "token_grid.h"
@@ -34,6 +39,16 @@ using namespace sparsescope::viewer;
 namespace {
 
 using sparsescope::test::brightest_cell;
+
+// The run settings a fresh settings file starts with: the bundled dense model (assets/models).
+RunSettings bundled_defaults() {
+  QTemporaryDir dir;
+  return ViewerSettings(std::make_unique<QSettings>(dir.filePath("viewer.ini"), QSettings::IniFormat)).run_settings();
+}
+
+sv::Image ankle_boot() {
+  return sv::read_image(std::string(SPARSESCOPE_SAMPLES_DIR) + "/fashion-mnist/00000_ankle_boot.png");
+}
 
 std::shared_ptr<const sv::Trace> shared_fixture() { return std::make_shared<const sv::Trace>(st::fixture_trace()); }
 
@@ -364,6 +379,56 @@ class ViewerModels : public QObject {
       QFAIL("no error");
     } catch (const sparsescope::Error& e) {
       QVERIFY2(QString(e.what()).contains(name), e.what());
+    }
+  }
+
+  void model_runner_records_sparsifiner_as_topk_sites() {
+    RunSettings settings = bundled_defaults();
+    QVERIFY2(!settings.weights.isEmpty(), "the bundled default model is missing");
+    settings.weights = QFileInfo(settings.weights).dir().filePath("sparsifiner_fmnist_k25.safetensors");
+    settings.method = "sparsifiner";
+    ModelRunner runner;
+    int sites_seen = 0;
+    const sv::Trace sparse = runner.record(settings, ankle_boot(), "ankle boot", -1, [&](int, int) { ++sites_seen; });
+    QCOMPARE(sites_seen, 9);
+    QCOMPARE(sparse.info.method, std::string("sparsifiner"));
+    QCOMPARE(sparse.sites.size(), size_t(9));
+    // 50 tokens, 13 kept keys per patch query, the class token's row dense.
+    const float density = (50.0f + 49.0f * 13.0f) / 2500.0f;
+    for (const auto& site : sparse.sites) {
+      QCOMPARE(site.pattern, std::string("topk"));
+      const at::Tensor recall = site.stats.select(1, sv::kRecall);
+      QVERIFY2(at::isfinite(recall).all().item<bool>() && (recall > 0).all().item<bool>() &&
+                   (recall <= 1).all().item<bool>(),
+               site.name.c_str());
+      QVERIFY2(at::allclose(site.stats.select(1, sv::kDensity), at::full({site.heads()}, density), 0, 1e-5),
+               site.name.c_str());
+    }
+    // The same loaded model switched back to dense.
+    settings.method = "dense";
+    const sv::Trace dense = runner.record(settings, ankle_boot(), "ankle boot", -1);
+    QCOMPARE(dense.info.method, std::string("dense"));
+    for (const auto& site : dense.sites) QCOMPARE(site.pattern, std::string("dense"));
+  }
+
+  void model_runner_refuses_sparsifiner_on_dense_weights() {
+    RunSettings settings = bundled_defaults();
+    QVERIFY2(!settings.weights.isEmpty(), "the bundled default model is missing");
+    settings.method = "sparsifiner";
+    ModelRunner runner;
+    try {
+      runner.record(settings, ankle_boot(), "ankle boot", -1);
+      QFAIL("no error");
+    } catch (const sparsescope::Error& e) {
+      QVERIFY2(QString(e.what()).contains("method") && QString(e.what()).contains("sparsifiner"), e.what());
+    }
+    // A method the viewer does not know is refused by name.
+    settings.method = "bigbird";
+    try {
+      runner.record(settings, ankle_boot(), "ankle boot", -1);
+      QFAIL("no error");
+    } catch (const sparsescope::Error& e) {
+      QVERIFY2(QString(e.what()).contains("bigbird"), e.what());
     }
   }
 
