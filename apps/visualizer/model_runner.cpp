@@ -44,6 +44,15 @@ class CountingProbes : public vision::ProbeSet {
 
 QStringList ModelRunner::methods() { return {"dense", "sparsifiner"}; }
 
+QString ModelRunner::default_method(const QString& weights) {
+  try {
+    const auto card = vision::read_model_card(weights.toStdString());
+    if (card) return QString::fromStdString(vision::default_attention_method(card->config));
+  } catch (const std::exception&) {  // unreadable or malformed: record() says why when run
+  }
+  return "dense";
+}
+
 QStringList ModelRunner::devices() {
   QStringList devices{"cpu"};
   if (at::hasCUDA()) devices << "cuda";

@@ -20,6 +20,9 @@ class ModelRunner {
  public:
   /// The attention methods a run can use.
   static QStringList methods();
+  /// The method a weights file was trained for ("sparsifiner" when its model card has predictors);
+  /// "dense" for other files, also unreadable ones (the run then reports them).
+  static QString default_method(const QString& weights);
   /// The devices of this machine ("cpu", and "cuda" when LibTorch sees a GPU).
   static QStringList devices();
 

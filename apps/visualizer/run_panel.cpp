@@ -71,8 +71,12 @@ RunPanel::RunPanel(QWidget* parent)
   connect(browse, &QToolButton::clicked, this, [this] {
     const QString path = QFileDialog::getOpenFileName(this, "Weights", weights_->text(),
                                                       "Weights (*.safetensors *.pth *.pt *.bin);;All files (*)");
-    if (!path.isEmpty()) weights_->setText(path);
+    if (path.isEmpty()) return;
+    weights_->setText(path);
+    select_text(method_, ModelRunner::default_method(path));
   });
+  connect(weights_, &QLineEdit::editingFinished, this,
+          [this] { select_text(method_, ModelRunner::default_method(weights_->text().trimmed())); });
   connect(run_, &QPushButton::clicked, this, [this] { Q_EMIT run_requested(false); });
   connect(run_all_, &QPushButton::clicked, this, [this] { Q_EMIT run_requested(true); });
   connect(cancel_, &QPushButton::clicked, this, &RunPanel::cancel_requested);

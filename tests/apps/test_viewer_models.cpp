@@ -411,6 +411,15 @@ class ViewerModels : public QObject {
     for (const auto& site : dense.sites) QCOMPARE(site.pattern, std::string("dense"));
   }
 
+  void model_runner_defaults_to_the_method_the_weights_were_trained_for() {
+    const QString dense = bundled_defaults().weights;
+    QVERIFY2(!dense.isEmpty(), "the bundled default model is missing");
+    QCOMPARE(ModelRunner::default_method(dense), QString("dense"));
+    QCOMPARE(ModelRunner::default_method(QFileInfo(dense).dir().filePath("sparsifiner_fmnist_k25.safetensors")),
+             QString("sparsifiner"));
+    QCOMPARE(ModelRunner::default_method("/no/such/weights.safetensors"), QString("dense"));
+  }
+
   void model_runner_refuses_sparsifiner_on_dense_weights() {
     RunSettings settings = bundled_defaults();
     QVERIFY2(!settings.weights.isEmpty(), "the bundled default model is missing");
