@@ -1,4 +1,4 @@
-// sparsescope-viewer [FILE] [--weights FILE [--model NAME]] [--layer L --head H --query Q]
+// sparsescope-viewer [FILE] [--weights FILE [--model NAME] [--method M]] [--layer L --head H --query Q]
 //                    [--colormap NAME] [--screenshot OUT.png]
 // Only wiring: command line -> settings, window, file, run and selection. With --screenshot the
 // window is rendered (the offscreen platform works), saved and the program exits: 0 on success,
@@ -13,6 +13,7 @@
 
 #include "document.h"
 #include "main_window.h"
+#include "model_runner.h"
 #include "run_panel.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/kernels/version.h"
@@ -49,6 +50,8 @@ int main(int argc, char** argv) {
   const QCommandLineOption weights(
       "weights", "Weights to run on the image or video (safetensors or .pth, timm's names; e.g. the bundled "
       "assets/models/vit_fmnist.safetensors).", "FILE");
+  const QCommandLineOption method(
+      "method", "dense or sparsifiner (default: the method the weights were trained for).", "METHOD");
   const QCommandLineOption device("device", "cpu or cuda.", "DEVICE");
   const QCommandLineOption dtype("dtype", "fp32, fp16 or bf16.", "DTYPE");
   const QCommandLineOption layer("layer", "Layer (attention site) to select.", "L");
@@ -56,7 +59,7 @@ int main(int argc, char** argv) {
   const QCommandLineOption query("query", "Query token to select (0 is the class token).", "Q");
   const QCommandLineOption colormap("colormap", "viridis, magma, inferno, turbo or gray.", "NAME");
   const QCommandLineOption screenshot("screenshot", "Render the window, save it to OUT.png and exit.", "OUT.png");
-  parser.addOptions({model, weights, device, dtype, layer, head, query, colormap, screenshot});
+  parser.addOptions({model, weights, method, device, dtype, layer, head, query, colormap, screenshot});
   parser.process(app);
   const bool batch = parser.isSet(screenshot);
 
@@ -83,6 +86,13 @@ int main(int argc, char** argv) {
     RunSettings run = window.run_panel()->settings();
     if (parser.isSet(model)) run.model = parser.value(model);
     if (parser.isSet(weights)) run.weights = parser.value(weights);
+    if (parser.isSet(method)) {
+      if (!ModelRunner::methods().contains(parser.value(method)))
+        return fail(2, QString("--method: '%1' is not one of %2").arg(parser.value(method), ModelRunner::methods().join(", ")));
+      run.method = parser.value(method);
+    } else if (parser.isSet(weights)) {
+      run.method = ModelRunner::default_method(run.weights);
+    }
     if (parser.isSet(device)) run.device = parser.value(device);
     if (parser.isSet(dtype)) run.dtype = parser.value(dtype);
     window.run_panel()->set_settings(run);

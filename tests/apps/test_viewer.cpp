@@ -119,3 +119,19 @@ TEST_F(ViewerProcess, AFailedRunExitsOneNamingTheWeights) {
 }
 
 }  // namespace
+
+TEST_F(ViewerProcess, MethodsAreCheckedAndFollowTheWeights) {
+  const std::string image = (fs::path(SPARSESCOPE_SAMPLES_DIR) / "chelsea.png").string();
+  auto r = sparsescope::test::run_process(
+      SPARSESCOPE_VIEWER, {image, "--weights", kVitTinyWeights, "--method", "bigbird", "--screenshot", path("shot.png")},
+      kOffscreen);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--method: 'bigbird'"), std::string::npos) << r.err;
+  r = sparsescope::test::run_process(SPARSESCOPE_VIEWER,
+                                     {image, "--model", kVitTiny, "--weights", kVitTinyWeights, "--method",
+                                      "sparsifiner", "--screenshot", path("shot.png")},
+                                     kOffscreen);
+  EXPECT_EQ(r.status, 1);  // the run fails: these weights carry no predictors
+  EXPECT_NE(r.err.find("sparsifiner"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(path("shot.png")));
+}
