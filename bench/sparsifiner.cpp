@@ -7,57 +7,26 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <functional>
 #include <iostream>
 #include <string>
-#include <vector>
 
 #include "../lib/vision/sparsifiner/mask_predictor.h"
 #include "sparsescope/kernels/attend.h"
-#include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/attention_method.h"
 #include "sparsescope/vision/sparsifiner.h"
 #include "sparsescope/vision/vit.h"
-
-namespace {
+#include "timing.h"
 
 namespace sv = sparsescope::vision;
-
-at::ScalarType parse_dtype(const std::string& s) {
-  if (s == "fp32") return at::kFloat;
-  if (s == "fp16") return at::kHalf;
-  if (s == "bf16") return at::kBFloat16;
-  SPARSESCOPE_FAIL("dtype: expected fp32, fp16 or bf16, got '", s, "'");
-}
-
-// Median milliseconds of one call over 7 rounds of `iters` calls, after warmup.
-double median_ms(const std::function<void()>& call, const at::Device& device, int iters) {
-  const auto sync = [&] {
-    if (device.is_cuda()) torch::cuda::synchronize();
-  };
-  for (int i = 0; i < 3; ++i) call();
-  sync();
-  std::vector<double> ms;
-  for (int round = 0; round < 7; ++round) {
-    const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < iters; ++i) call();
-    sync();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / iters);
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
-
-}  // namespace
+using sparsescope::bench::median_ms;
 
 int main(int argc, char** argv) try {
   const int64_t batch = argc > 1 ? std::stoll(argv[1]) : 64;
   const std::string dtype_name = argc > 2 ? argv[2] : "bf16";
   const double keep = argc > 3 ? std::stod(argv[3]) : 0.25;
   const at::Device device(argc > 4 ? argv[4] : "cuda");
-  const at::ScalarType dtype = parse_dtype(dtype_name);
+  const at::ScalarType dtype = sparsescope::bench::parse_dtype(dtype_name);
   const int iters = device.is_cuda() ? 20 : 2;
   torch::manual_seed(0);
   c10::InferenceMode guard;

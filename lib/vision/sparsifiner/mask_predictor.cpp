@@ -41,11 +41,15 @@ MaskPredictorImpl::MaskPredictorImpl(int64_t head_dim, int64_t num_heads, int64_
   proj_n_ = register_parameter("proj_n", at::zeros({tokens, slots}));
   proj_back_n_ = register_parameter("proj_back_n", at::zeros({tokens, slots}));
   c10::NoGradGuard no_grad;  // the official initialisation: trunc_normal(std 0.02), zero biases
-  for (at::Tensor* w : {&proj_c_q_->weight, &proj_c_k_->weight, &proj_n_, &proj_back_n_}) {
-    w->normal_(0, 0.02).clamp_(-2.0, 2.0);  // timm's bounds are absolute
-  }
+  for (at::Tensor* w : {&proj_c_q_->weight, &proj_c_k_->weight}) w->normal_(0, 0.02).clamp_(-2.0, 2.0);
   proj_c_q_->bias.zero_();
   proj_c_k_->bias.zero_();
+  reset_slot_matrices();
+}
+
+void MaskPredictorImpl::reset_slot_matrices(const std::optional<at::Generator>& gen) {
+  c10::NoGradGuard no_grad;  // timm's trunc_normal bounds (+-2) are absolute: 100 sigma
+  for (at::Tensor* w : {&proj_n_, &proj_back_n_}) w->normal_(0, 0.02, gen).clamp_(-2.0, 2.0);
 }
 
 at::Tensor MaskPredictorImpl::approximate(const at::Tensor& q, const at::Tensor& k, bool sparse_basis) {

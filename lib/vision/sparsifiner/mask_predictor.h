@@ -5,6 +5,8 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include <optional>
+
 #include "sparsescope/kernels/probe.h"
 #include "sparsescope/vision/sparsifiner_options.h"
 
@@ -29,6 +31,9 @@ class MaskPredictorImpl : public torch::nn::Module {
   at::Tensor reconstruction_loss;
 
   const SparsifinerOptions& options() const { return options_; }
+  /// Draws proj_n and proj_back_n as upstream (trunc_normal, std 0.02) from `gen` (the global
+  /// generator when unset); the Linear layers are initialised as every Linear of the model.
+  void reset_slot_matrices(const std::optional<at::Generator>& gen = std::nullopt);
   /// Mean non-zero entries per row of the sparse basis (FLOPs of the up-projection).
   double basis_nonzeros_per_row();
 

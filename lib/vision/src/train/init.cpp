@@ -8,6 +8,8 @@
 
 #include <cmath>
 
+#include "../../sparsifiner/mask_predictor.h"
+
 namespace sparsescope::vision::detail {
 
 namespace {
@@ -35,12 +37,8 @@ void init_for_training(VisionTransformer& model, at::Generator& gen) {
       if (conv->bias.defined()) conv->bias.uniform_(-bound, bound, gen);
     }
   }
-  for (auto& item : model->named_parameters(/*recurse=*/true)) {  // Sparsifiner's raw predictor matrices
-    const std::string& name = item.key();
-    if (name.find(".mask_predictor.proj_") != std::string::npos && item.value().dim() == 2 &&
-        name.find(".proj_c_") == std::string::npos) {
-      trunc_normal(item.value(), 0.02, gen);
-    }
+  for (const auto& module : model->modules(/*include_self=*/false)) {  // Sparsifiner's non-Linear matrices
+    if (auto* predictor = module->as<MaskPredictorImpl>()) predictor->reset_slot_matrices(gen);
   }
   for (auto& item : model->named_parameters(/*recurse=*/false)) {
     at::Tensor& p = item.value();
