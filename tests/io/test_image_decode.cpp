@@ -197,6 +197,54 @@ TEST(ImageDecode, TruncatedFilesFail) {
   expect_error([&] { sv::decode_image(exif.data(), exif.size() - 2, "exif.jpg"); }, {"truncated JPEG", "end-of-image"});
 }
 
+// The fuzzer's seeds are valid files of every layout (baseline, progressive and gray JPEG among
+// them): the structural checks must pass them all.
+TEST(ImageDecode, FuzzSeedsDecode) {
+  int count = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(SPARSESCOPE_FUZZ_CORPUS_DIR) / "image")) {
+    SCOPED_TRACE(entry.path().string());
+    const auto bytes = read_bytes(entry.path());
+    EXPECT_GT(sv::decode_image(bytes.data(), bytes.size(), entry.path().string()).width, 0);
+    ++count;
+  }
+  EXPECT_GE(count, 14);
+}
+
+// The byte offset of the first marker segment of type `marker` (after the SOI).
+std::size_t find_segment(const std::vector<std::uint8_t>& jpg, std::uint8_t marker) {
+  std::size_t pos = 2;
+  while (pos + 4 <= jpg.size() && jpg[pos + 1] != marker) pos += 2 + (std::size_t(jpg[pos + 2]) << 8 | jpg[pos + 3]);
+  EXPECT_LT(pos + 4, jpg.size()) << "no segment FF " << int(marker);
+  return pos;
+}
+
+// stb_image 2.27 reads uninitialised memory for these files (a crash under fuzzing); libjpeg
+// rejects them, and so must we, before stb sees them.
+TEST(ImageDecode, JpegTablesMustBeDefined) {
+  const auto jpg = read_bytes(kImages / "inputs" / "astronaut_q90.jpg");
+  ASSERT_EQ(sv::decode_image(jpg.data(), jpg.size(), "ok.jpg").width, 48);
+
+  auto undefined = jpg;  // every scan component names DC and AC table 3, which no DHT defines
+  const std::size_t sos = find_segment(undefined, 0xda);
+  for (int c = 0; c < undefined[sos + 4]; ++c) undefined[sos + 6 + 2 * c] = 0x33;
+  expect_error([&] { sv::decode_image(undefined.data(), undefined.size(), "undef.jpg"); },
+               {"image 'undef.jpg'", "corrupt JPEG", "DC Huffman table 3", "no DHT segment"});
+
+  auto oversized = jpg;  // 2 x 255 codes of lengths 15 and 16: a valid prefix code, too many symbols
+  const std::size_t dht = find_segment(oversized, 0xc4);
+  std::fill(oversized.begin() + dht + 5, oversized.begin() + dht + 5 + 14, 0);
+  oversized[dht + 5 + 14] = oversized[dht + 5 + 15] = 255;
+  expect_error([&] { sv::decode_image(oversized.data(), oversized.size(), "big.jpg"); },
+               {"image 'big.jpg'", "corrupt JPEG", "510 symbols (at most 256)"});
+
+  auto no_quant = jpg;  // the DQT segments renamed to COM (comment) segments
+  for (std::size_t pos = 2; no_quant[pos + 1] != 0xda; pos += 2 + (std::size_t(no_quant[pos + 2]) << 8 | no_quant[pos + 3])) {
+    if (no_quant[pos + 1] == 0xdb) no_quant[pos + 1] = 0xfe;
+  }
+  expect_error([&] { sv::decode_image(no_quant.data(), no_quant.size(), "noq.jpg"); },
+               {"image 'noq.jpg'", "corrupt JPEG", "quantisation table 0", "no DQT segment"});
+}
+
 TEST(ImageDecode, HugeDimensionsRejectedBeforeAllocation) {
   // A gray PNG whose IHDR claims 20000 x 20000 (400 megapixels: under stb's own 2^30-byte limit,
   // over ours); stb does not check the IHDR CRC.

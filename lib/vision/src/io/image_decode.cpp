@@ -28,37 +28,12 @@
 #include <fstream>
 #include <memory>
 
+#include "image_structure.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/atomic_file.h"
 
 namespace sparsescope::vision {
 namespace {
-
-enum class Format { Png, Jpeg, Bmp, Gif };
-
-const char* format_name(Format format) {
-  switch (format) {
-    case Format::Png: return "PNG";
-    case Format::Jpeg: return "JPEG";
-    case Format::Bmp: return "BMP";
-    case Format::Gif: return "GIF";
-  }
-  return "image";
-}
-
-// stb also accepts TGA (no magic at all), PSD, HDR, PIC and PNM; sniffing the magic ourselves keeps
-// arbitrary bytes from being "decoded" as a TGA and limits the fuzzed surface to the four formats.
-bool sniff(const std::uint8_t* data, std::size_t size, Format& format) {
-  auto starts_with = [&](const char* magic, std::size_t n) {
-    return size >= n && std::memcmp(data, magic, n) == 0;
-  };
-  if (starts_with("\x89PNG\r\n\x1a\n", 8)) format = Format::Png;
-  else if (starts_with("\xff\xd8\xff", 3)) format = Format::Jpeg;
-  else if (starts_with("BM", 2)) format = Format::Bmp;
-  else if (starts_with("GIF87a", 6) || starts_with("GIF89a", 6)) format = Format::Gif;
-  else return false;
-  return true;
-}
 
 std::string leading_bytes(const std::uint8_t* data, std::size_t size) {
   static const char* digits = "0123456789abcdef";
@@ -76,94 +51,6 @@ std::string stb_reason() {
   return reason ? reason : "unknown failure";
 }
 
-std::uint32_t le32(const std::uint8_t* p) {
-  return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 | std::uint32_t(p[3]) << 24;
-}
-std::uint32_t le16(const std::uint8_t* p) { return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8; }
-
-// stb pads a truncated JPEG scan, GIF frame or BMP pixel array with zeros and reports success; PIL raises
-// "image file is truncated". These checks restore PIL's verdict. Returns an empty string if the
-// file is complete as far as can be told without decoding.
-std::string truncation(Format format, const std::uint8_t* data, std::size_t size) {
-  if (format == Format::Jpeg) {
-    // Walk the marker segments to the first start-of-scan (an EXIF thumbnail inside APP1 has its
-    // own SOS/EOI, so a byte search would be fooled), then require an end-of-image marker after
-    // it: entropy-coded data cannot contain FF D9 (an FF there is stuffed as FF 00).
-    std::size_t pos = 2;
-    while (pos + 4 <= size && data[pos] == 0xff) {
-      const std::uint8_t marker = data[pos + 1];
-      if (marker == 0xff) {  // fill byte
-        ++pos;
-        continue;
-      }
-      if (marker == 0x01 || (marker >= 0xd0 && marker <= 0xd8)) {  // segments without a length
-        pos += 2;
-        continue;
-      }
-      const std::size_t length = std::size_t(data[pos + 2]) << 8 | data[pos + 3];
-      if (marker == 0xda) {
-        const std::uint8_t eoi[2] = {0xff, 0xd9};
-        const std::uint8_t* scan = data + std::min(size, pos + 2 + length);
-        if (std::search(scan, data + size, eoi, eoi + 2) == data + size) return "no end-of-image marker";
-        return {};
-      }
-      pos += 2 + length;
-    }
-    if (pos + 4 > size) return "no start-of-scan marker";
-    return {};  // a broken marker sequence: stb names the fault
-  } else if (format == Format::Gif && size >= 13) {
-    // Walk to the end of the first frame's LZW data: a sub-block chain ended by a 0-length block.
-    std::size_t pos = 13;
-    if (data[10] & 0x80) pos += 3u << ((data[10] & 7) + 1);  // global colour table
-    auto skip_sub_blocks = [&] {
-      while (pos < size && data[pos] != 0) pos += 1 + data[pos];
-      if (pos >= size) return false;
-      ++pos;
-      return true;
-    };
-    while (pos < size) {
-      const std::uint8_t introducer = data[pos];
-      if (introducer == 0x21) {  // extension: label, then sub-blocks
-        pos += 2;
-        if (!skip_sub_blocks()) return "extension block cut short";
-      } else if (introducer == 0x2c) {  // image descriptor
-        if (pos + 10 > size) return "image descriptor cut short";
-        const std::uint8_t flags = data[pos + 9];
-        pos += 10;
-        if (flags & 0x80) pos += 3u << ((flags & 7) + 1);  // local colour table
-        pos += 1;                                          // LZW minimum code size
-        if (!skip_sub_blocks()) return "first frame's image data cut short";
-        return {};
-      } else {
-        return {};  // trailer or garbage: stb reports the latter itself
-      }
-    }
-    return "no image data";
-  } else if (format == Format::Bmp && size >= 34) {
-    const std::uint64_t offset = le32(data + 10);
-    const std::uint32_t header = le32(data + 14);
-    std::uint64_t width, height, bits, compression;
-    if (header == 12) {  // OS/2 BITMAPCOREHEADER
-      width = le16(data + 18), height = le16(data + 20), bits = le16(data + 24), compression = 0;
-    } else {
-      const auto w = static_cast<std::int32_t>(le32(data + 18)), h = static_cast<std::int32_t>(le32(data + 22));
-      width = w < 0 ? 0 - std::uint64_t(std::int64_t(w)) : std::uint64_t(w);
-      height = h < 0 ? 0 - std::uint64_t(std::int64_t(h)) : std::uint64_t(h);
-      bits = le16(data + 28), compression = le32(data + 30);
-    }
-    // Uncompressed layouts only (BI_RGB, BI_BITFIELDS, BI_ALPHABITFIELDS); RLE has no fixed size.
-    if ((compression == 0 || compression == 3 || compression == 6) && bits <= 32 && width <= (1u << 24) &&
-        height <= (1u << 24)) {
-      const std::uint64_t row = (width * bits + 31) / 32 * 4;
-      const std::uint64_t needed = offset + row * height;
-      if (needed > size) {
-        return "pixel data needs " + std::to_string(needed) + " bytes, file has " + std::to_string(size);
-      }
-    }
-  }
-  return {};
-}
-
 struct StbFree {
   void operator()(void* p) const { stbi_image_free(p); }
 };
@@ -176,14 +63,16 @@ Image decode_image(const std::uint8_t* data, std::size_t size, const std::string
   SPARSESCOPE_CHECK(size > 0, "image '", name, "': empty file");
   SPARSESCOPE_CHECK(size <= static_cast<std::size_t>(INT_MAX), "image '", name, "': file of ", size,
                     " bytes is too large to decode (limit ", INT_MAX, " bytes)");
-  Format format{};
-  SPARSESCOPE_CHECK(sniff(data, size, format), "image '", name,
+  detail::ImageFormat format{};
+  SPARSESCOPE_CHECK(detail::sniff_format(data, size, format), "image '", name,
                     "': not a PNG, JPEG, BMP or GIF file (starts with bytes ", leading_bytes(data, size),
                     ")");
-  const char* fmt = format_name(format);
+  const char* fmt = detail::format_name(format);
   const int len = static_cast<int>(size);
-  const std::string truncated = truncation(format, data, size);
-  SPARSESCOPE_CHECK(truncated.empty(), "image '", name, "': truncated ", fmt, " (", truncated, ")");
+  const detail::StructureProblem problem = detail::check_structure(format, data, size);
+  SPARSESCOPE_CHECK(problem.kind == detail::StructureProblem::None, "image '", name, "': ",
+                    problem.kind == detail::StructureProblem::Truncated ? "truncated " : "corrupt ", fmt, " (",
+                    problem.reason, ")");
 
   int width = 0, height = 0, channels = 0;
   SPARSESCOPE_CHECK(stbi_info_from_memory(data, len, &width, &height, &channels), "image '", name,
@@ -193,7 +82,7 @@ Image decode_image(const std::uint8_t* data, std::size_t size, const std::string
   SPARSESCOPE_CHECK(pixel_count <= max_pixels, "image '", name, "': ", width, " x ", height,
                     " pixels exceeds the limit of ", max_pixels, " pixels");
 
-  const bool sixteen_bit = format == Format::Png && stbi_is_16_bit_from_memory(data, len);
+  const bool sixteen_bit = format == detail::ImageFormat::Png && stbi_is_16_bit_from_memory(data, len);
   Image image;
   image.source_bits = sixteen_bit ? 16 : 8;
 
@@ -223,7 +112,7 @@ Image decode_image(const std::uint8_t* data, std::size_t size, const std::string
   image.width = w;
   image.height = h;
   // stb reports 4 channels for every GIF (it expands the palette to RGBA).
-  image.source_channels = format == Format::Gif ? 3 : n;
+  image.source_channels = format == detail::ImageFormat::Gif ? 3 : n;
   image.pixels.resize(pixel_count * Image::channels);
   const stbi_uc* src = raw.get();
   std::uint8_t* dst = image.pixels.data();

@@ -1,0 +1,215 @@
+// Structural checks made before decoding, for two reasons:
+// - Truncation: stb pads a truncated JPEG scan, GIF frame or BMP pixel array with zeros and reports
+//   success; PIL raises "image file is truncated". These checks restore PIL's verdict.
+// - Memory safety: stb_image 2.27 (Debian 12) reads uninitialised Huffman tables when a JPEG scan
+//   names a table that no DHT segment defined, and overruns its symbol arrays when a table has more
+//   than 256 symbols; the wild reads crash (found by fuzz/fuzz_image). libjpeg rejects both ("Huffman
+//   table 0x.. was not defined", "Bogus Huffman table definition"), as it rejects a component whose
+//   quantisation table is missing, which stb would fill from uninitialised memory.
+// Each check errs on the side of passing: a malformed segment it cannot parse is left to stb, which
+// names the fault itself.
+#include "image_structure.h"
+
+#include <cstring>
+#include <string>
+#include <tuple>
+
+namespace sparsescope::vision::detail {
+namespace {
+
+std::uint32_t le32(const std::uint8_t* p) {
+  return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 | std::uint32_t(p[3]) << 24;
+}
+std::uint32_t le16(const std::uint8_t* p) { return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8; }
+
+StructureProblem truncated(std::string reason) { return {StructureProblem::Truncated, std::move(reason)}; }
+StructureProblem corrupt(std::string reason) { return {StructureProblem::Corrupt, std::move(reason)}; }
+
+// The JPEG's marker segments in order, across every scan (progressive files define tables between
+// scans). An EXIF thumbnail inside APP1 has its own SOS and EOI, so only segment lengths are
+// followed, never a byte search. Entropy-coded data cannot contain FF followed by anything but 00
+// (stuffing), FF (fill) or a restart marker, so the next marker after a scan is found by scanning.
+StructureProblem check_jpeg(const std::uint8_t* data, std::size_t size) {
+  bool huffman[2][4] = {};  // [DC=0 / AC=1][table id]
+  bool quant[4] = {};
+  int frame_quant[4] = {};  // quantisation table of each frame component (at most 4 in stb)
+  int frame_components = 0;
+  bool progressive = false, scanned = false;
+  std::size_t pos = 2;
+  for (;;) {
+    if (pos + 2 > size) return truncated(scanned ? "no end-of-image marker" : "no start-of-scan marker");
+    if (data[pos] != 0xff) return {};  // a broken marker sequence: stb names the fault
+    const std::uint8_t marker = data[pos + 1];
+    if (marker == 0xd9) return {};  // end of image
+    if (marker == 0xff) {           // fill byte
+      ++pos;
+      continue;
+    }
+    if (marker == 0x01 || (marker >= 0xd0 && marker <= 0xd8)) {  // segments without a length
+      pos += 2;
+      continue;
+    }
+    if (pos + 4 > size) return truncated(scanned ? "no end-of-image marker" : "no start-of-scan marker");
+    const std::size_t length = std::size_t(data[pos + 2]) << 8 | data[pos + 3];
+    if (length < 2) return {};
+    const std::uint8_t* seg = data + pos + 4;
+    const std::size_t seg_len = length - 2;
+    const std::size_t end = pos + 2 + length;
+    if (end > size) return truncated(scanned ? "no end-of-image marker" : "no start-of-scan marker");
+
+    if (marker == 0xc4) {  // DHT: one or more tables
+      for (std::size_t p = 0; p + 17 <= seg_len;) {
+        const int table_class = seg[p] >> 4, id = seg[p] & 15;
+        if (table_class > 1 || id > 3) return {};
+        int symbols = 0;
+        for (int i = 1; i <= 16; ++i) symbols += seg[p + i];
+        if (symbols > 256) {
+          return corrupt(std::string(table_class ? "AC" : "DC") + " Huffman table " + std::to_string(id) +
+                         " has " + std::to_string(symbols) + " symbols (at most 256)");
+        }
+        huffman[table_class][id] = true;
+        p += 17 + static_cast<std::size_t>(symbols);
+      }
+    } else if (marker == 0xdb) {  // DQT: one or more tables of 64 entries, 8 or 16 bits each
+      for (std::size_t p = 0; p < seg_len;) {
+        const int precision = seg[p] >> 4, id = seg[p] & 15;
+        if (precision > 1 || id > 3) return {};
+        quant[id] = true;
+        p += 1 + (precision ? 128 : 64);
+      }
+    } else if (marker >= 0xc0 && marker <= 0xc2) {  // SOF0/1/2, the frames stb decodes
+      if (seg_len < 6) return {};
+      frame_components = seg[5];
+      if (frame_components > 4 || seg_len < 6 + 3 * std::size_t(frame_components)) return {};
+      for (int c = 0; c < frame_components; ++c) frame_quant[c] = seg[6 + 3 * c + 2];
+      progressive = marker == 0xc2;
+    } else if (marker == 0xda) {  // SOS, then entropy-coded data
+      if (seg_len < 1) return {};
+      const std::size_t count = seg[0];
+      if (seg_len < 4 + 2 * count) return {};
+      for (int c = 0; c < frame_components; ++c) {
+        const int id = frame_quant[c];
+        if (id > 3 || !quant[id]) {
+          return corrupt("frame component " + std::to_string(c) + " uses quantisation table " +
+                         std::to_string(id) + ", which no DQT segment before the scan defines");
+        }
+      }
+      const int spectral_start = seg[1 + 2 * count], approximation_high = seg[3 + 2 * count] >> 4;
+      const bool needs_dc = !progressive || (spectral_start == 0 && approximation_high == 0);
+      const bool needs_ac = !progressive || spectral_start > 0;
+      for (std::size_t c = 0; c < count; ++c) {
+        const int dc = seg[2 + 2 * c] >> 4, ac = seg[2 + 2 * c] & 15;
+        for (const auto& [needed, table_class, id] : {std::tuple{needs_dc, 0, dc}, std::tuple{needs_ac, 1, ac}}) {
+          if (needed && (id > 3 || !huffman[table_class][id])) {
+            return corrupt(std::string("scan uses ") + (table_class ? "AC" : "DC") + " Huffman table " +
+                           std::to_string(id) + ", which no DHT segment before it defines");
+          }
+        }
+      }
+      scanned = true;
+      std::size_t p = end;
+      while (p + 1 < size &&
+             !(data[p] == 0xff && data[p + 1] != 0x00 && data[p + 1] != 0xff &&
+               !(data[p + 1] >= 0xd0 && data[p + 1] <= 0xd7))) {
+        ++p;
+      }
+      if (p + 1 >= size) return truncated("no end-of-image marker");
+      pos = p;
+      continue;
+    }
+    pos = end;
+  }
+}
+
+// Walks to the end of the first frame's LZW data: a sub-block chain ended by a 0-length block.
+StructureProblem check_gif(const std::uint8_t* data, std::size_t size) {
+  if (size < 13) return {};
+  std::size_t pos = 13;
+  if (data[10] & 0x80) pos += 3u << ((data[10] & 7) + 1);  // global colour table
+  auto skip_sub_blocks = [&] {
+    while (pos < size && data[pos] != 0) pos += 1 + data[pos];
+    if (pos >= size) return false;
+    ++pos;
+    return true;
+  };
+  while (pos < size) {
+    const std::uint8_t introducer = data[pos];
+    if (introducer == 0x21) {  // extension: label, then sub-blocks
+      pos += 2;
+      if (!skip_sub_blocks()) return truncated("extension block cut short");
+    } else if (introducer == 0x2c) {  // image descriptor
+      if (pos + 10 > size) return truncated("image descriptor cut short");
+      const std::uint8_t flags = data[pos + 9];
+      pos += 10;
+      if (flags & 0x80) pos += 3u << ((flags & 7) + 1);  // local colour table
+      pos += 1;                                          // LZW minimum code size
+      if (!skip_sub_blocks()) return truncated("first frame's image data cut short");
+      return {};
+    } else {
+      return {};  // trailer or garbage: stb reports the latter itself
+    }
+  }
+  return truncated("no image data");
+}
+
+// The pixel array of an uncompressed bitmap must fit in the file.
+StructureProblem check_bmp(const std::uint8_t* data, std::size_t size) {
+  if (size < 34) return {};
+  const std::uint64_t offset = le32(data + 10);
+  const std::uint32_t header = le32(data + 14);
+  std::uint64_t width, height, bits, compression;
+  if (header == 12) {  // OS/2 BITMAPCOREHEADER
+    width = le16(data + 18), height = le16(data + 20), bits = le16(data + 24), compression = 0;
+  } else {
+    const auto w = static_cast<std::int32_t>(le32(data + 18)), h = static_cast<std::int32_t>(le32(data + 22));
+    width = w < 0 ? 0 - std::uint64_t(std::int64_t(w)) : std::uint64_t(w);
+    height = h < 0 ? 0 - std::uint64_t(std::int64_t(h)) : std::uint64_t(h);
+    bits = le16(data + 28), compression = le32(data + 30);
+  }
+  // Uncompressed layouts only (BI_RGB, BI_BITFIELDS, BI_ALPHABITFIELDS); RLE has no fixed size.
+  if ((compression == 0 || compression == 3 || compression == 6) && bits <= 32 && width <= (1u << 24) &&
+      height <= (1u << 24)) {
+    const std::uint64_t row = (width * bits + 31) / 32 * 4;
+    const std::uint64_t needed = offset + row * height;
+    if (needed > size) {
+      return truncated("pixel data needs " + std::to_string(needed) + " bytes, file has " + std::to_string(size));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+const char* format_name(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::Png: return "PNG";
+    case ImageFormat::Jpeg: return "JPEG";
+    case ImageFormat::Bmp: return "BMP";
+    case ImageFormat::Gif: return "GIF";
+  }
+  return "image";
+}
+
+bool sniff_format(const std::uint8_t* data, std::size_t size, ImageFormat& format) {
+  auto starts_with = [&](const char* magic, std::size_t n) {
+    return size >= n && std::memcmp(data, magic, n) == 0;
+  };
+  if (starts_with("\x89PNG\r\n\x1a\n", 8)) format = ImageFormat::Png;
+  else if (starts_with("\xff\xd8\xff", 3)) format = ImageFormat::Jpeg;
+  else if (starts_with("BM", 2)) format = ImageFormat::Bmp;
+  else if (starts_with("GIF87a", 6) || starts_with("GIF89a", 6)) format = ImageFormat::Gif;
+  else return false;
+  return true;
+}
+
+StructureProblem check_structure(ImageFormat format, const std::uint8_t* data, std::size_t size) {
+  switch (format) {
+    case ImageFormat::Jpeg: return check_jpeg(data, size);
+    case ImageFormat::Gif: return check_gif(data, size);
+    case ImageFormat::Bmp: return check_bmp(data, size);
+    case ImageFormat::Png: return {};
+  }
+  return {};
+}
+
+}  // namespace sparsescope::vision::detail
