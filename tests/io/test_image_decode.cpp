@@ -245,6 +245,39 @@ TEST(ImageDecode, JpegTablesMustBeDefined) {
                {"image 'noq.jpg'", "corrupt JPEG", "quantisation table 0", "no DQT segment"});
 }
 
+// stb leaves what no scan decodes uninitialised; such files are refused.
+TEST(ImageDecode, JpegScansMustCoverEveryComponent) {
+  const auto jpg = read_bytes(kImages / "inputs" / "astronaut_q90.jpg");
+  const std::size_t sos = find_segment(jpg, 0xda);
+  const std::size_t header = 2 + (std::size_t(jpg[sos + 2]) << 8 | jpg[sos + 3]);
+  // The interleaved scan replaced by one of the first component alone, over the same data.
+  std::vector<std::uint8_t> one(jpg.begin(), jpg.begin() + sos);
+  const std::uint8_t scan[] = {0xff, 0xda, 0x00, 0x08, 0x01, jpg[sos + 5], jpg[sos + 6], 0x00, 0x3f, 0x00};
+  one.insert(one.end(), std::begin(scan), std::end(scan));
+  one.insert(one.end(), jpg.begin() + sos + header, jpg.end());
+  expect_error([&] { sv::decode_image(one.data(), one.size(), "one.jpg"); },
+               {"image 'one.jpg'", "corrupt JPEG", "component " + std::to_string(jpg[sos + 7]) + " is in no scan"});
+
+  // A progressive file without its first AC scan of the first component.
+  const auto progressive = read_bytes(fs::path(SPARSESCOPE_FUZZ_CORPUS_DIR) / "image" / "progressive.jpg");
+  ASSERT_GT(sv::decode_image(progressive.data(), progressive.size(), "p.jpg").width, 0);
+  for (std::size_t pos = 2; pos + 4 < progressive.size(); ++pos) {
+    if (progressive[pos] != 0xff || progressive[pos + 1] != 0xda) continue;
+    const std::size_t count = progressive[pos + 4];
+    const std::size_t first = progressive[pos + 5 + 2 * count], refining = progressive[pos + 7 + 2 * count] >> 4;
+    if (first == 0 || refining) continue;
+    // Past the scan header, to the next marker that is not stuffing or a restart.
+    std::size_t next = pos + 2 + (std::size_t(progressive[pos + 2]) << 8 | progressive[pos + 3]);
+    while (!(progressive[next] == 0xff && progressive[next + 1] != 0 && (progressive[next + 1] & 0xf8) != 0xd0)) ++next;
+    std::vector<std::uint8_t> cut(progressive.begin(), progressive.begin() + pos);
+    cut.insert(cut.end(), progressive.begin() + next, progressive.end());
+    expect_error([&] { sv::decode_image(cut.data(), cut.size(), "cut.jpg"); },
+                 {"image 'cut.jpg'", "corrupt JPEG", "no scan decodes coefficient " + std::to_string(first)});
+    return;
+  }
+  ADD_FAILURE() << "progressive.jpg has no first AC scan";
+}
+
 TEST(ImageDecode, HugeDimensionsRejectedBeforeAllocation) {
   // A gray PNG whose IHDR claims 20000 x 20000 (400 megapixels: under stb's own 2^30-byte limit,
   // over ours); stb does not check the IHDR CRC.

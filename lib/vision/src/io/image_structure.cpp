@@ -4,12 +4,14 @@
 // - Memory safety: stb_image 2.27 (Debian 12) reads uninitialised Huffman tables when a JPEG scan
 //   names a table that no DHT segment defined, and overruns its symbol arrays when a table has more
 //   than 256 symbols; the wild reads crash (found by fuzz/fuzz_image). libjpeg rejects both ("Huffman
-//   table 0x.. was not defined", "Bogus Huffman table definition"), as it rejects a component whose
-//   quantisation table is missing, which stb would fill from uninitialised memory.
+//   table 0x.. was not defined", "Bogus Huffman table definition"). stb also computes pixels from
+//   uninitialised memory when a component's quantisation table is missing or when no scan decodes
+//   a component (or, progressive, one of its coefficients): refused too.
 // Each check errs on the side of passing: a malformed segment it cannot parse is left to stb, which
 // names the fault itself.
 #include "image_structure.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <tuple>
@@ -25,23 +27,36 @@ std::uint32_t le16(const std::uint8_t* p) { return std::uint32_t(p[0]) | std::ui
 StructureProblem truncated(std::string reason) { return {StructureProblem::Truncated, std::move(reason)}; }
 StructureProblem corrupt(std::string reason) { return {StructureProblem::Corrupt, std::move(reason)}; }
 
-// The JPEG's marker segments in order, across every scan (progressive files define tables between
-// scans). An EXIF thumbnail inside APP1 has its own SOS and EOI, so only segment lengths are
-// followed, never a byte search. Entropy-coded data cannot contain FF followed by anything but 00
-// (stuffing), FF (fill) or a restart marker, so the next marker after a scan is found by scanning.
+// Follows the JPEG's marker segments as stb_image 2.27 does, across every scan (progressive files
+// define tables between scans). An EXIF thumbnail inside APP1 has its own SOS and EOI, so only
+// segment lengths are followed, never a byte search. Entropy-coded data cannot contain FF followed
+// by anything but 00 (stuffing), FF (fill) or a restart marker, so the next marker after a scan is
+// found by scanning. stb allocates component planes and progressive coefficients uninitialised, so
+// each component must also be covered by the scans: wholly (sequential) or every coefficient
+// (progressive).
 StructureProblem check_jpeg(const std::uint8_t* data, std::size_t size) {
+  struct Component {
+    int id = 0, quant = 0;
+    std::uint64_t coefficients = 0;  // bit k: coefficient k was decoded by some first scan
+  };
   bool huffman[2][4] = {};  // [DC=0 / AC=1][table id]
   bool quant[4] = {};
-  int frame_quant[4] = {};  // quantisation table of each frame component (at most 4 in stb)
-  int frame_components = 0;
-  bool progressive = false, scanned = false;
+  Component components[4];
+  int component_count = 0;
+  bool framed = false, progressive = false, scanned = false;
+  auto cut = [&] { return truncated(scanned ? "no end-of-image marker" : "no start-of-scan marker"); };
   std::size_t pos = 2;
   for (;;) {
-    if (pos + 2 > size) return truncated(scanned ? "no end-of-image marker" : "no start-of-scan marker");
-    if (data[pos] != 0xff) return {};  // a broken marker sequence: stb names the fault
+    if (pos + 2 > size) return cut();
+    if (data[pos] != 0xff) {
+      if (framed) return {};  // stb: "expected marker"
+      // Before the frame header stb skips padding between segments, looking for the next FF.
+      while (pos < size && data[pos] != 0xff) ++pos;
+      continue;
+    }
     const std::uint8_t marker = data[pos + 1];
-    if (marker == 0xd9) return {};  // end of image
-    if (marker == 0xff) {           // fill byte
+    if (marker == 0xd9) break;  // end of image
+    if (marker == 0xff) {       // fill byte
       ++pos;
       continue;
     }
@@ -49,13 +64,13 @@ StructureProblem check_jpeg(const std::uint8_t* data, std::size_t size) {
       pos += 2;
       continue;
     }
-    if (pos + 4 > size) return truncated(scanned ? "no end-of-image marker" : "no start-of-scan marker");
+    if (pos + 4 > size) return cut();
     const std::size_t length = std::size_t(data[pos + 2]) << 8 | data[pos + 3];
     if (length < 2) return {};
     const std::uint8_t* seg = data + pos + 4;
     const std::size_t seg_len = length - 2;
     const std::size_t end = pos + 2 + length;
-    if (end > size) return truncated(scanned ? "no end-of-image marker" : "no start-of-scan marker");
+    if (end > size) return cut();
 
     if (marker == 0xc4) {  // DHT: one or more tables
       for (std::size_t p = 0; p + 17 <= seg_len;) {
@@ -77,33 +92,42 @@ StructureProblem check_jpeg(const std::uint8_t* data, std::size_t size) {
         quant[id] = true;
         p += 1 + (precision ? 128 : 64);
       }
-    } else if (marker >= 0xc0 && marker <= 0xc2) {  // SOF0/1/2, the frames stb decodes
+    } else if (marker >= 0xc0 && marker <= 0xc2 && !framed) {  // SOF0/1/2, the frames stb decodes
       if (seg_len < 6) return {};
-      frame_components = seg[5];
-      if (frame_components > 4 || seg_len < 6 + 3 * std::size_t(frame_components)) return {};
-      for (int c = 0; c < frame_components; ++c) frame_quant[c] = seg[6 + 3 * c + 2];
-      progressive = marker == 0xc2;
-    } else if (marker == 0xda) {  // SOS, then entropy-coded data
-      if (seg_len < 1) return {};
-      const std::size_t count = seg[0];
-      if (seg_len < 4 + 2 * count) return {};
-      for (int c = 0; c < frame_components; ++c) {
-        const int id = frame_quant[c];
-        if (id > 3 || !quant[id]) {
-          return corrupt("frame component " + std::to_string(c) + " uses quantisation table " +
-                         std::to_string(id) + ", which no DQT segment before the scan defines");
-        }
+      component_count = seg[5];
+      if (component_count > 4 || seg_len < 6 + 3 * std::size_t(component_count)) return {};
+      for (int c = 0; c < component_count; ++c) {
+        components[c].id = seg[6 + 3 * c];
+        components[c].quant = seg[6 + 3 * c + 2];
       }
-      const int spectral_start = seg[1 + 2 * count], approximation_high = seg[3 + 2 * count] >> 4;
-      const bool needs_dc = !progressive || (spectral_start == 0 && approximation_high == 0);
-      const bool needs_ac = !progressive || spectral_start > 0;
-      for (std::size_t c = 0; c < count; ++c) {
-        const int dc = seg[2 + 2 * c] >> 4, ac = seg[2 + 2 * c] & 15;
-        for (const auto& [needed, table_class, id] : {std::tuple{needs_dc, 0, dc}, std::tuple{needs_ac, 1, ac}}) {
-          if (needed && (id > 3 || !huffman[table_class][id])) {
+      framed = true;
+      progressive = marker == 0xc2;
+    } else if (marker == 0xda && framed) {  // SOS, then entropy-coded data
+      const std::size_t count = seg_len >= 1 ? seg[0] : 0;
+      if (count == 0 || seg_len < 4 + 2 * count) return {};
+      const int first = seg[1 + 2 * count], last = std::min<int>(seg[2 + 2 * count], 63);
+      const bool refining = (seg[3 + 2 * count] >> 4) != 0;
+      const bool needs_dc = !progressive || (first == 0 && !refining), needs_ac = !progressive || first > 0;
+      for (std::size_t s = 0; s < count; ++s) {
+        const int id = seg[1 + 2 * s], dc = seg[2 + 2 * s] >> 4, ac = seg[2 + 2 * s] & 15;
+        Component* component = std::find_if(components, components + component_count,
+                                             [&](const Component& c) { return c.id == id; });
+        if (component == components + component_count) return {};  // stb: "bad SOS"
+        if (component->quant > 3 || !quant[component->quant]) {
+          return corrupt("component " + std::to_string(id) + " uses quantisation table " +
+                         std::to_string(component->quant) + ", which no DQT segment before its scan defines");
+        }
+        for (const auto& [needed, table_class, table] : {std::tuple{needs_dc, 0, dc}, std::tuple{needs_ac, 1, ac}}) {
+          if (needed && (table > 3 || !huffman[table_class][table])) {
             return corrupt(std::string("scan uses ") + (table_class ? "AC" : "DC") + " Huffman table " +
-                           std::to_string(id) + ", which no DHT segment before it defines");
+                           std::to_string(table) + ", which no DHT segment before it defines");
           }
+        }
+        if (!progressive) {
+          component->coefficients = ~std::uint64_t{0};
+        } else if (!refining && first <= last) {
+          const int top = first == 0 ? 0 : last;  // stb decodes only the DC of a scan starting at 0
+          for (int k = first; k <= top; ++k) component->coefficients |= std::uint64_t{1} << k;
         }
       }
       scanned = true;
@@ -119,6 +143,19 @@ StructureProblem check_jpeg(const std::uint8_t* data, std::size_t size) {
     }
     pos = end;
   }
+  // At the end-of-image marker: what no scan decoded would come from uninitialised memory.
+  for (int c = 0; c < component_count && framed; ++c) {
+    const std::uint64_t missing = ~components[c].coefficients;
+    if (missing == 0) continue;
+    if (!progressive || missing == ~std::uint64_t{0}) {
+      return corrupt("component " + std::to_string(components[c].id) + " is in no scan");
+    }
+    int k = 0;
+    while (!(missing >> k & 1)) ++k;
+    return corrupt("no scan decodes coefficient " + std::to_string(k) + " of component " +
+                   std::to_string(components[c].id));
+  }
+  return {};
 }
 
 // Walks to the end of the first frame's LZW data: a sub-block chain ended by a 0-length block.
