@@ -25,6 +25,7 @@
 #include "sparsescope/vision/atomic_file.h"
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/overlay.h"
+#include "sparsescope/vision/prediction.h"
 #include "sparsescope/vision/preprocess.h"
 #include "sparsescope/vision/recorder.h"
 #include "sparsescope/vision/trace.h"
@@ -163,7 +164,6 @@ int run_infer(const InferOptions& opt) {
   SPARSESCOPE_CHECK(labels.empty() || static_cast<int64_t>(labels.size()) == model->config().num_classes,
                     "--labels: '", opt.labels, "' has ", labels.size(), " lines, the model has ",
                     model->config().num_classes, " classes");
-  const int topk = static_cast<int>(std::min<int64_t>(opt.topk, model->config().num_classes));
 
   std::vector<std::string> extensions = image_extensions();
   extensions.insert(extensions.end(), video_extensions().begin(), video_extensions().end());
@@ -222,12 +222,13 @@ int run_infer(const InferOptions& opt) {
       pending.clear();
       return;
     }
-    const auto [scores, classes] = logits.to(at::kFloat).softmax(-1).topk(topk);  // [B, C]
-    const auto s = scores.cpu();
-    const auto c = classes.cpu();
+    const auto top = vision::top_classes(logits, opt.topk, labels);
     for (size_t i = 0; i < pending.size(); ++i) {
       try {
-        if (recording) write_artifacts(traces.at(i), pending[i]);
+        if (recording) {
+          traces.at(i).info.topk = top[i];
+          write_artifacts(traces.at(i), pending[i]);
+        }
       } catch (const sparsescope::Error& e) {
         fail(pending[i].key, e.what());
         continue;
@@ -236,13 +237,7 @@ int run_infer(const InferOptions& opt) {
         continue;
       }
       auto line = pending[i].line;
-      line["topk"] = nlohmann::json::array();
-      for (int j = 0; j < topk; ++j) {
-        const int64_t cls = c[i][j].item<int64_t>();
-        nlohmann::json entry = {{"class", cls}, {"score", s[i][j].item<float>()}};
-        if (!labels.empty()) entry["label"] = labels[cls];
-        line["topk"].push_back(entry);
-      }
+      line["topk"] = top[i];
       if (!opt.json) print_prediction(line);
       predictions.add(line);
       frames += 1;

@@ -78,6 +78,7 @@ nlohmann::json info_json(const std::string& file, const vision::Trace& trace) {
           {"input", trace.info.input},
           {"frame", trace.info.frame},
           {"producer", trace.info.producer},
+          {"topk", trace.info.topk},
           {"layout", {{"prefix", l.prefix}, {"grid", l.grid}, {"tokens", l.tokens()}}},
           {"image", trace.image.defined() ? nlohmann::json(trace.image.sizes().vec()) : nlohmann::json(nullptr)},
           {"sites", sites}};
@@ -90,6 +91,7 @@ void print_info(const std::string& file, const vision::Trace& trace, bool per_he
   std::cout << "\n  " << layout_text(i.layout);
   if (trace.image.defined()) std::cout << ", image " << trace.image.size(1) << "x" << trace.image.size(0);
   std::cout << "\n  recorded by " << i.producer << "\n";
+  if (!i.topk.empty()) std::cout << "  predicted " << vision::describe(i.topk) << "\n";
   std::cout << "  " << std::left << std::setw(24) << "site" << std::setw(14) << "pattern" << std::setw(14)
             << "queries x keys" << std::right << std::setw(6) << "pool" << std::setw(7) << "heads" << std::setw(9)
             << "recall" << std::setw(9) << "density" << std::setw(9) << "entropy"

@@ -10,6 +10,7 @@
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/attention_method.h"
 #include "sparsescope/vision/model_card.h"
+#include "sparsescope/vision/prediction.h"
 #include "sparsescope/vision/recorder.h"
 #include "sparsescope/vision/vit_input.h"
 #include "sparsescope/vision/vit_trace.h"
@@ -73,18 +74,19 @@ void ModelRunner::load(const RunSettings& s) {
       SPARSESCOPE_FAIL("model: ", e.what());
     }
   }
-  vision::VisionTransformer model{nullptr};
+  vision::LoadedViT loaded;
   try {
     // An empty model name builds the configuration in the weights' model card.
-    model = vision::load_vit(s.weights.toStdString(), s.model.toStdString()).model;
+    loaded = vision::load_vit(s.weights.toStdString(), s.model.toStdString());
   } catch (const sparsescope::Error& e) {
     SPARSESCOPE_FAIL("weights: ", e.what());
   }
   device_ = s.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU);
   dtype_ = s.dtype == "fp16" ? at::kHalf : s.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
-  model->eval();
-  model->to(device_, dtype_);
-  model_ = model;
+  loaded.model->eval();
+  loaded.model->to(device_, dtype_);
+  model_ = loaded.model;
+  classes_ = std::move(loaded.classes);
   loaded_ = s;
 }
 
@@ -105,9 +107,10 @@ vision::Trace ModelRunner::record(const RunSettings& settings, const vision::Ima
   const at::Tensor network_input = vision::normalize_pixels(pixels, config.eval);  // float32 [C, S, S]
   vision::Recorder recorder;
   CountingProbes probes(recorder, static_cast<int>(config.depth), on_site);
+  at::Tensor logits;
   {
     c10::NoGradGuard no_grad;
-    model_->forward(network_input.unsqueeze(0).to(device_, dtype_), &probes);  // [1, classes]
+    logits = model_->forward(network_input.unsqueeze(0).to(device_, dtype_), &probes);  // [1, classes]
   }
   std::vector<vision::Trace> traces = recorder.take();
   SPARSESCOPE_CHECK(traces.size() == 1, "the recorder returned ", traces.size(), " traces for one image");
@@ -117,6 +120,7 @@ vision::Trace ModelRunner::record(const RunSettings& settings, const vision::Ima
   trace.info.input = input;
   trace.info.frame = frame;
   trace.info.layout = vision::vit_token_layout(config);
+  if (config.num_classes > 0) trace.info.topk = vision::top_classes(logits, 5, classes_).front();
   // What the network saw, as RGB for the overlays: [S, S, C] -> [S, S, 3].
   trace.image = pixels.permute({1, 2, 0}).expand({pixels.size(1), pixels.size(2), 3}).contiguous();
   return trace;

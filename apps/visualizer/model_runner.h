@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/trace.h"
@@ -29,7 +30,8 @@ class ModelRunner {
   /// Builds the model (the named configuration, or with an empty name the one in the weights'
   /// model card), feeds it `image` as its eval transform says (gray for one-channel models), runs
   /// it under a Recorder and returns the trace (input name `input`, video frame index `frame` or
-  /// -1) with the picture the network saw. `on_site(done, total)` is called as each attention site
+  /// -1) with the picture the network saw and the model's five most probable classes (named by its
+  /// model card). `on_site(done, total)` is called as each attention site
   /// is reached and may throw to stop the run. Throws sparsescope::Error naming the setting at
   /// fault: the model name, the weights file, the method, the device.
   vision::Trace record(const RunSettings& settings, const vision::Image& image, const std::string& input,
@@ -40,6 +42,7 @@ class ModelRunner {
 
   std::optional<RunSettings> loaded_;
   vision::VisionTransformer model_{nullptr};
+  std::vector<std::string> classes_;
   at::Device device_{at::kCPU};
   at::ScalarType dtype_ = at::kFloat;
 };

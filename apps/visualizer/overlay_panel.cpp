@@ -9,10 +9,12 @@
 #include <QSpinBox>
 #include <QVBoxLayout>
 #include <cmath>
+#include <vector>
 
 #include "color_legend.h"
 #include "map_render.h"
 #include "overlay_view.h"
+#include "sparsescope/vision/prediction.h"
 #include "token_grid.h"
 #include "trace_model.h"
 #include "view_options.h"
@@ -34,6 +36,7 @@ OverlayPanel::OverlayPanel(TraceModel* model, ViewOptions* options, QWidget* par
       view_(new OverlayView(this)),
       legend_(new ColorLegend(this)),
       caption_(new QLabel(this)),
+      prediction_(new QLabel(this)),
       layer_(new QSpinBox(this)),
       head_(new QSpinBox(this)),
       kind_(new QComboBox(this)),
@@ -74,6 +77,7 @@ OverlayPanel::OverlayPanel(TraceModel* model, ViewOptions* options, QWidget* par
   layout->addLayout(controls);
   layout->addLayout(picture, 1);
   layout->addWidget(caption_);
+  layout->addWidget(prediction_);
 
   connect(layer_, &QSpinBox::valueChanged, this, [this](int v) {
     if (!model_->empty() && v != model_->selection().layer) model_->select_layer(v);
@@ -131,6 +135,9 @@ void OverlayPanel::sync_controls() {
 
 void OverlayPanel::redraw() {
   sync_controls();
+  const auto& top = model_->empty() ? std::vector<vision::ClassScore>() : model_->trace().info.topk;
+  prediction_->setText(top.empty() ? QString() : "Predicted: " + QString::fromStdString(vision::describe(top)));
+  prediction_->setVisible(!top.empty());
   if (model_->empty()) {
     caption_->clear();
     if (frame_image_.isNull()) {

@@ -29,6 +29,8 @@ class OverlayPanel : public QWidget {
   void set_frame_image(const QImage& image);
 
   OverlayView* view() const { return view_; }
+  /// The line naming the model's top classes ("Predicted: ..."); hidden when the trace has none.
+  QLabel* prediction() const { return prediction_; }
   ColorLegend* legend() const { return legend_; }
 
  private:
@@ -41,6 +43,7 @@ class OverlayPanel : public QWidget {
   OverlayView* view_;
   ColorLegend* legend_;
   QLabel* caption_;
+  QLabel* prediction_;
   QSpinBox* layer_;
   QSpinBox* head_;
   QComboBox* kind_;

@@ -201,6 +201,7 @@ TEST_F(Cli, InferWithTheBundledSparsifinerRecordsTopkSites) {
   ASSERT_EQ(labels.size(), 10u);
   std::ifstream predictions(out / "predictions.jsonl");
   int lines = 0;
+  std::map<std::string, nlohmann::json> topk_of_source;
   for (std::string line; std::getline(predictions, line);) {
     if (line.empty()) continue;
     ++lines;
@@ -208,6 +209,7 @@ TEST_F(Cli, InferWithTheBundledSparsifinerRecordsTopkSites) {
     const std::string input = p["input"];
     ASSERT_EQ(labels.count(input), 1u) << input;
     EXPECT_EQ(p["topk"][0]["class"].get<int64_t>(), labels.at(input)) << line;
+    topk_of_source[p["source"].get<std::string>()] = p["topk"];
   }
   EXPECT_EQ(lines, 10);
 
@@ -220,6 +222,14 @@ TEST_F(Cli, InferWithTheBundledSparsifinerRecordsTopkSites) {
     const auto trace = sparsescope::vision::load_trace(entry.path().string());
     EXPECT_EQ(trace.info.method, "sparsifiner") << entry.path();
     EXPECT_EQ(trace.info.layout.tokens(), 50);
+    // The trace carries the prediction of predictions.jsonl, named by the model card.
+    const nlohmann::json& expected = topk_of_source.at(trace.info.input);
+    ASSERT_EQ(trace.info.topk.size(), expected.size()) << entry.path();
+    for (std::size_t j = 0; j < expected.size(); ++j) {
+      EXPECT_EQ(trace.info.topk[j].index, expected[j]["class"].get<int64_t>());
+      EXPECT_EQ(trace.info.topk[j].label, expected[j]["label"].get<std::string>());
+      EXPECT_FLOAT_EQ(trace.info.topk[j].score, expected[j]["score"].get<float>());
+    }
     ASSERT_EQ(trace.sites.size(), 9u) << entry.path();
     for (const auto& site : trace.sites) {
       EXPECT_EQ(site.pattern, "topk") << site.name;
@@ -265,6 +275,7 @@ sparsescope::vision::Trace small_trace() {
   t.info.model = "toy";
   t.info.method = "topk";
   t.info.producer = "test";
+  t.info.topk = {{3, 0.625f, "cat"}, {1, 0.25f, ""}};
   t.info.layout.prefix = 1;
   t.info.layout.grid = {1, 2, 2};
   t.image = at::zeros({32, 32, 3}, at::kByte);
@@ -292,12 +303,14 @@ TEST_F(Cli, TraceInfoListsSitesAndStatistics) {
   EXPECT_NE(info.out.find("5 x 5"), std::string::npos) << info.out;
   EXPECT_NE(info.out.find("0.850"), std::string::npos) << "mean recall over heads: " << info.out;
   EXPECT_NE(info.out.find("head 1"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("predicted cat 62.5 %, class 1 25.0 %"), std::string::npos) << info.out;
   auto json = cli({"trace", "info", path, "--json"});
   ASSERT_EQ(json.status, 0) << json.err;
   const auto j = nlohmann::json::parse(json.out);
   ASSERT_EQ(j.size(), 1u);
   EXPECT_EQ(j[0]["sites"].size(), 2u);
   EXPECT_EQ(j[0]["layout"]["tokens"], 5);
+  EXPECT_EQ(j[0]["topk"][0]["label"], "cat");
   EXPECT_NEAR(j[0]["sites"][0]["heads"][1]["entropy"].get<double>(), 1.5, 1e-6);
 
   std::ofstream(dir_ / "bad.safetensors") << "garbage";

@@ -392,6 +392,10 @@ class ViewerModels : public QObject {
     const sv::Trace sparse = runner.record(settings, ankle_boot(), "ankle boot", -1, [&](int, int) { ++sites_seen; });
     QCOMPARE(sites_seen, 9);
     QCOMPARE(sparse.info.method, std::string("sparsifiner"));
+    // The five most probable classes, named by the model card: the sample is an ankle boot.
+    QCOMPARE(sparse.info.topk.size(), size_t(5));
+    QCOMPARE(sparse.info.topk.front().label, std::string("Ankle boot"));
+    QVERIFY(sparse.info.topk.front().score > sparse.info.topk.back().score);
     QCOMPARE(sparse.sites.size(), size_t(9));
     // 50 tokens, 13 kept keys per patch query, the class token's row dense.
     const float density = (50.0f + 49.0f * 13.0f) / 2500.0f;
@@ -408,6 +412,7 @@ class ViewerModels : public QObject {
     settings.method = "dense";
     const sv::Trace dense = runner.record(settings, ankle_boot(), "ankle boot", -1);
     QCOMPARE(dense.info.method, std::string("dense"));
+    QCOMPARE(dense.info.topk.front().label, std::string("Ankle boot"));
     for (const auto& site : dense.sites) QCOMPARE(site.pattern, std::string("dense"));
   }
 

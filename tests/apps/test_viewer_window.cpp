@@ -7,6 +7,7 @@
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileInfo>
+#include <QLabel>
 #include <QMimeData>
 #include <QUrl>
 #include <QFile>
@@ -97,6 +98,7 @@ class ViewerWindow : public QObject {
 
   void overlay_maximum_sits_on_the_fixture_patch() {
     open_trace();
+    QVERIFY(window_->overlay_panel()->prediction()->isHidden());  // the fixture trace stores no prediction
     window_->view_options()->set_colormap(sv::Colormap::Gray);
     window_->view_options()->set_opacity(1.0);
     TraceModel* model = window_->trace_model();
@@ -271,6 +273,10 @@ class ViewerWindow : public QObject {
     QCOMPARE(model->max_heads(), 3);
     QCOMPARE(model->tokens(), int64_t{1 + 7 * 7});
     QCOMPARE(model->trace().info.model, std::string("vit_fmnist_patch4_28"));
+    // The class the model predicts, named by its card, under the overlay.
+    const QLabel* prediction = window_->overlay_panel()->prediction();
+    QVERIFY(!prediction->isHidden());
+    QVERIFY2(prediction->text().startsWith("Predicted: Ankle boot "), qPrintable(prediction->text()));
     // The gray picture the network saw, as RGB.
     const at::Tensor& image = model->trace().image;
     QCOMPARE(image.sizes().vec(), (std::vector<int64_t>{28, 28, 3}));

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -47,6 +48,7 @@ sv::Trace make_trace() {
   t.info.input = "photos/cat.png";
   t.info.frame = 30;
   t.info.producer = "test";
+  t.info.topk = {{9, 0.75f, "Ankle boot"}, {5, 0.25f, ""}};
   t.info.layout.prefix = 1;
   t.info.layout.grid = {1, 3, 4};
   t.info.layout.segments = {{"prefix", 0, 1}, {"image", 1, 13}};
@@ -95,6 +97,12 @@ TEST_F(TraceFile, RoundTripsEverything) {
   EXPECT_EQ(back.info.input, trace.info.input);
   EXPECT_EQ(back.info.frame, 30);
   EXPECT_EQ(back.info.producer, "test");
+  ASSERT_EQ(back.info.topk.size(), 2u);
+  EXPECT_EQ(back.info.topk[0].index, 9);
+  EXPECT_EQ(back.info.topk[0].score, 0.75f);
+  EXPECT_EQ(back.info.topk[0].label, "Ankle boot");
+  EXPECT_EQ(back.info.topk[1].index, 5);
+  EXPECT_EQ(back.info.topk[1].label, "") << "unnamed classes stay unnamed";
   EXPECT_EQ(back.info.layout.prefix, 1);
   EXPECT_EQ(back.info.layout.grid, trace.info.layout.grid);
   ASSERT_EQ(back.info.layout.segments.size(), 2u);
@@ -130,8 +138,17 @@ TEST_F(TraceFile, TracesWithoutImageOrSitesAreValid) {
   sv::Trace empty;
   sv::save_trace(empty, path("empty.safetensors"));
   const auto back = sv::load_trace(path("empty.safetensors"));
+  EXPECT_TRUE(back.info.topk.empty());
   EXPECT_FALSE(back.image.defined());
   EXPECT_TRUE(back.sites.empty());
+}
+
+// Traces written before predictions were stored, and by models whose scores overflowed.
+TEST_F(TraceFile, PredictionsAreOptional) {
+  EXPECT_TRUE(sv::load_trace(rewrite("old.safetensors", [](auto& m) { m.erase("topk"); })).info.topk.empty());
+  const auto nan = sv::load_trace(rewrite("nan.safetensors", [](auto& m) { m["topk"][0]["score"] = nullptr; }));
+  ASSERT_EQ(nan.info.topk.size(), 2u);
+  EXPECT_TRUE(std::isnan(nan.info.topk[0].score));
 }
 
 TEST_F(TraceFile, RefusesFilesThatAreNotTraces) {
@@ -162,6 +179,12 @@ TEST_F(TraceFile, RefusesMetadataThatDisagreesWithTheTensors) {
                  {"layout.segments[].end", "99"});
   expect_refused(rewrite("twice.safetensors", [](auto& m) { m["sites"][1]["name"] = "blocks.0.attn"; }),
                  {"listed twice"});
+  expect_refused(rewrite("topk_class.safetensors", [](auto& m) { m["topk"][0]["class"] = -1; }), {"topk[].class", "-1"});
+  expect_refused(rewrite("topk_score.safetensors", [](auto& m) { m["topk"][1]["score"] = 1.5; }), {"topk[].score", "1.5"});
+  expect_refused(rewrite("topk_label.safetensors", [](auto& m) { m["topk"][0]["label"] = 3; }),
+                 {"topk[].label", "must be a string"});
+  expect_refused(rewrite("topk_array.safetensors", [](auto& m) { m["topk"] = "Ankle boot"; }),
+                 {"'topk' must be an array"});
   expect_refused(rewrite("mask_heads.safetensors", [](auto& m) { m["sites"][1]["mask_heads"] = 2; }),
                  {"mask_heads", "expected 1 or 3"});
   expect_refused(rewrite("dtype.safetensors", {},

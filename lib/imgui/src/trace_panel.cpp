@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/prediction.h"
 
 namespace sparsescope::imgui {
 
@@ -110,6 +111,7 @@ void TracePanel::draw_controls() {
   Selection next = selection_;
   ImGui::Text("%s, head %d, query %s", trace_->sites[next.layer].name.c_str(), next.head,
               describe_token(layout, next.query).c_str());
+  if (!trace_->info.topk.empty()) ImGui::Text("Predicted: %s", vision::describe(trace_->info.topk).c_str());
   ImGui::SetNextItemWidth(120);
   ImGui::SliderInt("layer", &next.layer, 0, static_cast<int>(trace_->sites.size()) - 1, "%d",
                    ImGuiSliderFlags_AlwaysClamp);

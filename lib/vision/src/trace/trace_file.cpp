@@ -2,6 +2,7 @@
 // A trace is a safetensors file whose metadata key "sparsescope" holds JSON describing everything
 // else (format_version 1):
 //   {"format_version": 1, "model", "method", "input", "frame", "producer",
+//    "topk": [{"class", "score", "label" (optional)}] (optional: older traces lack it),
 //    "layout": {"prefix", "grid": [T, H, W], "segments": [{"kind", "start", "end"}]},
 //    "pooling": "mean", "stats_columns": ["recall", "density", "entropy"],
 //    "versions": {"sparsescope", "libtorch"} (of the writer; "producer" names the recorder),
@@ -12,6 +13,7 @@
 // tensor must have the dtype and the shape the JSON implies, and no tensor may be left unexplained.
 #include <ATen/ATen.h>
 
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -71,6 +73,15 @@ class MetadataReader {
     SPARSESCOPE_CHECK(value.is_string(), prefix(), "metadata key '", where.empty() ? key : where + "." + key,
                       "' must be a string, got ", value.dump());
     return value.get<std::string>();
+  }
+  double real(const json& object, const std::string& key, const std::string& where, double lo, double hi) const {
+    const json& value = member(object, key, where);
+    const std::string path = where.empty() ? key : where + "." + key;
+    SPARSESCOPE_CHECK(value.is_number(), prefix(), "metadata key '", path, "' must be a number, got ", value.dump());
+    const double v = value.get<double>();
+    SPARSESCOPE_CHECK(v >= lo && v <= hi, prefix(), "metadata key '", path, "' is ", v, ", outside [", lo, ", ", hi,
+                      "]");
+    return v;
   }
   const json& array(const json& object, const std::string& key, const std::string& where) const {
     const json& value = member(object, key, where);
@@ -203,6 +214,7 @@ void save_trace(const Trace& trace, const std::string& path) {
       {"input", trace.info.input},
       {"frame", trace.info.frame},
       {"producer", trace.info.producer},
+      {"topk", trace.info.topk},
       {"layout", {{"prefix", trace.info.layout.prefix}, {"grid", trace.info.layout.grid}, {"segments", segments}}},
       {"pooling", "mean"},
       {"versions", {{"sparsescope", version()}, {"libtorch", torch_version()}}},
@@ -233,6 +245,17 @@ Trace parse_trace(SafetensorsFile file, const std::string& name) {
   trace.info.frame = r.integer(meta, "frame", "", -1, INT64_MAX);
   trace.info.producer = r.text(meta, "producer", "");
   trace.info.layout = read_layout(r, meta);
+  if (meta.contains("topk")) {
+    for (const json& j : r.array(meta, "topk", "")) {
+      ClassScore c;
+      c.index = r.integer(j, "class", "topk[]", 0, INT32_MAX);
+      // A model that overflowed (NaN logits) writes its scores as null.
+      const bool nan = j.is_object() && j.contains("score") && j["score"].is_null();
+      c.score = nan ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(r.real(j, "score", "topk[]", 0.0, 1.0));
+      if (j.contains("label")) c.label = r.text(j, "label", "topk[]");
+      trace.info.topk.push_back(std::move(c));
+    }
+  }
 
   std::map<std::string, at::Tensor> tensors;
   for (auto& [tensor_name, tensor] : file.tensors) tensors.emplace(tensor_name, std::move(tensor));

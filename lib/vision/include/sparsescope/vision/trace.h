@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "sparsescope/vision/prediction.h"
+
 namespace sparsescope::vision {
 
 /// Where the tokens of a sequence come from: `prefix` tokens (class, distillation) first, then the
@@ -54,6 +56,7 @@ struct TraceInfo {
   int64_t frame = -1;  // video frame index, -1 for still images
   TokenLayout layout;
   std::string producer;  // "sparsescope 0.1.0 / LibTorch 2.11.0"
+  std::vector<ClassScore> topk;  // the classifier's most probable classes, best first; empty if unknown
 };
 
 struct Trace {
