@@ -1,5 +1,5 @@
-// sparsescope-imgui-demo TRACE [--layer L --head H --query Q] [--colormap NAME] [--opacity A]
-//                        [--screenshot OUT.png]
+// sparsescope-imgui-demo TRACE [--layer L --head H --query Q] [--map head|mean|rollout]
+//                        [--colormap NAME] [--opacity A] [--screenshot OUT.png]
 // A GLFW + OpenGL 3 Dear ImGui app showing sparsescope::imgui::TracePanel: all that embedding the
 // panel takes. With --screenshot it draws a few frames, saves the last one and exits. Exit status:
 // 0 success, 1 when the trace cannot be read or the PNG cannot be written, 2 for usage errors (a
@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,6 +63,10 @@ int main(int argc, char** argv) {
   auto* head = app.add_option("--head", flags.head, "Head to select");
   auto* query = app.add_option("--query", flags.query, "Query token to select (0 is the class token)");
   auto* opacity = app.add_option("--opacity", flags.opacity, "Weight of the map over the image, 0 to 1");
+  const std::map<std::string, ss::imgui::MapKind> kinds = {
+      {"head", ss::imgui::MapKind::Head}, {"mean", ss::imgui::MapKind::MeanOfHeads}, {"rollout", ss::imgui::MapKind::Rollout}};
+  auto* kind = app.add_option("--map", flags.kind, "head, mean (of the layer's heads) or rollout")
+                   ->transform(CLI::CheckedTransformer(kinds, CLI::ignore_case));
   app.add_option("--colormap", colormap, "viridis, magma, inferno, turbo or gray");
   app.add_option("--screenshot", screenshot, "Draw a few frames, save the window to OUT.png and exit");
   try {
@@ -83,6 +88,7 @@ int main(int argc, char** argv) {
     if (*layer) s.layer = flags.layer;
     if (*head) s.head = flags.head;
     if (*query) s.query = flags.query;
+    if (*kind) s.kind = flags.kind;
     if (*opacity) s.opacity = flags.opacity;
     if (!colormap.empty()) s.colormap = ss::vision::parse_colormap(colormap);
     panel->select(s);

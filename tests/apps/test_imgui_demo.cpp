@@ -12,6 +12,7 @@
 
 #include "brightest_cell.h"
 #include "process.h"
+#include "sparsescope/vision/attention_maps.h"
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/trace.h"
 #include "temp_dir.h"
@@ -114,6 +115,20 @@ TEST_F(ImguiDemoWindow, DefaultsToTheLastLayersFirstHeadForTheClassToken) {
   EXPECT_EQ(peak_in(shot), st::peak_patch(st::kFixtureLayers - 1, 0, 0));
 }
 
+TEST_F(ImguiDemoWindow, MapFlagShowsTheMeanOfHeadsOrTheRollout) {
+  const Shot head = shoot("head.png", {"--layer", "1", "--head", "0"});
+  const Shot mean = shoot("mean.png", {"--layer", "1", "--map", "mean"});
+  const Shot rollout = shoot("rollout.png", {"--map", "rollout"});
+  EXPECT_NE(overlay_pixels(mean), overlay_pixels(head)) << "the mean of four heads is not head 0";
+  EXPECT_NE(overlay_pixels(rollout), overlay_pixels(mean));
+  // The fixture's rollout has near-equal maxima (0.0711 and 0.0714), which upsampling may reorder:
+  // the brightest patch must be one of them.
+  const at::Tensor map = sv::rollout(sv::load_trace(trace_), 0)[0];  // [gh, gw]
+  const auto [row, col] = peak_in(rollout);
+  ASSERT_GE(row, 0);
+  EXPECT_GE(map[row][col].item<float>(), 0.95f * map.max().item<float>()) << map;
+}
+
 TEST_F(ImguiDemo, UnreadableTraceExitsOneNamingTheFile) {
   const fs::path bad = dir_ / "bad.trace.safetensors";
   std::ofstream(bad) << "not a trace";
@@ -135,4 +150,7 @@ TEST_F(ImguiDemo, SelectionOutOfRangeIsAUsageError) {
   EXPECT_NE(r.err.find("unknown colormap 'rainbow'"), std::string::npos) << r.err;
   r = run({"--layer", "one"});
   EXPECT_EQ(r.status, 2) << r.err;
+  r = run({"--map", "max"});
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("--map"), std::string::npos) << r.err;
 }

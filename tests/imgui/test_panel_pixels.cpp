@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "brightest_cell.h"
 #include "sparsescope/imgui/panel_pixels.h"
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/attention_maps.h"
 #include "viewer_fixture.h"
 
 namespace si = sparsescope::imgui;
@@ -95,8 +97,8 @@ TEST(PanelPixels, AtlasHoldsEveryHeadOfEveryLayerAtOnePixelPerPatch) {
   const sv::Trace trace = st::fixture_trace();
   const int64_t query = 7;
   const si::RgbaImage atlas = si::render_head_atlas(trace, query, sv::Colormap::Gray);
-  ASSERT_EQ(atlas.width, st::kFixtureHeads * kGrid);
-  ASSERT_EQ(atlas.height, st::kFixtureLayers * kGrid);
+  ASSERT_EQ(atlas.width, (st::kFixtureHeads + 1) * kGrid) << "the heads, then a column of means";
+  ASSERT_EQ(atlas.height, (st::kFixtureLayers + 1) * kGrid) << "the layers, then the rollout row";
   for (int l = 0; l < st::kFixtureLayers; ++l) {
     for (int h = 0; h < st::kFixtureHeads; ++h) {
       const auto [row, col] = st::peak_patch(l, h, query);
@@ -107,6 +109,76 @@ TEST(PanelPixels, AtlasHoldsEveryHeadOfEveryLayerAtOnePixelPerPatch) {
     }
   }
   EXPECT_NE(atlas.pixels, si::render_head_atlas(trace, 0, sv::Colormap::Gray).pixels);
+
+  // Each layer's mean of heads: every head puts half its mass on its own peak patch (distinct
+  // patches), so the mean is brightest exactly there and darkest everywhere else.
+  for (int l = 0; l < st::kFixtureLayers; ++l) {
+    std::vector<int> expected(kGrid * kGrid, 0);
+    for (int h = 0; h < st::kFixtureHeads; ++h) {
+      const auto [row, col] = st::peak_patch(l, h, query);
+      expected[row * kGrid + col] = 255;
+    }
+    for (int p = 0; p < kGrid * kGrid; ++p) {
+      EXPECT_EQ(rgba(atlas, st::kFixtureHeads * kGrid + p % kGrid, l * kGrid + p / kGrid),
+                (std::vector<int>{expected[p], expected[p], expected[p], 255}))
+          << "layer " << l << " mean, patch " << p;
+    }
+  }
+  // The rollout row: the rollout's maximum in the top colour.
+  const at::Tensor rollout = sv::rollout(trace, query)[0];
+  const int64_t peak = rollout.argmax().item<int64_t>();
+  EXPECT_EQ(rgba(atlas, static_cast<int>(peak % kGrid), st::kFixtureLayers * kGrid + static_cast<int>(peak / kGrid)),
+            (std::vector<int>{255, 255, 255, 255}));
+}
+
+TEST(PanelPixels, OverlayShowsTheMeanOfHeadsOrTheRollout) {
+  const sv::Trace trace = st::fixture_trace();
+  const int64_t query = 4;
+  si::Selection mean = gray(1, 0, query, 1.0f);
+  mean.kind = si::MapKind::MeanOfHeads;
+  const si::RgbaImage image = si::render_overlay(trace, mean);
+  const int ppp = static_cast<int>(st::kFixturePixelsPerPatch);
+  auto centre = [&](const si::RgbaImage& im, int64_t row, int64_t col) {
+    return rgba(im, static_cast<int>(col) * ppp + ppp / 2, static_cast<int>(row) * ppp + ppp / 2)[0];
+  };
+  int darkest_peak = 255;
+  for (int h = 0; h < st::kFixtureHeads; ++h) {
+    const auto [row, col] = st::peak_patch(1, h, query);
+    darkest_peak = std::min(darkest_peak, centre(image, row, col));
+  }
+  int brightest_other = 0;
+  for (int64_t r = 0; r < kGrid; ++r) {
+    for (int64_t c = 0; c < kGrid; ++c) {
+      bool peak = false;
+      for (int h = 0; h < st::kFixtureHeads; ++h) peak |= st::peak_patch(1, h, query) == std::pair(r, c);
+      if (!peak) brightest_other = std::max(brightest_other, centre(image, r, c));
+    }
+  }
+  EXPECT_GT(darkest_peak, brightest_other) << "every head's peak outshines every other patch in the mean";
+  EXPECT_NE(image.pixels, si::render_overlay(trace, gray(1, 0, query, 1.0f)).pixels) << "not head 0 alone";
+
+  si::Selection rollout = mean;
+  rollout.kind = si::MapKind::Rollout;
+  const int64_t peak = sv::rollout(trace, query)[0].argmax().item<int64_t>();
+  EXPECT_EQ(brightest_patch(si::render_overlay(trace, rollout), 0, 0, kGrid * ppp, kGrid * ppp),
+            std::pair(peak / kGrid, peak % kGrid));
+  EXPECT_STREQ(si::to_string(si::MapKind::MeanOfHeads), "mean of heads");
+}
+
+TEST(PanelPixels, PooledTracesHaveNoRollout) {
+  sv::Trace trace = st::fixture_trace();
+  auto& site = trace.sites[1];
+  site.pool = 2;
+  site.probs = at::avg_pool2d(site.probs.unsqueeze(1), 2, 2, 0, /*ceil_mode=*/true).squeeze(1);
+  site.mask = at::avg_pool2d(site.mask.unsqueeze(1), 2, 2, 0, /*ceil_mode=*/true).squeeze(1);
+  const si::RgbaImage atlas = si::render_head_atlas(trace, 0, sv::Colormap::Gray);
+  EXPECT_EQ(rgba(atlas, 0, st::kFixtureLayers * kGrid)[3], 0) << "the rollout tile stays empty";
+  EXPECT_EQ(rgba(atlas, st::kFixtureHeads * kGrid, kGrid)[3], 255) << "the pooled layer still has its mean";
+  si::Selection rollout = gray(0, 0, 0);
+  rollout.kind = si::MapKind::Rollout;
+  EXPECT_NE(error_of(trace, rollout).find("rollout needs full maps, but site blocks.1.attn holds maps pooled 2x2"),
+            std::string::npos)
+      << error_of(trace, rollout);
 }
 
 TEST(PanelPixels, AtlasLeavesTheMissingHeadsOfNarrowerLayersTransparent) {
@@ -117,7 +189,7 @@ TEST(PanelPixels, AtlasLeavesTheMissingHeadsOfNarrowerLayersTransparent) {
   site.stats = site.stats.narrow(0, 0, 2).contiguous();
   site.rows = site.rows.narrow(0, 0, 2).contiguous();
   const si::RgbaImage atlas = si::render_head_atlas(trace, 0, sv::Colormap::Viridis);
-  EXPECT_EQ(atlas.width, st::kFixtureHeads * kGrid);
+  EXPECT_EQ(atlas.width, (st::kFixtureHeads + 1) * kGrid);
   EXPECT_EQ(rgba(atlas, 1 * kGrid, 0)[3], 255) << "layer 0 head 1";
   EXPECT_EQ(rgba(atlas, 2 * kGrid, 0)[3], 0) << "layer 0 has no head 2";
   EXPECT_EQ(rgba(atlas, 3 * kGrid, kGrid)[3], 255) << "layer 1 head 3";

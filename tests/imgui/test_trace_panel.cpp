@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -70,14 +71,18 @@ class PanelInAWindow : public ::testing::Test {
   std::unique_ptr<si::TracePanel> panel_;
 };
 
-// The distinct (layer, head) pairs that clicks along a line select, in order.
-std::vector<std::pair<int, int>> distinct(const std::vector<si::Selection>& selections) {
-  std::vector<std::pair<int, int>> seen;
+using Pick = std::tuple<si::MapKind, int, int>;  // kind, layer, head
+
+// The distinct (kind, layer, head) picks that clicks along a line select, in order.
+std::vector<Pick> distinct(const std::vector<si::Selection>& selections) {
+  std::vector<Pick> seen;
   for (const auto& s : selections) {
-    if (seen.empty() || seen.back() != std::pair(s.layer, s.head)) seen.emplace_back(s.layer, s.head);
+    if (seen.empty() || seen.back() != Pick(s.kind, s.layer, s.head)) seen.emplace_back(s.kind, s.layer, s.head);
   }
   return seen;
 }
+
+constexpr si::MapKind kHead = si::MapKind::Head, kMean = si::MapKind::MeanOfHeads, kRollout = si::MapKind::Rollout;
 
 }  // namespace
 
@@ -90,23 +95,25 @@ TEST_F(PanelInAWindow, ClickingAPatchMakesItTheQuery) {
   EXPECT_EQ(click(r.x + 4.5f * patch_w, r.y + 0.5f * patch_h).query, 1 + 4);
 }
 
-TEST_F(PanelInAWindow, ClickingATileSelectsItsLayerAndHead) {
+TEST_F(PanelInAWindow, ClickingATileSelectsItsHeadMeanOrRollout) {
   const si::ScreenRect r = panel_->overlay_rect();
   si::Selection start = panel_->selection();
   EXPECT_EQ(start.layer, st::kFixtureLayers - 1);
-  // Along the grid's first row, right of the overlay: layer 0's heads from left to right.
+  // Along the grid's first row, right of the overlay: layer 0's heads from left to right, then its
+  // mean of heads.
   std::vector<si::Selection> row;
   float head0_x = -1;
   for (float x = r.x + r.width + 1; x < 960; x += 3) {
     row.push_back(click(x, r.y + 10));
-    if (head0_x < 0 && row.back().layer == 0 && row.back().head == 0) head0_x = x + 6;
+    if (head0_x < 0 && row.back().layer == 0 && row.back().head == 0 && row.back().kind == kHead) head0_x = x + 6;
   }
-  const std::vector<std::pair<int, int>> heads{{start.layer, start.head}, {0, 0}, {0, 1}, {0, 2}, {0, 3}};
+  const std::vector<Pick> heads{{kHead, start.layer, start.head}, {kHead, 0, 0}, {kHead, 0, 1},
+                                {kHead, 0, 2},  {kHead, 0, 3},  {kMean, 0, 3}};
   EXPECT_EQ(distinct(row), heads);
-  // Down head 0's column: every layer in turn.
+  // Down head 0's column: every layer in turn, then the rollout.
   std::vector<si::Selection> column;
   for (float y = r.y; y < r.y + r.height; y += 3) column.push_back(click(head0_x, y));
-  const std::vector<std::pair<int, int>> layers{{0, 0}, {1, 0}, {2, 0}};
+  const std::vector<Pick> layers{{kHead, 0, 0}, {kHead, 1, 0}, {kHead, 2, 0}, {kRollout, 2, 0}};
   EXPECT_EQ(distinct(column), layers);
   EXPECT_EQ(panel_->selection().query, 0) << "a tile keeps the query";
 }

@@ -30,7 +30,29 @@ RgbaImage to_image(const at::Tensor& rgba) {
   return image;
 }
 
+// The selected map of the grid tokens, float32 [gh, gw].
+at::Tensor selected_map(const vision::Trace& trace, const Selection& selection) {
+  if (selection.kind == MapKind::Rollout) return vision::rollout(trace, selection.query)[0];
+  const at::Tensor maps = vision::query_maps(trace.sites[selection.layer], trace.info.layout, selection.query);
+  return selection.kind == MapKind::Head ? maps[selection.head][0] : maps.mean(0)[0];  // maps: [H, 1, gh, gw]
+}
+
+// Fills `tile` (uint8 [gh, gw, 4]) with `map` scaled from its minimum to its maximum, opaque.
+void fill_tile(at::Tensor tile, const at::Tensor& map, vision::Colormap colormap) {
+  tile.narrow(2, 0, 3).copy_(vision::apply_colormap(map, colormap, map.min().item<double>(), map.max().item<double>()));
+  tile.select(2, 3).fill_(255);
+}
+
 }  // namespace
+
+const char* to_string(MapKind kind) {
+  switch (kind) {
+    case MapKind::Head: return "head";
+    case MapKind::MeanOfHeads: return "mean of heads";
+    case MapKind::Rollout: return "rollout";
+  }
+  return "?";
+}
 
 void check_selection(const vision::Trace& trace, const Selection& selection) {
   check_trace(trace);
@@ -44,15 +66,20 @@ void check_selection(const vision::Trace& trace, const Selection& selection) {
                     " is out of range: ", site.name, " has ", site.queries, " queries (0 to ", site.queries - 1, ")");
   SPARSESCOPE_CHECK(selection.opacity >= 0 && selection.opacity <= 1, "opacity ", selection.opacity,
                     " is outside [0, 1]");
+  if (selection.kind == MapKind::Rollout) {
+    for (const auto& s : trace.sites) {
+      SPARSESCOPE_CHECK(s.pool == 1, "rollout needs full maps, but site ", s.name, " holds maps pooled ", s.pool,
+                        "x", s.pool, " (record with a larger --record-budget)");
+    }
+  }
 }
 
 RgbaImage render_overlay(const vision::Trace& trace, const Selection& selection) {
   check_selection(trace, selection);
-  const at::Tensor maps = vision::query_maps(trace.sites[selection.layer], trace.info.layout, selection.query);
   vision::OverlayStyle style;
   style.colormap = selection.colormap;
   style.alpha = selection.opacity;
-  const at::Tensor rgb = vision::map_over_image(maps[selection.head][0], trace, style);  // maps: [H, 1, gh, gw]
+  const at::Tensor rgb = vision::map_over_image(selected_map(trace, selection), trace, style);
   return to_image(at::cat({rgb, at::full({rgb.size(0), rgb.size(1), 1}, 255, at::kByte)}, 2));
 }
 
@@ -62,16 +89,17 @@ RgbaImage render_head_atlas(const vision::Trace& trace, int64_t query, vision::C
   int64_t widest = 0;
   for (const auto& site : trace.sites) widest = std::max(widest, site.heads());
   const auto layers = static_cast<int64_t>(trace.sites.size());
-  at::Tensor atlas = at::zeros({layers * gh, widest * gw, 4}, at::kByte);  // transparent where no head is
+  // Transparent where no map is.
+  at::Tensor atlas = at::zeros({(layers + 1) * gh, (widest + 1) * gw, 4}, at::kByte);
+  auto tile = [&](int64_t row, int64_t column) { return atlas.narrow(0, row * gh, gh).narrow(1, column * gw, gw); };
   for (int64_t l = 0; l < layers; ++l) {
     const at::Tensor maps = vision::query_maps(trace.sites[l], trace.info.layout, query);  // [H, 1, gh, gw]
-    for (int64_t h = 0; h < maps.size(0); ++h) {
-      const at::Tensor map = maps[h][0];
-      at::Tensor tile = atlas.narrow(0, l * gh, gh).narrow(1, h * gw, gw);
-      tile.narrow(2, 0, 3).copy_(
-          vision::apply_colormap(map, colormap, map.min().item<double>(), map.max().item<double>()));
-      tile.select(2, 3).fill_(255);
-    }
+    for (int64_t h = 0; h < maps.size(0); ++h) fill_tile(tile(l, h), maps[h][0], colormap);
+    fill_tile(tile(l, widest), maps.mean(0)[0], colormap);
+  }
+  try {
+    fill_tile(tile(layers, 0), vision::rollout(trace, query)[0], colormap);
+  } catch (const sparsescope::Error&) {  // pooled maps: the tile stays empty, the overlay says why
   }
   return to_image(atlas);
 }

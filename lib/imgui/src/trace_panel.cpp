@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <utility>
 
 #include "sparsescope/kernels/error.h"
@@ -101,7 +102,7 @@ void TracePanel::draw() {
     draw_overlay();
     ImGui::SameLine();
     draw_head_grid();
-    ImGui::TextDisabled("Click a patch to make it the query, a tile to select that layer and head.");
+    ImGui::TextDisabled("Click a patch to make it the query, a tile to select that head, mean or rollout.");
   }
   ImGui::PopID();
 }
@@ -109,8 +110,14 @@ void TracePanel::draw() {
 void TracePanel::draw_controls() {
   const vision::TokenLayout& layout = trace_->info.layout;
   Selection next = selection_;
-  ImGui::Text("%s, head %d, query %s", trace_->sites[next.layer].name.c_str(), next.head,
-              describe_token(layout, next.query).c_str());
+  const std::string query = describe_token(layout, next.query);
+  if (next.kind == MapKind::Rollout) {
+    ImGui::Text("rollout, query %s", query.c_str());
+  } else if (next.kind == MapKind::MeanOfHeads) {
+    ImGui::Text("%s, mean of heads, query %s", trace_->sites[next.layer].name.c_str(), query.c_str());
+  } else {
+    ImGui::Text("%s, head %d, query %s", trace_->sites[next.layer].name.c_str(), next.head, query.c_str());
+  }
   if (!trace_->info.topk.empty()) ImGui::Text("Predicted: %s", vision::describe(trace_->info.topk).c_str());
   ImGui::SetNextItemWidth(120);
   ImGui::SliderInt("layer", &next.layer, 0, static_cast<int>(trace_->sites.size()) - 1, "%d",
@@ -120,6 +127,14 @@ void TracePanel::draw_controls() {
   ImGui::SliderInt("head", &next.head, 0, static_cast<int>(trace_->sites[next.layer].heads()) - 1, "%d",
                    ImGuiSliderFlags_AlwaysClamp);
   next.head = std::min(next.head, static_cast<int>(trace_->sites[next.layer].heads()) - 1);
+  ImGui::SameLine();
+  ImGui::SetNextItemWidth(130);
+  if (ImGui::BeginCombo("map", to_string(next.kind))) {
+    for (const MapKind k : {MapKind::Head, MapKind::MeanOfHeads, MapKind::Rollout}) {
+      if (ImGui::Selectable(to_string(k), k == next.kind)) next.kind = k;
+    }
+    ImGui::EndCombo();
+  }
   ImGui::SameLine();
   if (ImGui::Button(describe_token(layout, 0).c_str())) next.query = 0;
   ImGui::SameLine();
@@ -152,33 +167,51 @@ void TracePanel::draw_overlay() {
 void TracePanel::draw_head_grid() {
   const auto layers = static_cast<int>(trace_->sites.size());
   const float gh = static_cast<float>(trace_->info.layout.grid[1]), gw = static_cast<float>(trace_->info.layout.grid[2]);
-  const float spacing = ImGui::GetStyle().ItemSpacing.y;
-  // Tiles as large as lets every layer fit beside the overlay.
-  const float side = std::clamp(kOverlaySide / static_cast<float>(layers) - spacing, 12.0f, kMaxTile);
+  const ImVec2 spacing = ImGui::GetStyle().ItemSpacing;
+  // Tiles as large as lets every layer and the rollout row fit beside the overlay.
+  const float side = std::clamp(kOverlaySide / static_cast<float>(layers + 1) - spacing.y, 12.0f, kMaxTile);
   const ImVec2 tile(side * gw / std::max(gh, gw), side * gh / std::max(gh, gw));
-  const float label = ImGui::CalcTextSize("00").x + ImGui::GetStyle().ItemSpacing.x;
-  const float columns = atlas_->width() / gw;
+  const float label = ImGui::CalcTextSize("00").x + spacing.x;
+  const float columns = atlas_->width() / gw, rows = atlas_->height() / gh;
+  const int mean_column = static_cast<int>(columns) - 1;
+
+  // The atlas tile at (row, column) as an image button of the grid; true when clicked.
+  auto draw_tile = [&](int row, int column, bool selected, const std::string& tooltip) {
+    const ImVec2 uv0(static_cast<float>(column) / columns, static_cast<float>(row) / rows);
+    const ImVec2 uv1(static_cast<float>(column + 1) / columns, static_cast<float>(row + 1) / rows);
+    ImGui::Image(atlas_->id(), tile, uv0, uv1);
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", tooltip.c_str());
+    if (selected) {
+      ImGui::GetWindowDrawList()->AddRect(ImGui::GetItemRectMin(), ImGui::GetItemRectMax(),
+                                          IM_COL32(255, 255, 255, 255), 0, 0, 2);
+    }
+    return ImGui::IsItemClicked();
+  };
 
   ImGui::BeginChild("heads", ImVec2(0, kOverlaySide), false, ImGuiWindowFlags_HorizontalScrollbar);
+  const Selection& s = selection_;
   for (int l = 0; l < layers; ++l) {
     const auto& site = trace_->sites[l];
     ImGui::Text("%d", l);
     for (int h = 0; h < site.heads(); ++h) {
       ImGui::SameLine(h == 0 ? label : 0);
-      const ImVec2 uv0(static_cast<float>(h) / columns, static_cast<float>(l) / static_cast<float>(layers));
-      const ImVec2 uv1(static_cast<float>(h + 1) / columns, static_cast<float>(l + 1) / static_cast<float>(layers));
-      ImGui::Image(atlas_->id(), tile, uv0, uv1);
-      if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s, head %d", site.name.c_str(), h);
-      if (ImGui::IsItemClicked()) {
+      const bool selected = s.kind == MapKind::Head && l == s.layer && h == s.head;
+      if (draw_tile(l, h, selected, site.name + ", head " + std::to_string(h))) {
         selection_.layer = l;
         selection_.head = h;
-      }
-      if (l == selection_.layer && h == selection_.head) {
-        ImGui::GetWindowDrawList()->AddRect(ImGui::GetItemRectMin(), ImGui::GetItemRectMax(),
-                                            IM_COL32(255, 255, 255, 255), 0, 0, 2);
+        selection_.kind = MapKind::Head;
       }
     }
+    // The mean column, set apart from the heads by a gap.
+    ImGui::SameLine(label + static_cast<float>(mean_column) * (tile.x + spacing.x) + 2 * spacing.x);
+    if (draw_tile(l, mean_column, s.kind == MapKind::MeanOfHeads && l == s.layer, site.name + ", mean of heads")) {
+      selection_.layer = l;
+      selection_.kind = MapKind::MeanOfHeads;
+    }
   }
+  ImGui::Text("R");
+  ImGui::SameLine(label);
+  if (draw_tile(layers, 0, s.kind == MapKind::Rollout, "rollout through every layer")) selection_.kind = MapKind::Rollout;
   ImGui::EndChild();
 }
 

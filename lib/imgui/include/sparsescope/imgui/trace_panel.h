@@ -1,7 +1,8 @@
 #pragma once
-// An embeddable Dear ImGui panel for a recorded trace: the selected head's attention over the image
-// (click a patch to make it the query) beside the layer x head grid of the same query's maps (click
-// a tile to select that head), with layer, head, colormap and opacity controls. Call draw() inside
+// An embeddable Dear ImGui panel for a recorded trace: the selected head's attention (or its layer's
+// mean of heads, or the rollout) over the image (click a patch to make it the query) beside the
+// layer x head grid of the same query's maps with a mean column and a rollout row (click a tile to
+// select it), with layer, head, map, colormap and opacity controls, and the trace's prediction. Call draw() inside
 // an ImGui window of your frame, with the OpenGL context current; it re-renders and uploads its two
 // textures only when the selection changes.
 #include <memory>
