@@ -245,6 +245,32 @@ TEST(ImageDecode, JpegTablesMustBeDefined) {
                {"image 'noq.jpg'", "corrupt JPEG", "quantisation table 0", "no DQT segment"});
 }
 
+// A Motion-JPEG frame carries no Huffman tables: libjpeg-turbo (PIL) decodes it with the standard
+// tables of ITU T.81 Annex K, and so do we. PIL writes those same tables into a baseline JPEG (no
+// `optimize`), so the file without its DHT segments must decode to exactly the same pixels.
+TEST(ImageDecode, JpegWithoutHuffmanTablesUsesTheStandardOnes) {
+  for (const fs::path& path : {kImages / "inputs" / "astronaut_q90.jpg",
+                               fs::path(SPARSESCOPE_FUZZ_CORPUS_DIR) / "image" / "baseline.jpg",
+                               fs::path(SPARSESCOPE_FUZZ_CORPUS_DIR) / "image" / "gray.jpg"}) {
+    SCOPED_TRACE(path.string());
+    const auto jpg = read_bytes(path);
+    std::vector<std::uint8_t> stripped(jpg.begin(), jpg.begin() + 2);
+    std::size_t pos = 2, removed = 0;
+    for (; jpg[pos + 1] != 0xda; pos += 2 + (std::size_t(jpg[pos + 2]) << 8 | jpg[pos + 3])) {
+      const std::size_t end = pos + 2 + (std::size_t(jpg[pos + 2]) << 8 | jpg[pos + 3]);
+      if (jpg[pos + 1] == 0xc4) ++removed;
+      else stripped.insert(stripped.end(), jpg.begin() + pos, jpg.begin() + end);
+    }
+    stripped.insert(stripped.end(), jpg.begin() + pos, jpg.end());
+    ASSERT_GE(removed, 1u);
+    const sv::Image original = sv::decode_image(jpg.data(), jpg.size(), "original.jpg");
+    const sv::Image standard = sv::decode_image(stripped.data(), stripped.size(), "mjpeg.jpg");
+    EXPECT_EQ(standard.width, original.width);
+    EXPECT_EQ(standard.height, original.height);
+    EXPECT_EQ(standard.pixels, original.pixels);
+  }
+}
+
 // stb leaves what no scan decodes uninitialised; such files are refused.
 TEST(ImageDecode, JpegScansMustCoverEveryComponent) {
   const auto jpg = read_bytes(kImages / "inputs" / "astronaut_q90.jpg");

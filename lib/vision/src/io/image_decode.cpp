@@ -14,6 +14,8 @@
 // a few levels on some pixels (measured in tests/io/test_image_decode.cpp and, on ImageNet photos,
 // tests/vision/test_preprocess.cpp); transparent pixels of a GIF's first frame come out black in
 // stb, PIL keeps the palette colour of the transparent index. EXIF orientation is ignored by both.
+// A JPEG without Huffman tables (a Motion-JPEG frame) decodes with the standard tables in both:
+// libjpeg-turbo supplies them, we insert them for stb (image_structure.h).
 #include "sparsescope/vision/image.h"
 
 #include <stb_image.h>
@@ -27,6 +29,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <vector>
 
 #include "image_structure.h"
 #include "sparsescope/kernels/error.h"
@@ -68,11 +71,18 @@ Image decode_image(const std::uint8_t* data, std::size_t size, const std::string
                     "': not a PNG, JPEG, BMP or GIF file (starts with bytes ", leading_bytes(data, size),
                     ")");
   const char* fmt = detail::format_name(format);
-  const int len = static_cast<int>(size);
   const detail::StructureProblem problem = detail::check_structure(format, data, size);
   SPARSESCOPE_CHECK(problem.kind == detail::StructureProblem::None, "image '", name, "': ",
                     problem.kind == detail::StructureProblem::Truncated ? "truncated " : "corrupt ", fmt, " (",
                     problem.reason, ")");
+  std::vector<std::uint8_t> patched;
+  if (problem.standard_huffman_tables) {
+    patched = detail::with_standard_huffman_tables(data, size);
+    data = patched.data();
+    size = patched.size();
+    SPARSESCOPE_CHECK(size <= static_cast<std::size_t>(INT_MAX), "image '", name, "': too large to decode");
+  }
+  const int len = static_cast<int>(size);
 
   int width = 0, height = 0, channels = 0;
   SPARSESCOPE_CHECK(stbi_info_from_memory(data, len, &width, &height, &channels), "image '", name,

@@ -3,18 +3,23 @@
 //   success; PIL raises "image file is truncated". These checks restore PIL's verdict.
 // - Memory safety: stb_image 2.27 (Debian 12) reads uninitialised Huffman tables when a JPEG scan
 //   names a table that no DHT segment defined, and overruns its symbol arrays when a table has more
-//   than 256 symbols; the wild reads crash (found by fuzz/fuzz_image). libjpeg rejects both ("Huffman
-//   table 0x.. was not defined", "Bogus Huffman table definition"). stb also computes pixels from
-//   uninitialised memory when a component's quantisation table is missing or when no scan decodes
-//   a component (or, progressive, one of its coefficients): refused too.
+//   than 256 symbols; the wild reads crash (found by fuzz/fuzz_image). As libjpeg-turbo (PIL's
+//   decoder) does, missing tables 0 and 1 become the standard tables (Motion-JPEG frames omit
+//   them) and missing tables 2 and 3 are refused, as are oversized tables ("Bogus Huffman table
+//   definition"). stb also computes pixels from uninitialised memory when a component's
+//   quantisation table is missing or when no scan decodes a component (or, progressive, one of its
+//   coefficients): refused too, as libjpeg-turbo refuses the first.
 // Each check errs on the side of passing: a malformed segment it cannot parse is left to stb, which
 // names the fault itself.
 #include "image_structure.h"
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <tuple>
+
+#include "jpeg_standard_huffman.h"
 
 namespace sparsescope::vision::detail {
 namespace {
@@ -43,13 +48,20 @@ StructureProblem check_jpeg(const std::uint8_t* data, std::size_t size) {
   bool quant[4] = {};
   Component components[4];
   int component_count = 0;
-  bool framed = false, progressive = false, scanned = false;
+  bool framed = false, progressive = false, scanned = false, standard_tables = false;
+  // Passing, with the standard tables when an earlier scan needs them: stb reads every scan up to
+  // the fault it reports, so a later malformed segment must not drop them.
+  auto pass = [&] {
+    StructureProblem fine;
+    fine.standard_huffman_tables = standard_tables;
+    return fine;
+  };
   auto cut = [&] { return truncated(scanned ? "no end-of-image marker" : "no start-of-scan marker"); };
   std::size_t pos = 2;
   for (;;) {
     if (pos + 2 > size) return cut();
     if (data[pos] != 0xff) {
-      if (framed) return {};  // stb: "expected marker"
+      if (framed) return pass();  // stb: "expected marker"
       // Before the frame header stb skips padding between segments, looking for the next FF.
       while (pos < size && data[pos] != 0xff) ++pos;
       continue;
@@ -66,7 +78,7 @@ StructureProblem check_jpeg(const std::uint8_t* data, std::size_t size) {
     }
     if (pos + 4 > size) return cut();
     const std::size_t length = std::size_t(data[pos + 2]) << 8 | data[pos + 3];
-    if (length < 2) return {};
+    if (length < 2) return pass();
     const std::uint8_t* seg = data + pos + 4;
     const std::size_t seg_len = length - 2;
     const std::size_t end = pos + 2 + length;
@@ -75,7 +87,7 @@ StructureProblem check_jpeg(const std::uint8_t* data, std::size_t size) {
     if (marker == 0xc4) {  // DHT: one or more tables
       for (std::size_t p = 0; p + 17 <= seg_len;) {
         const int table_class = seg[p] >> 4, id = seg[p] & 15;
-        if (table_class > 1 || id > 3) return {};
+        if (table_class > 1 || id > 3) return pass();
         int symbols = 0;
         for (int i = 1; i <= 16; ++i) symbols += seg[p + i];
         if (symbols > 256) {
@@ -88,14 +100,14 @@ StructureProblem check_jpeg(const std::uint8_t* data, std::size_t size) {
     } else if (marker == 0xdb) {  // DQT: one or more tables of 64 entries, 8 or 16 bits each
       for (std::size_t p = 0; p < seg_len;) {
         const int precision = seg[p] >> 4, id = seg[p] & 15;
-        if (precision > 1 || id > 3) return {};
+        if (precision > 1 || id > 3) return pass();
         quant[id] = true;
         p += 1 + (precision ? 128 : 64);
       }
     } else if (marker >= 0xc0 && marker <= 0xc2 && !framed) {  // SOF0/1/2, the frames stb decodes
-      if (seg_len < 6) return {};
+      if (seg_len < 6) return pass();
       component_count = seg[5];
-      if (component_count > 4 || seg_len < 6 + 3 * std::size_t(component_count)) return {};
+      if (component_count > 4 || seg_len < 6 + 3 * std::size_t(component_count)) return pass();
       for (int c = 0; c < component_count; ++c) {
         components[c].id = seg[6 + 3 * c];
         components[c].quant = seg[6 + 3 * c + 2];
@@ -104,7 +116,7 @@ StructureProblem check_jpeg(const std::uint8_t* data, std::size_t size) {
       progressive = marker == 0xc2;
     } else if (marker == 0xda && framed) {  // SOS, then entropy-coded data
       const std::size_t count = seg_len >= 1 ? seg[0] : 0;
-      if (count == 0 || seg_len < 4 + 2 * count) return {};
+      if (count == 0 || seg_len < 4 + 2 * count) return pass();
       const int first = seg[1 + 2 * count], last = std::min<int>(seg[2 + 2 * count], 63);
       const bool refining = (seg[3 + 2 * count] >> 4) != 0;
       const bool needs_dc = !progressive || (first == 0 && !refining), needs_ac = !progressive || first > 0;
@@ -112,16 +124,18 @@ StructureProblem check_jpeg(const std::uint8_t* data, std::size_t size) {
         const int id = seg[1 + 2 * s], dc = seg[2 + 2 * s] >> 4, ac = seg[2 + 2 * s] & 15;
         Component* component = std::find_if(components, components + component_count,
                                              [&](const Component& c) { return c.id == id; });
-        if (component == components + component_count) return {};  // stb: "bad SOS"
+        if (component == components + component_count) return pass();  // stb: "bad SOS"
         if (component->quant > 3 || !quant[component->quant]) {
           return corrupt("component " + std::to_string(id) + " uses quantisation table " +
                          std::to_string(component->quant) + ", which no DQT segment before its scan defines");
         }
         for (const auto& [needed, table_class, table] : {std::tuple{needs_dc, 0, dc}, std::tuple{needs_ac, 1, ac}}) {
-          if (needed && (table > 3 || !huffman[table_class][table])) {
+          if (!needed || (table <= 3 && huffman[table_class][table])) continue;
+          if (table > 1) {
             return corrupt(std::string("scan uses ") + (table_class ? "AC" : "DC") + " Huffman table " +
                            std::to_string(table) + ", which no DHT segment before it defines");
           }
+          standard_tables = true;
         }
         if (!progressive) {
           component->coefficients = ~std::uint64_t{0};
@@ -155,7 +169,7 @@ StructureProblem check_jpeg(const std::uint8_t* data, std::size_t size) {
     return corrupt("no scan decodes coefficient " + std::to_string(k) + " of component " +
                    std::to_string(components[c].id));
   }
-  return {};
+  return pass();
 }
 
 // Walks to the end of the first frame's LZW data: a sub-block chain ended by a 0-length block.
@@ -237,6 +251,13 @@ bool sniff_format(const std::uint8_t* data, std::size_t size, ImageFormat& forma
   else if (starts_with("GIF87a", 6) || starts_with("GIF89a", 6)) format = ImageFormat::Gif;
   else return false;
   return true;
+}
+
+std::vector<std::uint8_t> with_standard_huffman_tables(const std::uint8_t* data, std::size_t size) {
+  std::vector<std::uint8_t> patched(data, data + std::min<std::size_t>(size, 2));  // SOI
+  patched.insert(patched.end(), std::begin(kStandardHuffmanSegment), std::end(kStandardHuffmanSegment));
+  if (size > 2) patched.insert(patched.end(), data + 2, data + size);
+  return patched;
 }
 
 StructureProblem check_structure(ImageFormat format, const std::uint8_t* data, std::size_t size) {

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace sparsescope::vision::detail {
 
@@ -19,8 +20,15 @@ bool sniff_format(const std::uint8_t* data, std::size_t size, ImageFormat& forma
 struct StructureProblem {
   enum Kind { None, Truncated, Corrupt } kind = None;
   std::string reason;
+  /// A JPEG whose scans use Huffman table 0 or 1 without defining it (Motion-JPEG): decode it with
+  /// the standard tables, as libjpeg-turbo does (with_standard_huffman_tables).
+  bool standard_huffman_tables = false;
 };
 
 StructureProblem check_structure(ImageFormat format, const std::uint8_t* data, std::size_t size);
+
+/// The JPEG with a DHT segment of the standard tables right after its SOI marker; the file's own
+/// tables, wherever they are, still override them.
+std::vector<std::uint8_t> with_standard_huffman_tables(const std::uint8_t* data, std::size_t size);
 
 }  // namespace sparsescope::vision::detail
