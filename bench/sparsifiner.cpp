@@ -11,7 +11,6 @@
 #include <iostream>
 #include <string>
 
-#include "../lib/vision/sparsifiner/mask_predictor.h"
 #include "sparsescope/kernels/attend.h"
 #include "sparsescope/vision/attention_method.h"
 #include "sparsescope/vision/sparsifiner.h"
@@ -38,22 +37,24 @@ int main(int argc, char** argv) try {
     sv::ViTConfig config = sv::vit_config("vit_small_patch16_224");
     config.img_size = px;
     config.eval.img_size = static_cast<int>(px);
-    config.sparsifiner = sv::SparsifinerOptions{};
-    config.sparsifiner->keep_rate = keep;
+    sv::SparsifinerOptions method;
+    method.keep_rate = keep;
+    config = sv::with_sparsifiner(config, method);
     const int64_t N = config.tokens(), H = config.num_heads, D = config.embed_dim / H;
     const auto options = torch::dtype(dtype).device(device);
 
     // One block's attention.
     const auto q = torch::randn({batch, H, N, D}, options), k = torch::randn({batch, H, N, D}, options),
                v = torch::randn({batch, H, N, D}, options);
-    sv::MaskPredictor predictor(D, H, N, *config.sparsifiner);
+    const auto predictor =
+        sv::attention_policy(sv::kSparsifinerPolicy).make({D, H, N, config.prefix_tokens()}, config.attention.options);
     predictor->to(device, dtype);
-    const auto keys = predictor->kept_keys(q, k);
+    const auto keys = sv::sparsifiner_kept_keys(*predictor, q, k);
     const auto q_rows = q.narrow(2, 1, N - 1);
     const double sdpa = median_ms([&] { at::scaled_dot_product_attention(q, k, v); }, device, iters);
     const double dense = median_ms([&] { sparsescope::attend(q, k, v, sparsescope::Dense{}); }, device, iters);
     const double sparse = median_ms([&] { predictor->attend(q, k, v, nullptr); }, device, iters);
-    const double predict = median_ms([&] { predictor->kept_keys(q, k); }, device, iters);
+    const double predict = median_ms([&] { sv::sparsifiner_kept_keys(*predictor, q, k); }, device, iters);
     const double topk =
         median_ms([&] { sparsescope::attend(q_rows, k, v, sparsescope::TopK{keys, std::nullopt}); }, device, iters);
 
@@ -62,9 +63,9 @@ int main(int argc, char** argv) try {
     model->eval();
     model->to(device, dtype);
     const auto images = torch::randn({batch, config.in_chans, px, px}, options);
-    sv::use_attention_method(model, "dense");
+    sv::use_attention_method(model, sv::kDensePolicy);
     const double model_dense = median_ms([&] { model->forward(images); }, device, std::max(1, iters / 4));
-    sv::use_attention_method(model, "sparsifiner");
+    sv::use_attention_method(model, sv::kSparsifinerPolicy);
     const double model_sparse = median_ms([&] { model->forward(images); }, device, std::max(1, iters / 4));
     const double ips_dense = 1e3 * static_cast<double>(batch) / model_dense;
     const double ips_sparse = 1e3 * static_cast<double>(batch) / model_sparse;

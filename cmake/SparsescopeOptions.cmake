@@ -1,7 +1,8 @@
 # Build-wide settings: compiler cache, warnings, sanitizers.
 find_program(SPARSESCOPE_CCACHE ccache)
 if(SPARSESCOPE_CCACHE)
-  set(CMAKE_CXX_COMPILER_LAUNCHER "${SPARSESCOPE_CCACHE}")
+  # Precompiled headers (SparsescopePch.cmake) are cacheable only with these sloppiness settings.
+  set(CMAKE_CXX_COMPILER_LAUNCHER "${CMAKE_COMMAND};-E;env;CCACHE_SLOPPINESS=pch_defines,time_macros;${SPARSESCOPE_CCACHE}")
   set(CMAKE_CUDA_COMPILER_LAUNCHER "${SPARSESCOPE_CCACHE}")
 endif()
 

@@ -16,7 +16,8 @@
 #include "sparsescope/vision/evaluate.h"
 #include "sparsescope/vision/attention_method.h"
 #include "sparsescope/vision/model_card.h"
-#include "sparsescope/vision/sparsifiner.h"
+#include "sparsescope/vision/model_spec.h"
+#include "sparsescope/vision/registry.h"
 
 namespace sparsescope::cli {
 
@@ -40,37 +41,18 @@ struct EvalCommandOptions {
 };
 
 int run_eval(const EvalCommandOptions& o) {
-  at::Device device(at::kCPU);
-  if (o.device != "cpu") {
-    try {
-      device = at::Device(o.device);
-    } catch (const c10::Error&) {
-      SPARSESCOPE_FAIL("--device: unknown device '", o.device, "' (cpu, cuda, cuda:N)");
-    }
-    SPARSESCOPE_CHECK(device.is_cuda() && at::hasCUDA(), "--device ", o.device, ": no such device on this machine");
-  }
-  const at::ScalarType dtype = o.dtype == "fp16" ? at::kHalf : o.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
-  sv::LoadedViT loaded;
-  try {
-    loaded = sv::load_vit(o.weights, o.model);
-  } catch (const Error& e) {
-    SPARSESCOPE_FAIL(o.model.empty() ? "--weights: " : "--model/--weights: ", e.what());
-  }
+  sv::ModelSpecNames names;
+  names.weights = o.model.empty() ? "--weights" : "--model/--weights";
+  sv::LoadedModel loaded = sv::load_model({o.model, o.weights, o.method, o.device, o.dtype}, names);
   const sv::ViTConfig& config = loaded.model->config();
-  const std::string method = o.method.empty() ? sv::default_attention_method(config) : o.method;
-  try {
-    sv::use_attention_method(loaded.model, method);
-  } catch (const Error& e) {
-    SPARSESCOPE_FAIL("--method: ", e.what());
-  }
-  SPARSESCOPE_CHECK(o.recall_against.empty() || method == "sparsifiner",
-                    "--recall-against measures the masks of --method sparsifiner");
+  const std::string& method = loaded.method;
+  SPARSESCOPE_CHECK(o.recall_against.empty() || method != sv::kDensePolicy,
+                    "--recall-against measures the keys a sparse method keeps; --method is ", method);
   SPARSESCOPE_CHECK(config.num_classes > 0, "--weights: ", config.name, " has no classification head to evaluate");
   const sv::DatasetSpec spec = sv::parse_dataset_spec(o.dataset);
   const sv::Split split = o.split == "train" ? sv::Split::Train : sv::Split::Test;
   const sv::ImageDataset data = sv::load_dataset(spec, split, config, loaded.classes, o.limit);
   for (const auto& [file, reason] : data.failures) std::cerr << "failed: " << file << ": " << reason << "\n";
-  loaded.model->to(device, dtype);
 
   sv::EvalResult result;
   {
@@ -89,7 +71,7 @@ int run_eval(const EvalCommandOptions& o) {
     return nlohmann::json{{"projections", f.projections}, {"attention", f.attention}, {"predictor", f.predictor},
                           {"total", f.total()}};
   };
-  const sv::MhsaFlops flops = sv::mhsa_flops(loaded.model, method == "dense");
+  const sv::MhsaFlops flops = sv::mhsa_flops(loaded.model, method == sv::kDensePolicy);
   const sv::MhsaFlops dense_flops = sv::mhsa_flops(loaded.model, /*dense=*/true);
   std::vector<double> recall;
   if (!o.recall_against.empty()) {
@@ -99,7 +81,7 @@ int run_eval(const EvalCommandOptions& o) {
     } catch (const Error& e) {
       SPARSESCOPE_FAIL("--recall-against: ", e.what());
     }
-    dense.model->to(device, dtype);
+    dense.model->to(loaded.device, loaded.dtype);
     recall = sv::mask_recall(loaded.model, dense.model, data, o.recall_images, o.batch);
   }
   nlohmann::json failures = nlohmann::json::array();
@@ -159,9 +141,9 @@ Command add_eval_command(CLI::App& app) {
   cmd->add_option("--dataset", opt->dataset, "fashion-mnist, fashion-mnist:DIR, or an image folder")->required();
   cmd->add_option("--split", opt->split, "Split of the dataset")->check(CLI::IsMember({"test", "train"}));
   cmd->add_option("--method", opt->method, "Attention method (default: the one the weights were trained for)")
-      ->check(CLI::IsMember({"dense", "sparsifiner"}));
+      ->check(CLI::IsMember(sv::attention_policy_names()));
   cmd->add_option("--recall-against", opt->recall_against,
-                  "Sparsifiner: also measure mask recall per block against this dense model's attention");
+                  "Sparse methods: also measure mask recall per block against this dense model's attention");
   cmd->add_option("--recall-images", opt->recall_images, "Images for --recall-against")->check(CLI::PositiveNumber);
   cmd->add_option("--batch", opt->batch, "Images per forward pass")->check(CLI::Range(1, 65536));
   cmd->add_option("--limit", opt->limit, "Evaluate the first N images only")->check(CLI::NonNegativeNumber);

@@ -41,7 +41,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct InferOptions {
-  ModelOptions model;
+  vision::ModelSpec model;
   std::vector<std::string> inputs;
   std::string out;
   int batch = 16;
@@ -156,7 +156,7 @@ void print_prediction(const nlohmann::json& line) {
 }
 
 int run_infer(const InferOptions& opt) {
-  LoadedModel loaded = load_model(opt.model);  // usage errors (name, weights, device) throw: exit 2
+  vision::LoadedModel loaded = vision::load_model(opt.model);  // usage errors (name, weights, device) throw: exit 2
   auto& model = loaded.model;
   SPARSESCOPE_CHECK(model->config().num_classes > 0, "--model ", loaded.name,
                     " has no classification head (a backbone); there is nothing to predict");
@@ -190,13 +190,10 @@ int run_infer(const InferOptions& opt) {
   };
 
   // Writes the trace and overlays asked for; throws sparsescope::Error or a filesystem error.
-  auto write_artifacts = [&](vision::Trace& trace, const Pending& p) {
+  auto write_artifacts = [&](vision::Trace& trace, const Pending& p, const std::vector<vision::ClassScore>& topk) {
     const auto& config = model->config();
-    trace.info.model = loaded.name;
-    trace.info.method = loaded.method;
-    trace.info.input = p.source;
-    trace.info.frame = p.frame;
-    trace.info.layout = vision::vit_token_layout(config);
+    trace.info = vision::vit_trace_info(config, loaded.method, p.source, p.frame);
+    trace.info.topk = topk;
     trace.image = vision::denormalize_input(p.input, config.eval);
     const Artifacts files(opt.out, p.key);
     if (opt.record) {
@@ -226,8 +223,7 @@ int run_infer(const InferOptions& opt) {
     for (size_t i = 0; i < pending.size(); ++i) {
       try {
         if (recording) {
-          traces.at(i).info.topk = top[i];
-          write_artifacts(traces.at(i), pending[i]);
+          write_artifacts(traces.at(i), pending[i], top[i]);
         }
       } catch (const sparsescope::Error& e) {
         fail(pending[i].key, e.what());

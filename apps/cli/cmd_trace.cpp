@@ -71,17 +71,12 @@ nlohmann::json info_json(const std::string& file, const vision::Trace& trace) {
                      {"row_queries", std::vector<int64_t>(s.row_queries.data_ptr<int64_t>(),
                                                           s.row_queries.data_ptr<int64_t>() + s.row_queries.numel())}});
   }
-  const auto& l = trace.info.layout;
-  return {{"file", file},
-          {"model", trace.info.model},
-          {"method", trace.info.method},
-          {"input", trace.info.input},
-          {"frame", trace.info.frame},
-          {"producer", trace.info.producer},
-          {"topk", trace.info.topk},
-          {"layout", {{"prefix", l.prefix}, {"grid", l.grid}, {"tokens", l.tokens()}}},
-          {"image", trace.image.defined() ? nlohmann::json(trace.image.sizes().vec()) : nlohmann::json(nullptr)},
-          {"sites", sites}};
+  nlohmann::json info = nlohmann::json::parse(vision::trace_info_json(trace.info));
+  info["file"] = file;
+  info["layout"]["tokens"] = trace.info.layout.tokens();
+  info["image"] = trace.image.defined() ? nlohmann::json(trace.image.sizes().vec()) : nlohmann::json(nullptr);
+  info["sites"] = sites;
+  return info;
 }
 
 void print_info(const std::string& file, const vision::Trace& trace, bool per_head) {

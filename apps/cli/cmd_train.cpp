@@ -4,7 +4,10 @@
 #include <c10/util/Exception.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <optional>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -16,8 +19,8 @@
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/datasets.h"
 #include "sparsescope/vision/model_card.h"
-#include "sparsescope/vision/sparsifiner.h"
 #include "sparsescope/vision/train.h"
+#include "sparsescope/vision/train_task.h"
 
 namespace sparsescope::cli {
 
@@ -42,10 +45,40 @@ struct TrainCommandOptions {
   std::string precision = "fp32";
   std::string save_dtype = "fp32";
   bool json = false;
-  std::string method = "dense";
-  sv::SparsifinerTrainOptions sparsifiner;  // its `finetune` is unused: `train` is the recipe
+  std::string task = sv::kClassifyTask;
+  std::map<std::string, std::string> task_values;  // option name -> the flag's value as typed
+  std::map<std::string, CLI::Option*> task_flags;  // option name -> its flag (shared by the tasks that take it)
   sv::TrainOptions train;
 };
+
+std::string flag_of(const std::string& option) {
+  std::string flag = "--" + option;
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
+// The task's options the user gave, typed as their defaults are; a flag of another task is a usage error.
+std::string task_options(const TrainCommandOptions& o, const sv::TrainTaskEntry& task) {
+  nlohmann::json given = nlohmann::json::object();
+  for (const auto& [name, flag] : o.task_flags) {
+    if (flag->count() == 0) continue;
+    const auto doc = std::find_if(task.options.begin(), task.options.end(),
+                                  [&name = name](const sv::OptionDoc& d) { return d.name == name; });
+    SPARSESCOPE_CHECK(doc != task.options.end(), flag_of(name), " is not an option of --task ", task.name);
+    const std::string& text = o.task_values.at(name);
+    const nlohmann::json fallback = nlohmann::json::parse(doc->default_json);
+    if (fallback.is_string()) {
+      given[name] = text;
+      continue;
+    }
+    const nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    SPARSESCOPE_CHECK(value.is_number(), flag_of(name), ": expected a number, got '", text, "'");
+    SPARSESCOPE_CHECK(!fallback.is_number_integer() || value.is_number_integer(), flag_of(name),
+                      ": expected an integer, got '", text, "'");
+    given[name] = value;
+  }
+  return given.dump();
+}
 
 std::string percent(double fraction) {
   std::ostringstream s;
@@ -122,20 +155,12 @@ std::string command_line(const CLI::App& cmd) {
 
 int run_train(TrainCommandOptions& o) {
   const sv::DatasetSpec spec = sv::parse_dataset_spec(o.dataset);
-  const bool sparsifiner = o.method == "sparsifiner";
-  SPARSESCOPE_CHECK(sparsifiner == !o.sparsifiner.teacher.empty(),
-                    sparsifiner ? "--method sparsifiner needs --teacher (the dense model's weights)"
-                                : "--teacher is for --method sparsifiner");
-  sv::ViTConfig config;
-  std::vector<std::string> classes;
-  if (sparsifiner) {  // the teacher's model, data geometry and classes
-    const auto card = sv::read_model_card(o.sparsifiner.teacher);
-    SPARSESCOPE_CHECK(card.has_value(), "--teacher '", o.sparsifiner.teacher, "' carries no model card");
-    config = card->config;
-    classes = card->classes;
-  } else {
-    config = build_config(o, spec);
-  }
+  const sv::TrainTaskEntry& task = sv::train_task(o.task);
+  const std::string options = task_options(o, task);
+  // A task may derive the model from its options (a teacher's): its config, normalisation and classes.
+  const std::optional<sv::ModelCard> card = task.model ? task.model(options) : std::nullopt;
+  sv::ViTConfig config = card ? card->config : build_config(o, spec);
+  const std::vector<std::string> classes = card ? card->classes : std::vector<std::string>{};
   sv::TrainOptions& t = o.train;
   t.precision = sv::parse_precision(o.precision);
   t.save_dtype = o.save_dtype == "fp16" ? at::kHalf : o.save_dtype == "bf16" ? at::kBFloat16 : at::kFloat;
@@ -150,9 +175,9 @@ int run_train(TrainCommandOptions& o) {
 
   sv::ImageDataset train = sv::load_dataset(spec, sv::Split::Train, config, classes, o.limit_train);
   config.num_classes = static_cast<int64_t>(train.classes.size());
-  if (!sparsifiner && o.mean.empty()) {  // a Sparsifiner student keeps its teacher's normalisation
+  if (!card && o.mean.empty()) {  // a derived model keeps its normalisation
     measure_stats(train, config.eval);
-  } else if (!sparsifiner) {
+  } else if (!card) {
     for (int c = 0; c < 3; ++c) {
       config.eval.mean[c] = o.mean[std::min<size_t>(c, o.mean.size() - 1)];
       config.eval.std[c] = o.std[std::min<size_t>(c, o.std.size() - 1)];
@@ -196,13 +221,7 @@ int run_train(TrainCommandOptions& o) {
 
   sv::TrainResult result;
   try {
-    if (sparsifiner) {
-      o.sparsifiner.finetune = t;
-      const sv::SparsifinerTrainResult both = sv::train_sparsifiner(train, eval.get(), o.sparsifiner, callbacks);
-      result = both.reconstruct.finished ? both.finetune : both.reconstruct;
-    } else {
-      result = sv::train_classifier(config, train, eval.get(), t, callbacks);
-    }
+    result = task.run(config, train, eval.get(), t, options, callbacks);
   } catch (const c10::Error& e) {  // LibTorch failures while training (out of memory, device errors)
     bar.reset();
     std::cerr << "sparsescope train: " << e.what_without_backtrace() << "\n";
@@ -244,8 +263,8 @@ Command add_train_command(CLI::App& app) {
       "  sparsescope train --dataset fashion-mnist --patch-size 4 --embed-dim 192 --depth 9 --num-heads 3 --out run/\n"
       "  sparsescope train --dataset photos/ --img-size 64 --patch-size 8 --device cuda --amp bf16 --out run/\n"
       "  sparsescope train ... --out run/ --resume          # continue an interrupted run exactly\n"
-      "  sparsescope train --method sparsifiner --teacher assets/models/vit_fmnist.safetensors --keep-rate 0.25 \\\n"
-      "      --dataset fashion-mnist --epochs 20 --lr 1e-4 --out sparsifiner/   # phase 1 in sparsifiner/reconstruct\n"
+      "  sparsescope train --task NAME [its options] --dataset ... --out run/   # a method's training task\n"
+      "Tasks and their options: `sparsescope methods` (each option is a flag here, '_' written '-').\n"
       "Datasets: 'fashion-mnist' (Debian's dataset-fashion-mnist), 'fashion-mnist:DIR' (its IDX files, .gz or not),\n"
       "or an image folder DIR/<class>/<image> (with DIR/train and DIR/val or DIR/test when present).\n"
       "Writes OUT/model.safetensors (timm names; the model card in its metadata), OUT/checkpoint.safetensors\n"
@@ -297,25 +316,16 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--stop-after", opt->train.stop_after, "Stop after epoch N (resume later)")->check(CLI::PositiveNumber);
   cmd->add_option("--time-budget", opt->train.time_budget, "Seconds: after epoch 2, train fewer epochs to fit")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--method", opt->method, "dense: train from scratch; sparsifiner: add Sparsifiner's predictors to "
-                  "--teacher and train them and the backbone (lib/vision/sparsifiner/README.md)")
-      ->check(CLI::IsMember({"dense", "sparsifiner"}));
-  auto& sp = opt->sparsifiner;
-  cmd->add_option("--teacher", sp.teacher, "Sparsifiner: the dense model's weights (with a model card)");
-  cmd->add_option("--keep-rate", sp.method.keep_rate, "Sparsifiner: keys kept per query, a fraction of the tokens")
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--reduce-c", sp.method.reduce_c, "Sparsifiner: predictor channels = head dim / this")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--reduce-n", sp.method.reduce_n, "Sparsifiner: low-rank key slots = tokens / this")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--reconstruct-epochs", sp.reconstruct_epochs, "Sparsifiner: epochs of phase 1 (predictors only)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--reconstruct-lr", sp.reconstruct_lr, "Sparsifiner: peak learning rate of phase 1")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--distill-weight", sp.distill_weight, "Sparsifiner: weight of KL(teacher logits || student)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--token-weight", sp.token_weight, "Sparsifiner: weight of the patch-token MSE to the teacher")
-      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--task,--method", opt->task, "What to train (`sparsescope methods` lists the tasks and their options)")
+      ->check(CLI::IsMember(sv::train_task_names()));
+  for (const std::string& name : sv::train_task_names()) {  // each task's options, a flag each
+    for (const sv::OptionDoc& doc : sv::train_task(name).options) {
+      if (opt->task_flags.count(doc.name)) continue;  // taken by an earlier task too
+      opt->task_flags[doc.name] = cmd->add_option(flag_of(doc.name), opt->task_values[doc.name],
+                                                  "--task " + name + ": " + doc.help + " (default " +
+                                                      doc.default_json + ")");
+    }
+  }
   cmd->add_flag("--json", opt->json, "Print the summary as JSON on stdout");
   return [opt, cmd] {
     opt->train.command = command_line(*cmd);

@@ -16,5 +16,6 @@ Command add_tensors_command(CLI::App& app);
 Command add_train_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
 Command add_trace_command(CLI::App& app);
+Command add_methods_command(CLI::App& app);
 
 }  // namespace sparsescope::cli

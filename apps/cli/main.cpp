@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   add(sparsescope::cli::add_train_command);
   add(sparsescope::cli::add_eval_command);
   add(sparsescope::cli::add_trace_command);
+  add(sparsescope::cli::add_methods_command);
 
   try {
     app.parse(argc, argv);

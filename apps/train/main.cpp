@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", sparsescope::version() + " (LibTorch " + sparsescope::torch_version() + ")");
   app.require_subcommand(1);
   std::map<CLI::App*, sparsescope::cli::Command> commands;
-  for (auto* adder : {&sparsescope::cli::add_train_command, &sparsescope::cli::add_eval_command}) {
+  for (auto* adder : {&sparsescope::cli::add_train_command, &sparsescope::cli::add_eval_command,
+                      &sparsescope::cli::add_methods_command}) {
     auto run = (*adder)(app);
     commands[app.get_subcommands({}).back()] = std::move(run);
   }

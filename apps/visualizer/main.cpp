@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
       "weights", "Weights to run on the image or video (safetensors or .pth, timm's names; e.g. the bundled "
       "assets/models/vit_fmnist.safetensors).", "FILE");
   const QCommandLineOption method(
-      "method", "dense or sparsifiner (default: the method the weights were trained for).", "METHOD");
+      "method", "Attention method, one of `sparsescope methods` (default: the one the weights were trained for).", "METHOD");
   const QCommandLineOption device("device", "cpu or cuda.", "DEVICE");
   const QCommandLineOption dtype("dtype", "fp32, fp16 or bf16.", "DTYPE");
   const QCommandLineOption layer("layer", "Layer (attention site) to select.", "L");

@@ -10,8 +10,10 @@
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/attention_method.h"
 #include "sparsescope/vision/model_card.h"
+#include "sparsescope/vision/model_spec.h"
 #include "sparsescope/vision/prediction.h"
 #include "sparsescope/vision/recorder.h"
+#include "sparsescope/vision/registry.h"
 #include "sparsescope/vision/vit_input.h"
 #include "sparsescope/vision/vit_trace.h"
 
@@ -43,7 +45,11 @@ class CountingProbes : public vision::ProbeSet {
 
 }  // namespace
 
-QStringList ModelRunner::methods() { return {"dense", "sparsifiner"}; }
+QStringList ModelRunner::methods() {
+  QStringList methods;
+  for (const auto& name : vision::attention_policy_names()) methods << QString::fromStdString(name);
+  return methods;
+}
 
 QString ModelRunner::default_method(const QString& weights) {
   try {
@@ -51,7 +57,7 @@ QString ModelRunner::default_method(const QString& weights) {
     if (card) return QString::fromStdString(vision::default_attention_method(card->config));
   } catch (const std::exception&) {  // unreadable or malformed: record() says why when run
   }
-  return "dense";
+  return vision::kDensePolicy;
 }
 
 QStringList ModelRunner::devices() {
@@ -64,27 +70,11 @@ void ModelRunner::load(const RunSettings& s) {
   if (loaded_ && same(*loaded_, s)) return;
   loaded_.reset();
   SPARSESCOPE_CHECK(!s.weights.isEmpty(), "no weights file chosen (Model panel: Weights)");
-  SPARSESCOPE_CHECK(s.device != "cuda" || at::hasCUDA(), "device cuda: no CUDA device is available on this machine");
-  SPARSESCOPE_CHECK(s.dtype == "fp32" || s.dtype == "fp16" || s.dtype == "bf16", "dtype '", s.dtype.toStdString(),
-                    "': choose fp32, fp16 or bf16");
-  if (!s.model.isEmpty()) {
-    try {
-      vision::vit_config(s.model.toStdString());
-    } catch (const sparsescope::Error& e) {
-      SPARSESCOPE_FAIL("model: ", e.what());
-    }
-  }
-  vision::LoadedViT loaded;
-  try {
-    // An empty model name builds the configuration in the weights' model card.
-    loaded = vision::load_vit(s.weights.toStdString(), s.model.toStdString());
-  } catch (const sparsescope::Error& e) {
-    SPARSESCOPE_FAIL("weights: ", e.what());
-  }
-  device_ = s.device == "cuda" ? at::Device(at::kCUDA) : at::Device(at::kCPU);
-  dtype_ = s.dtype == "fp16" ? at::kHalf : s.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
-  loaded.model->eval();
-  loaded.model->to(device_, dtype_);
+  vision::LoadedModel loaded = vision::load_model(
+      {s.model.toStdString(), s.weights.toStdString(), "", s.device.toStdString(), s.dtype.toStdString()},
+      {"model", "weights", "method", "device", "dtype"});
+  device_ = loaded.device;
+  dtype_ = loaded.dtype;
   model_ = loaded.model;
   classes_ = std::move(loaded.classes);
   loaded_ = s;
@@ -115,11 +105,7 @@ vision::Trace ModelRunner::record(const RunSettings& settings, const vision::Ima
   std::vector<vision::Trace> traces = recorder.take();
   SPARSESCOPE_CHECK(traces.size() == 1, "the recorder returned ", traces.size(), " traces for one image");
   vision::Trace trace = std::move(traces.front());
-  trace.info.model = config.name;
-  trace.info.method = settings.method.toStdString();
-  trace.info.input = input;
-  trace.info.frame = frame;
-  trace.info.layout = vision::vit_token_layout(config);
+  trace.info = vision::vit_trace_info(config, settings.method.toStdString(), input, frame);
   if (config.num_classes > 0) trace.info.topk = vision::top_classes(logits, 5, classes_).front();
   // What the network saw, as RGB for the overlays: [S, S, C] -> [S, S, 3].
   trace.image = pixels.permute({1, 2, 0}).expand({pixels.size(1), pixels.size(2), 3}).contiguous();

@@ -19,10 +19,10 @@ namespace sparsescope::viewer {
 
 class ModelRunner {
  public:
-  /// The attention methods a run can use.
+  /// The attention methods a run can use (the registered policies; a model runs its own or dense).
   static QStringList methods();
-  /// The method a weights file was trained for ("sparsifiner" when its model card has predictors);
-  /// "dense" for other files, also unreadable ones (the run then reports them).
+  /// The method a weights file was trained for (its model card's attention policy); "dense" for
+  /// other files, also unreadable ones (the run then reports them).
   static QString default_method(const QString& weights);
   /// The devices of this machine ("cpu", and "cuda" when LibTorch sees a GPU).
   static QStringList devices();

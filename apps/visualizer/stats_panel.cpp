@@ -7,6 +7,7 @@
 #include <QTableView>
 #include <QVBoxLayout>
 
+#include "sparsescope/vision/registry.h"
 #include "stats_table_model.h"
 #include "trace_model.h"
 
@@ -52,7 +53,7 @@ StatsPanel::StatsPanel(TraceModel* model, QWidget* parent)
     // apart. The choice follows the method only when it changes, not on every video frame.
     const QString method = model_->empty() ? QString() : QString::fromStdString(model_->trace().info.method);
     if (!method.isEmpty() && method != method_) {
-      const auto column = method == "dense" ? vision::kEntropy : vision::kRecall;
+      const auto column = method == vision::kDensePolicy ? vision::kEntropy : vision::kRecall;
       statistic_->setCurrentIndex(statistic_->findData(static_cast<int>(column)));
     }
     if (!method.isEmpty()) method_ = method;

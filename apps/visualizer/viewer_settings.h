@@ -6,6 +6,8 @@
 #include <QStringList>
 #include <memory>
 
+#include "sparsescope/vision/registry.h"
+
 namespace sparsescope::viewer {
 
 /// How to run a model on an image: a named configuration, its weights, the attention method and
@@ -13,7 +15,7 @@ namespace sparsescope::viewer {
 struct RunSettings {
   QString model;    // vit_config() name; empty: the configuration in the weights' model card
   QString weights;  // safetensors or .pth with timm's names
-  QString method = "dense";
+  QString method = vision::kDensePolicy;
   QString device = "cpu";  // "cpu" | "cuda"
   QString dtype = "fp32";  // "fp32" | "fp16" | "bf16"
 };

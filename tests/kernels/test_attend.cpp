@@ -1,5 +1,6 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
 #include <string>
@@ -11,6 +12,7 @@
 #include "sparsescope/kernels/attend.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/kernels/probe.h"
+#include "sparsescope/kernels/version.h"
 
 namespace {
 
@@ -148,6 +150,49 @@ TEST_P(GradientCase, MatchesDenseMaskedGradients) {
 
 INSTANTIATE_TEST_SUITE_P(Patterns, GradientCase, ::testing::ValuesIn(sparsescope::testing::cases()),
                          [](const auto& info) { return info.param.name; });
+
+// Grouped-query attention: one K/V head for all query heads is the oracle over K/V repeated per
+// head, forward and backward (the gradient of the shared K/V sums over its query heads).
+class GroupedQueryCase : public ::testing::TestWithParam<Case> {};
+
+TEST_P(GroupedQueryCase, SharedKvHeadsMatchTheRepeatedOracle) {
+  const Case& c = GetParam();
+  at::manual_seed(13);
+  const Pattern pattern = sparsescope::testing::for_dtype(c.make(), at::kDouble);
+  const at::Tensor q = at::randn({c.batch, c.heads, c.n, c.d}, at::kDouble).requires_grad_(true);
+  const at::Tensor k = at::randn({c.batch, 1, c.m, c.d}, at::kDouble).requires_grad_(true);
+  const at::Tensor v = at::randn({c.batch, 1, c.m, c.dv}, at::kDouble).requires_grad_(true);
+  const at::Tensor keep = sparsescope::materialize(pattern, c.n, c.m);
+  const at::Tensor g = at::randn({c.batch, c.heads, c.n, c.dv}, at::kDouble);
+
+  const AttendResult got = sparsescope::attend_lse(q, k, v, pattern);
+  const auto want = oracle(q, k.expand({c.batch, c.heads, c.m, c.d}), v.expand({c.batch, c.heads, c.m, c.dv}), keep,
+                           scale_for(c, pattern), sparsescope::testing::bias_of(pattern));
+  EXPECT_LE((got.out - want.out).abs().max().item<double>(), 1e-10);
+  expect_lse_near(got.lse, want.lse, 1e-10);
+  const auto grads = [&](const at::Tensor& out) {
+    return torch::autograd::grad({(out * g).sum()}, {q, k, v}, {}, /*retain_graph=*/true);
+  };
+  const auto ours = grads(got.out), theirs = grads(want.out);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_LE((ours[i] - theirs[i]).abs().max().item<double>(), 1e-10) << "input " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Patterns, GroupedQueryCase, ::testing::ValuesIn(sparsescope::testing::cases()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(GroupedQuery, KvHeadsMustDivideQueryHeads) {
+  const at::Tensor q = at::randn({1, 6, 5, 8}), k = at::randn({1, 4, 5, 8});
+  try {
+    sparsescope::attend(q, k, k, sparsescope::Dense{});
+    FAIL() << "4 K/V heads for 6 query heads were accepted";
+  } catch (const sparsescope::Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "sparsescope::attend: expected `key` [B, H_kv, M, D] with H_kv dividing H = 6 (from `query`), got tensor "
+              "[1, 4, 5, 8]");
+  }
+}
 
 // Central differences against autograd on tiny float64 problems (torch.autograd.gradcheck's
 // method), the additive bias of a Dense pattern included.
@@ -311,9 +356,9 @@ TEST(Backends, ExplainTheChoice) {
   EXPECT_EQ(backend(permuted, "reference").why_not, "Permuted is lowered onto its inner pattern first");
 }
 
-#if defined(SPARSESCOPE_TEST_WITH_CUDA)
 // A CUDA build lists its fused backends first; on CPU tensors they refuse and say why.
 TEST(Backends, FusedCudaBackendsComeFirstAndRefuseCpuTensors) {
+  if (!sparsescope::built_with_cuda()) GTEST_SKIP() << "built without CUDA";
   const at::Tensor q = at::randn({1, 1, 4, 64}).to(at::kHalf);
   const auto choices = sparsescope::backend_choices(q, q, q, sparsescope::Dense{});
   ASSERT_EQ(choices.size(), 5u);
@@ -323,6 +368,5 @@ TEST(Backends, FusedCudaBackendsComeFirstAndRefuseCpuTensors) {
   EXPECT_EQ(choices[0].why_not, "`query` is on cpu, not a CUDA device");
   EXPECT_EQ(choices[1].why_not, "not a BlockSparse pattern (dense)");
 }
-#endif
 
 }  // namespace

@@ -202,6 +202,45 @@ TEST(CudaAttendLayout, UnsupportedCallsFallBackAndSayWhy) {
             "head dims D = 48, Dv = 48, the kernels take D = Dv = 64 or 128");
 }
 
+// Grouped-query attention: K/V with fewer heads than q, each K/V head serving consecutive query
+// heads, in the fused kernels and through their backward.
+TEST(CudaAttendGqa, KvHeadsServeGroupsOfQueryHeads) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
+  at::manual_seed(29);
+  const int64_t batch = 2, heads = 6, n = 150, m = 170, d = 64;
+  const std::vector<std::pair<Pattern, std::string>> patterns = {
+      {Dense{true, {}, {}}, "cuda_dense"},
+      {block_sparse(batch, heads, n, m, 128, 64, true), "cuda_block_sparse"},
+      {topk(batch, heads, n, m, 30), "cuda_topk"},
+  };
+  for (const int64_t kv_heads : {1, 2, 3}) {
+    for (const auto& [pattern, backend] : patterns) {
+      const at::Tensor q = at::randn({batch, heads, n, d}).to(at::kBFloat16);
+      const at::Tensor k = at::randn({batch, kv_heads, m, d}).to(at::kBFloat16);
+      const at::Tensor v = at::randn({batch, kv_heads, m, d}).to(at::kBFloat16);
+      const Pattern on_gpu = to_device(pattern, at::kCUDA);
+      std::vector<at::Tensor> gpu = {q.cuda().requires_grad_(true), k.cuda().requires_grad_(true),
+                                     v.cuda().requires_grad_(true)};
+      std::vector<at::Tensor> cpu = {q.to(at::kFloat).requires_grad_(true), k.to(at::kFloat).requires_grad_(true),
+                                     v.to(at::kFloat).requires_grad_(true)};
+      EXPECT_EQ(first_usable(sparsescope::backend_choices(gpu[0], gpu[1], gpu[2], on_gpu)), backend);
+      const at::Tensor got = sparsescope::attend(gpu[0], gpu[1], gpu[2], on_gpu);
+      const at::Tensor want = sparsescope::attend(cpu[0], cpu[1], cpu[2], pattern);
+      const std::string what = backend + " with " + std::to_string(kv_heads) + " K/V heads";
+      EXPECT_LE((got.cpu().to(at::kFloat) - want).abs().max().item<double>(), tolerance(at::kBFloat16)) << what;
+      const at::Tensor g = at::randn({batch, heads, n, d});
+      (got.to(at::kFloat) * g.cuda()).sum().backward();
+      (want * g).sum().backward();
+      for (size_t i = 0; i < 3; ++i) {
+        ASSERT_EQ(gpu[i].grad().sizes(), cpu[i].grad().sizes()) << what;
+        const double scale = std::max(1.0, cpu[i].grad().abs().max().item<double>());
+        EXPECT_LE((gpu[i].grad().cpu().to(at::kFloat) - cpu[i].grad()).abs().max().item<double>(), 2e-2 * scale)
+            << what << ", input " << i;
+      }
+    }
+  }
+}
+
 // Training through attend() on the GPU: the fused forward records a backward that differentiates
 // the reference; gradients of out and LSE match the float32 reference's on the CPU.
 class CudaGradient : public ::testing::TestWithParam<GpuCase> {};

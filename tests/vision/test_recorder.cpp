@@ -11,6 +11,7 @@
 
 #include "sparsescope/kernels/attend.h"
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/preprocess.h"
 #include "sparsescope/vision/recorder.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/vit.h"

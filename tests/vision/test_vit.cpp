@@ -8,6 +8,7 @@
 
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/image.h"
+#include "sparsescope/vision/preprocess.h"
 #include "sparsescope/vision/probe_set.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/vit.h"

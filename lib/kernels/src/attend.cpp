@@ -51,11 +51,11 @@ at::Tensor gather_tokens(const at::Tensor& x, const at::Tensor& index) {
 AttendResult run_permuted(const AttendParams& params) {
   const auto& p = std::get<Permuted>(params.pattern);
   const at::Tensor& kv_perm = p.kv_perm.defined() ? p.kv_perm : p.perm;
-  const at::Tensor q = gather_tokens(params.q, p.perm);
-  const at::Tensor k = gather_tokens(params.k, kv_perm);
-  const at::Tensor v = gather_tokens(params.v, kv_perm);
-  const AttendResult r = dispatch({q, k, v, *p.inner, params.scale});
   const int64_t batch = params.q.size(0), heads = params.q.size(1), n = params.q.size(2);
+  const at::Tensor q = gather_tokens(params.q, p.perm);
+  const at::Tensor k = gather_tokens(expand_kv_heads(params.k, heads), kv_perm);
+  const at::Tensor v = gather_tokens(expand_kv_heads(params.v, heads), kv_perm);
+  const AttendResult r = dispatch({q, k, v, *p.inner, params.scale});
   return {gather_tokens(r.out, p.inverse),
           r.lse.gather(2, p.inverse.expand({batch, heads, n}))};
 }
@@ -98,6 +98,13 @@ AttendResult attend_impl(const char* prefix, const at::Tensor& q, const at::Tens
 }
 
 }  // namespace detail
+
+at::Tensor expand_kv_heads(const at::Tensor& kv, int64_t heads) {
+  const int64_t kv_heads = kv.size(1);
+  if (kv_heads == heads) return kv;
+  const auto s = kv.sizes();
+  return kv.unsqueeze(2).expand({s[0], kv_heads, heads / kv_heads, s[2], s[3]}).reshape({s[0], heads, s[2], s[3]});
+}
 
 at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                   const Pattern& pattern, Probe* probe) {

@@ -307,11 +307,14 @@ void check_attend(const char* prefix, const at::Tensor& q, const at::Tensor& k,
   const int64_t batch = q.size(0), heads = q.size(1), n = q.size(2), m = k.size(2);
   const char* k_layout = "[B, H, M, D]";
   const char* v_layout = "[B, H, M, Dv]";
+  const int64_t kv_heads = k.size(1);
   check_size(prefix, "key", k, k_layout, 0, batch, from("B", batch, "from `query`"));
-  check_size(prefix, "key", k, k_layout, 1, heads, from("H", heads, "from `query`"));
+  // Grouped-query attention: each K/V head serves heads / H_kv consecutive query heads.
+  SPARSESCOPE_CHECK(kv_heads == heads || (kv_heads >= 1 && heads % kv_heads == 0), prefix, "expected `key` [B, H_kv, M, D]",
+                    " with H_kv dividing H = ", heads, " (from `query`), got tensor ", shape_string(k.sizes()));
   check_size(prefix, "key", k, k_layout, 3, q.size(3), from("D", q.size(3), "from `query`"));
   check_size(prefix, "value", v, v_layout, 0, batch, from("B", batch, "from `query`"));
-  check_size(prefix, "value", v, v_layout, 1, heads, from("H", heads, "from `query`"));
+  check_size(prefix, "value", v, v_layout, 1, kv_heads, from("H", kv_heads, "from `key`"));
   check_size(prefix, "value", v, v_layout, 2, m, from("M", m, "from `key`"));
   check_shapes(prefix, pattern, "", n, m, batch, heads, "from `query`");
 

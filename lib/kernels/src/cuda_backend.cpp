@@ -128,6 +128,7 @@ AttendResult launch_fwd(const AttendParams& a, cuda::FwdParams& p, Launch launch
   p.lse = lse.data_ptr<float>();
   p.batch = static_cast<int>(q.size(0));
   p.heads = static_cast<int>(q.size(1));
+  p.kv_group = static_cast<int>(q.size(1) / a.k.size(1));
   p.n = static_cast<int>(q.size(2));
   p.m = static_cast<int>(a.k.size(2));
   p.scale_log2 = static_cast<float>(a.scale * 1.4426950408889634);

@@ -11,6 +11,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "sparsescope/kernels/attend.h"
@@ -98,6 +99,20 @@ at::Tensor MaskPredictorImpl::attend(const at::Tensor& q, const at::Tensor& k, c
   const auto cls = sparsescope::attend(q.narrow(2, 0, 1), k, v, Dense{});
   const auto rest = sparsescope::attend(q.narrow(2, 1, N - 1), k, v, TopK{keys, std::nullopt});
   return at::cat({cls, rest}, 2);
+}
+
+void MaskPredictorImpl::count_flops(const AttentionSiteShape& site, MhsaFlops& f) {
+  const auto N = static_cast<double>(site.tokens), dh = static_cast<double>(site.head_dim);
+  const auto H = static_cast<double>(site.num_heads), d = dh * H;
+  const auto k = static_cast<double>(options_.kept_keys(site.tokens));
+  const auto ch = static_cast<double>(site.head_dim / options_.reduce_c);
+  const auto S = static_cast<double>(options_.slots(site.tokens));
+  const double coefficients = std::min(S, static_cast<double>(options_.basis_topk));
+  f.attention += 2 * d * (N + (N - 1) * k);  // the class-token row sees every key
+  f.predictor += H * (2 * N - 1) * dh * ch          // channel reductions of the queries after the class token and of the keys
+                 + H * ch * N * S                 // keys down to the slots
+                 + H * (N - 1) * ch * S           // low-rank scores
+                 + H * (N - 1) * coefficients * basis_nonzeros_per_row();  // sparse up-projection
 }
 
 double MaskPredictorImpl::basis_nonzeros_per_row() {

@@ -1,6 +1,6 @@
 #pragma once
 // Sparsifiner's connectivity predictor, one per block (parameter names as the official
-// `blocks.<i>.attn.mask_predictor.*`), and the attention it drives.
+// `blocks.<i>.attn.mask_predictor.*`), and the attention it drives: Sparsifiner's attention policy.
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
@@ -8,11 +8,12 @@
 #include <optional>
 
 #include "sparsescope/kernels/probe.h"
+#include "sparsescope/vision/attention_policy.h"
 #include "sparsescope/vision/sparsifiner_options.h"
 
 namespace sparsescope::vision {
 
-class MaskPredictorImpl : public torch::nn::Module {
+class MaskPredictorImpl : public AttentionPolicyImpl {
  public:
   MaskPredictorImpl(int64_t head_dim, int64_t num_heads, int64_t tokens, const SparsifinerOptions& options);
 
@@ -23,7 +24,12 @@ class MaskPredictorImpl : public torch::nn::Module {
   /// The keys each query after the class token keeps, [B, H, N - 1, kept_keys] int64 (no gradient).
   at::Tensor kept_keys(const at::Tensor& q, const at::Tensor& k);
   /// The attention of the block for q, k, v [B, H, N, D] -> [B, H, N, D] in the current mode.
-  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, Probe* probe);
+  at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, Probe* probe) override;
+  /// The attention over the kept keys (the class-token row sees every key) and the predictor's
+  /// work: channel and key-token reductions, low-rank scores, the sparse up-projection over the
+  /// measured basis non-zeros (softmax and top-k selection are not counted, as usual).
+  void count_flops(const AttentionSiteShape& site, MhsaFlops& flops) override;
+  void init_parameters(at::Generator& gen) override { reset_slot_matrices(gen); }
 
   SparsifinerMode mode = SparsifinerMode::Sparse;
   /// Reconstruct mode, after a training forward: the summed squared error between the approximate

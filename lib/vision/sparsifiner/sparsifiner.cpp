@@ -1,54 +1,36 @@
 #include "sparsescope/vision/sparsifiner.h"
 
-#include <algorithm>
-
 #include "mask_predictor.h"
+#include "options_json.h"
 #include "sparsescope/kernels/error.h"
 
 namespace sparsescope::vision {
 
-namespace {
-
-std::vector<MaskPredictorImpl*> predictors(VisionTransformer& model) {
-  std::vector<MaskPredictorImpl*> found;
-  for (const auto& module : model->modules(/*include_self=*/false)) {
-    if (auto* p = module->as<MaskPredictorImpl>()) found.push_back(p);
-  }
-  return found;
+std::optional<SparsifinerOptions> sparsifiner_options(const ViTConfig& config) {
+  if (config.attention.policy != kSparsifinerPolicy) return std::nullopt;
+  return sparsifiner_options_from_json(config.attention.options);
 }
 
-}  // namespace
+ViTConfig with_sparsifiner(ViTConfig config, const std::optional<SparsifinerOptions>& options) {
+  config.attention = options ? AttentionSpec{kSparsifinerPolicy, sparsifiner_options_to_json(*options)} : AttentionSpec{};
+  return config;
+}
+
+at::Tensor sparsifiner_kept_keys(AttentionPolicyImpl& policy, const at::Tensor& q, const at::Tensor& k) {
+  auto* predictor = dynamic_cast<MaskPredictorImpl*>(&policy);
+  SPARSESCOPE_CHECK(predictor, "sparsifiner_kept_keys: the policy is not Sparsifiner's");
+  return predictor->kept_keys(q, k);
+}
 
 void set_sparsifiner_mode(VisionTransformer& model, SparsifinerMode mode) {
-  const auto found = predictors(model);
-  SPARSESCOPE_CHECK(!found.empty(), model->config().name, " has no Sparsifiner predictors");
-  for (auto* p : found) p->mode = mode;
-}
-
-MhsaFlops mhsa_flops(VisionTransformer& model, bool dense) {
-  const ViTConfig& c = model->config();
-  const auto N = static_cast<double>(c.tokens()), d = static_cast<double>(c.embed_dim);
-  const auto H = static_cast<double>(c.num_heads), dh = d / H;
-  MhsaFlops f;
-  f.projections = c.depth * 4 * N * d * d;
-  const auto found = predictors(model);
-  if (dense || found.empty()) {
-    f.attention = c.depth * 2 * N * N * d;
-    return f;
+  bool found = false;
+  for (const auto& module : model->modules(/*include_self=*/false)) {
+    if (auto* p = module->as<MaskPredictorImpl>()) {
+      p->mode = mode;
+      found = true;
+    }
   }
-  for (auto* p : found) {
-    const SparsifinerOptions& o = p->options();
-    const auto k = static_cast<double>(o.kept_keys(c.tokens()));
-    const auto ch = static_cast<double>(c.embed_dim / c.num_heads / o.reduce_c);
-    const auto S = static_cast<double>(o.slots(c.tokens()));
-    const double coefficients = std::min(S, static_cast<double>(o.basis_topk));
-    f.attention += 2 * d * (N + (N - 1) * k);  // the class-token row sees every key
-    f.predictor += H * (2 * N - 1) * dh * ch          // channel reductions of the queries after the class token and of the keys
-                   + H * ch * N * S                 // keys down to the slots
-                   + H * (N - 1) * ch * S           // low-rank scores
-                   + H * (N - 1) * coefficients * p->basis_nonzeros_per_row();  // sparse up-projection
-  }
-  return f;
+  SPARSESCOPE_CHECK(found, model->config().name, " has no Sparsifiner predictors");
 }
 
 }  // namespace sparsescope::vision

@@ -50,10 +50,10 @@ SparsifinerTrainResult train_sparsifiner(const ImageDataset& train, const ImageD
   const std::optional<ModelCard> card = read_model_card(o.teacher);
   SPARSESCOPE_CHECK(card.has_value(), "--teacher '", o.teacher, "' carries no ", kModelCardKey,
                     " metadata (a model trained by `sparsescope train`)");
-  SPARSESCOPE_CHECK(!card->config.sparsifiner, "--teacher '", o.teacher, "' already has Sparsifiner predictors");
+  SPARSESCOPE_CHECK(!sparsifiner_options(card->config), "--teacher '", o.teacher,
+                    "' already has Sparsifiner predictors");
   SPARSESCOPE_CHECK(o.reconstruct_epochs >= 1, "--reconstruct-epochs must be at least 1, got ", o.reconstruct_epochs);
-  ViTConfig config = card->config;
-  config.sparsifiner = o.method;
+  const ViTConfig config = with_sparsifiner(card->config, o.method);
   MaskPredictor(config.embed_dim / config.num_heads, config.num_heads, config.tokens(), o.method);  // checks the settings
   const std::string teacher = o.teacher;
   SparsifinerTrainResult result;

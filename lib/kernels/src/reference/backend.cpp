@@ -3,6 +3,7 @@
 #include <variant>
 
 #include "reference.h"
+#include "sparsescope/kernels/attend.h"
 
 namespace sparsescope::reference {
 
@@ -18,8 +19,9 @@ AttendResult run(const detail::AttendParams& params) {
   const at::ScalarType input = params.q.scalar_type();
   const at::ScalarType work = working_dtype(input);
   const at::Tensor q = params.q.to(work);
-  const at::Tensor k = params.k.to(work);
-  const at::Tensor v = params.v.to(work);
+  const int64_t heads = params.q.size(1);  // grouped-query attention: K/V heads repeated
+  const at::Tensor k = expand_kv_heads(params.k.to(work), heads);
+  const at::Tensor v = expand_kv_heads(params.v.to(work), heads);
   const double scale = params.scale;
   const Pattern& pattern = params.pattern;
   AttendResult r;

@@ -43,10 +43,11 @@ class Recorder::SiteProbe : public Probe {
     }
     auto item = [](const at::Tensor& t, int64_t b) { return t.select(0, t.size(0) == 1 ? 0 : b); };
 
+    const at::Tensor keys = expand_kv_heads(k, q.size(1));  // grouped-query attention: one K head per query head
     Recorded recorded{name_, {}};
     for (const int64_t b : items) {
       SiteTrace s =
-          detail::record_site(q[b], k[b], item(keep, b), bias.defined() ? item(bias, b) : at::Tensor(), scale, opt);
+          detail::record_site(q[b], keys[b], item(keep, b), bias.defined() ? item(bias, b) : at::Tensor(), scale, opt);
       s.name = name_;
       s.pattern = kind_name(pattern);
       recorded.items.push_back(std::move(s));
@@ -86,7 +87,7 @@ std::vector<Trace> Recorder::take() {
   std::size_t items = 0;
   for (const auto& r : recorded_) items = std::max(items, r.items.size());
   std::vector<Trace> traces(items);
-  for (auto& trace : traces) trace.info.producer = "sparsescope " + version() + " / LibTorch " + torch_version();
+  for (auto& trace : traces) trace.info.producer = trace_producer();
   for (auto& r : recorded_) {
     for (std::size_t i = 0; i < r.items.size(); ++i) traces[i].sites.push_back(std::move(r.items[i]));
   }

@@ -165,7 +165,24 @@ void check_site_tensors(const SiteTrace& s, const std::string& prefix) {
   }
 }
 
+json info_object(const TraceInfo& info) {
+  json segments = json::array();
+  for (const auto& seg : info.layout.segments)
+    segments.push_back({{"kind", seg.kind}, {"start", seg.start}, {"end", seg.end}});
+  return {{"model", info.model},
+          {"method", info.method},
+          {"input", info.input},
+          {"frame", info.frame},
+          {"producer", info.producer},
+          {"topk", info.topk},
+          {"layout", {{"prefix", info.layout.prefix}, {"grid", info.layout.grid}, {"segments", segments}}}};
+}
+
 }  // namespace
+
+std::string trace_info_json(const TraceInfo& info) { return info_object(info).dump(); }
+
+std::string trace_producer() { return "sparsescope " + version() + " / LibTorch " + torch_version(); }
 
 void save_trace(const Trace& trace, const std::string& path) {
   const std::string prefix = "cannot write trace '" + path + "': ";
@@ -204,22 +221,12 @@ void save_trace(const Trace& trace, const std::string& path) {
                      {"mask_heads", s.mask.size(0)},
                      {"rows", row_queries.numel()}});
   }
-  json segments = json::array();
-  for (const auto& seg : trace.info.layout.segments)
-    segments.push_back({{"kind", seg.kind}, {"start", seg.start}, {"end", seg.end}});
-  const json meta = {
-      {"format_version", kFormatVersion},
-      {"model", trace.info.model},
-      {"method", trace.info.method},
-      {"input", trace.info.input},
-      {"frame", trace.info.frame},
-      {"producer", trace.info.producer},
-      {"topk", trace.info.topk},
-      {"layout", {{"prefix", trace.info.layout.prefix}, {"grid", trace.info.layout.grid}, {"segments", segments}}},
-      {"pooling", "mean"},
-      {"versions", {{"sparsescope", version()}, {"libtorch", torch_version()}}},
-      {"stats_columns", {"recall", "density", "entropy"}},
-      {"sites", sites}};
+  json meta = info_object(trace.info);
+  meta.update({{"format_version", kFormatVersion},
+               {"pooling", "mean"},
+               {"versions", {{"sparsescope", version()}, {"libtorch", torch_version()}}},
+               {"stats_columns", {"recall", "density", "entropy"}},
+               {"sites", sites}});
   save_safetensors(path, tensors, {{kMetadataKey, meta.dump()}});
 }
 

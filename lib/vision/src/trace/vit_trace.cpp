@@ -14,6 +14,18 @@ TokenLayout vit_token_layout(const ViTConfig& config) {
   return layout;
 }
 
+TraceInfo vit_trace_info(const ViTConfig& config, const std::string& method, const std::string& input,
+                         int64_t frame) {
+  TraceInfo info;
+  info.model = config.name;
+  info.method = method;
+  info.input = input;
+  info.frame = frame;
+  info.layout = vit_token_layout(config);
+  info.producer = trace_producer();
+  return info;
+}
+
 at::Tensor denormalize_input(const at::Tensor& input, const EvalTransform& transform) {
   SPARSESCOPE_CHECK(input.defined() && input.dim() == 3 && (input.size(0) == 3 || input.size(0) == 1) &&
                         at::isFloatingType(input.scalar_type()),

@@ -8,7 +8,7 @@
 
 #include <cmath>
 
-#include "../../sparsifiner/mask_predictor.h"
+#include "sparsescope/vision/attention_policy.h"
 
 namespace sparsescope::vision::detail {
 
@@ -37,8 +37,8 @@ void init_for_training(VisionTransformer& model, at::Generator& gen) {
       if (conv->bias.defined()) conv->bias.uniform_(-bound, bound, gen);
     }
   }
-  for (const auto& module : model->modules(/*include_self=*/false)) {  // Sparsifiner's non-Linear matrices
-    if (auto* predictor = module->as<MaskPredictorImpl>()) predictor->reset_slot_matrices(gen);
+  for (const auto& module : model->modules(/*include_self=*/false)) {  // what only the policies know
+    if (auto* policy = module->as<AttentionPolicyImpl>()) policy->init_parameters(gen);
   }
   for (auto& item : model->named_parameters(/*recurse=*/false)) {
     at::Tensor& p = item.value();

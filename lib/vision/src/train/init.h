@@ -9,7 +9,7 @@ namespace sparsescope::vision::detail {
 /// `gen`: Linear weights trunc_normal(std 0.02) with zero biases, LayerNorm ones and zeros,
 /// pos_embed and dist_token trunc_normal(0.02), cls_token normal(std 1e-6), and the patch
 /// projection as PyTorch's Conv2d default (kaiming_uniform with a = sqrt(5)), as timm leaves it;
-/// Sparsifiner's predictors as upstream (MaskPredictorImpl::reset_slot_matrices).
+/// then each attention policy's own parameters (AttentionPolicyImpl::init_parameters).
 void init_for_training(VisionTransformer& model, at::Generator& gen);
 
 }  // namespace sparsescope::vision::detail

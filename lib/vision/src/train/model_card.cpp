@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/registry.h"
 #include "sparsescope/vision/resample.h"
 #include "sparsescope/vision/safetensors.h"
 
@@ -31,6 +32,22 @@ EvalTransform eval_from_json(const json& j) {
   return e;
 }
 
+// The card's policy: "attention" names it and the key of the same name holds its options. Cards
+// written before the registry name no policy; one of theirs is the key named after it.
+AttentionSpec attention_from_json(const json& card) {
+  std::string policy;
+  if (card.contains("attention")) {
+    policy = card.at("attention").get<std::string>();
+  } else {
+    for (const auto& name : attention_policy_names()) {
+      if (name != kDensePolicy && card.contains(name)) policy = name;
+    }
+  }
+  if (policy.empty() || policy == kDensePolicy) return {};
+  SPARSESCOPE_CHECK(card.contains(policy), "attention policy '", policy, "' without its options (key '", policy, "')");
+  return attention_spec(policy, card.at(policy).dump());
+}
+
 bool is_zip(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {};
@@ -56,13 +73,9 @@ std::map<std::string, std::string> model_card_metadata(const ModelCard& card) {
                   {"norm_eps", c.norm_eps},
                   {"eval", eval_to_json(c.eval)},
                   {"classes", card.classes}};
-  if (c.sparsifiner) {
-    const SparsifinerOptions& s = *c.sparsifiner;
-    j["sparsifiner"] = {{"keep_rate", s.keep_rate},
-                        {"reduce_c", s.reduce_c},
-                        {"reduce_n", s.reduce_n},
-                        {"basis_threshold", s.basis_threshold},
-                        {"basis_topk", s.basis_topk}};
+  if (c.attention.policy != kDensePolicy) {  // dense cards stay as they were before policies
+    j["attention"] = c.attention.policy;
+    j[c.attention.policy] = json::parse(c.attention.options);
   }
   return {{kModelCardKey, j.dump()}};
 }
@@ -89,16 +102,7 @@ std::optional<ModelCard> parse_model_card(const std::map<std::string, std::strin
     c.norm_eps = j.at("norm_eps").get<double>();
     c.eval = eval_from_json(j.at("eval"));
     card.classes = j.at("classes").get<std::vector<std::string>>();
-    if (j.contains("sparsifiner")) {
-      const json& p = j.at("sparsifiner");
-      SparsifinerOptions s;
-      s.keep_rate = p.at("keep_rate").get<double>();
-      s.reduce_c = p.at("reduce_c").get<int64_t>();
-      s.reduce_n = p.at("reduce_n").get<int64_t>();
-      s.basis_threshold = p.at("basis_threshold").get<double>();
-      s.basis_topk = p.at("basis_topk").get<int64_t>();
-      c.sparsifiner = s;
-    }
+    c.attention = attention_from_json(j);
   } catch (const json::exception& e) {
     SPARSESCOPE_FAIL("'", source, "': malformed ", kModelCardKey, " metadata: ", e.what());
   } catch (const Error& e) {
@@ -127,7 +131,7 @@ LoadedViT load_vit(const std::string& weights, const std::string& name) {
                     " metadata to build the model from; name the model (--model)");
   LoadedViT loaded;
   ViTConfig config = name.empty() ? card->config : vit_config(name);
-  if (card) config.sparsifiner = card->config.sparsifiner;  // the weights hold its predictors
+  if (card) config.attention = card->config.attention;  // the weights hold the policy's parameters
   loaded.model = VisionTransformer(config);
   if (card) loaded.classes = card->classes;
   load_vit_weights(loaded.model, weights);

@@ -1,6 +1,6 @@
 #include <cmath>
 
-#include "sparsescope/vision/train_optim.h"
+#include "sparsescope/vision/lr_schedule.h"
 
 namespace sparsescope::vision {
 

@@ -8,21 +8,21 @@ namespace sparsescope::vision {
 
 namespace nn = torch::nn;
 
-ViTAttentionImpl::ViTAttentionImpl(const ViTConfig& c) : num_heads_(c.num_heads) {
+ViTAttentionImpl::ViTAttentionImpl(const ViTConfig& c)
+    : site_{c.embed_dim / c.num_heads, c.num_heads, c.tokens(), c.prefix_tokens()} {
   qkv_ = register_module("qkv", nn::Linear(nn::LinearOptions(c.embed_dim, c.embed_dim * 3).bias(c.qkv_bias)));
   proj_ = register_module("proj", nn::Linear(c.embed_dim, c.embed_dim));
-  if (c.sparsifiner) {
-    mask_predictor_ = register_module(
-        "mask_predictor", MaskPredictor(c.embed_dim / c.num_heads, c.num_heads, c.tokens(), *c.sparsifiner));
-  }
+  const AttentionPolicyEntry& entry = attention_policy(c.attention.policy);
+  policy_ = entry.make(site_, entry.normalize(c.attention.options));
+  if (!entry.module_name.empty()) register_module(entry.module_name, policy_);
 }
 
 at::Tensor ViTAttentionImpl::forward(const at::Tensor& x, Probe* probe) {
   const int64_t B = x.size(0), N = x.size(1), C = x.size(2);
-  const auto qkv = qkv_->forward(x).reshape({B, N, 3, num_heads_, C / num_heads_}).permute({2, 0, 3, 1, 4});
+  const auto qkv = qkv_->forward(x).reshape({B, N, 3, site_.num_heads, C / site_.num_heads}).permute({2, 0, 3, 1, 4});
   // [3, B, H, N, D]
-  const auto out = mask_predictor_ ? mask_predictor_->attend(qkv[0], qkv[1], qkv[2], probe)
-                                   : attend(qkv[0], qkv[1], qkv[2], Dense{}, probe);  // [B, H, N, D]
+  const auto out = run_dense ? attend(qkv[0], qkv[1], qkv[2], Dense{}, probe)
+                             : policy_->attend(qkv[0], qkv[1], qkv[2], probe);  // [B, H, N, D]
   return proj_->forward(out.transpose(1, 2).reshape({B, N, C}));
 }
 

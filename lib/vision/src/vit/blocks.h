@@ -1,13 +1,16 @@
 #pragma once
-// Transformer building blocks shared by the ViT family and the methods built on it
-// (Sparsifiner, MAE-LUT). Submodule names follow timm: attn.qkv, attn.proj, mlp.fc1, mlp.fc2.
+// Transformer building blocks shared by the ViT family and the methods built on it. Submodule names
+// follow timm: attn.qkv, attn.proj, mlp.fc1, mlp.fc2; a policy's parameters sit under attn.<its
+// module_name> as its official checkpoints name them.
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
-#include "../../sparsifiner/mask_predictor.h"
+#include <memory>
+
 #include "sparsescope/kernels/probe.h"
+#include "sparsescope/vision/attention_policy.h"
 #include "sparsescope/vision/vit.h"
 
 namespace sparsescope::vision {
@@ -17,10 +20,15 @@ class ViTAttentionImpl : public torch::nn::Module {
   explicit ViTAttentionImpl(const ViTConfig& config);
   at::Tensor forward(const at::Tensor& x, Probe* probe);  // [B, N, C] -> [B, N, C]
 
+  AttentionPolicyImpl& policy() { return *policy_; }
+  const AttentionSiteShape& site() const { return site_; }
+  /// Dense attention instead of the policy (the policy's parameters stay as they are).
+  bool run_dense = false;
+
  private:
-  int64_t num_heads_;
+  AttentionSiteShape site_;
   torch::nn::Linear qkv_{nullptr}, proj_{nullptr};
-  MaskPredictor mask_predictor_{nullptr};  // Sparsifiner's, when the config asks for it
+  std::shared_ptr<AttentionPolicyImpl> policy_;
 };
 TORCH_MODULE(ViTAttention);
 

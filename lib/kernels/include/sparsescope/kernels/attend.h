@@ -18,17 +18,22 @@ struct AttendResult {
                    ///< float32 (float64 for float64 inputs); -inf where a query sees no key
 };
 
-/// softmax(scale * q k^T restricted to the pattern) v for q [B, H, N, D], k [B, H, M, D],
-/// v [B, H, M, Dv] of one dtype (float32, float64, float16, bfloat16; the halves are computed in
+/// softmax(scale * q k^T restricted to the pattern) v for q [B, H, N, D], k [B, H_kv, M, D],
+/// v [B, H_kv, M, Dv] of one dtype (float32, float64, float16, bfloat16; the halves are computed in
 /// float32) on one device. A query that sees no key gets output 0 (and LSE -inf). Differentiable
 /// with respect to q, k, v and a floating Dense mask. Throws sparsescope::Error naming the argument.
-/// `probe`, when given, is called before computing.
+/// `probe`, when given, is called before computing. H_kv may divide H (grouped-query attention:
+/// K/V head j serves the query heads j * H / H_kv ... (j + 1) * H / H_kv - 1).
 at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                   const Pattern& pattern, Probe* probe = nullptr);
 
 /// attend() plus the log-sum-exp per query, to merge partial results or measure recall.
 AttendResult attend_lse(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                         const Pattern& pattern, Probe* probe = nullptr);
+
+/// k or v [B, H_kv, M, D] as [B, heads, M, D] under grouped-query attention (each K/V head repeated
+/// for its heads / H_kv query heads); the tensor itself when H_kv == heads. Differentiable.
+at::Tensor expand_kv_heads(const at::Tensor& kv, int64_t heads);
 
 /// The keys each query sees, as a dense bool mask [B|1, H|1, n, m] (1 where the pattern's tensors
 /// are shared over batch or heads), on the device of the pattern's tensors (CPU if it has none).

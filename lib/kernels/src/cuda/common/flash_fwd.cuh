@@ -213,8 +213,8 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
 
   const Element* q = static_cast<const Element*>(p.q) + b * p.q_batch_stride +
                      h * p.q_head_stride + static_cast<int64_t>(qstart) * p.q_row_stride;
-  const Element* k = static_cast<const Element*>(p.k) + b * p.k_batch_stride + h * p.k_head_stride;
-  const Element* v = static_cast<const Element*>(p.v) + b * p.v_batch_stride + h * p.v_head_stride;
+  const Element* k = static_cast<const Element*>(p.k) + b * p.k_batch_stride + (h / p.kv_group) * p.k_head_stride;
+  const Element* v = static_cast<const Element*>(p.v) + b * p.v_batch_stride + (h / p.kv_group) * p.v_head_stride;
 
   int kstart = tiles.first();
   load_tile<Traits::kBlockM, kHeadDim, kThreads>(s_q, q, p.q_row_stride, p.n - qstart);

@@ -7,7 +7,8 @@
 namespace sparsescope::cuda {
 
 struct FwdParams {
-  // q [B, H, N, D], k and v [B, H, M, D]: the last dim is contiguous, the other strides (in
+  // q [B, H, N, D], k and v [B, H_kv, M, D] (query head h reads K/V head h / kv_group, grouped-query
+  // attention): the last dim is contiguous, the other strides (in
   // elements) are free, which takes q/k/v views of a packed qkv projection without copies.
   const void* q;
   const void* k;
@@ -19,6 +20,7 @@ struct FwdParams {
   void* out;
   float* lse;
   int batch, heads, n, m;
+  int kv_group;      // heads / H_kv
   float scale_log2;  // softmax scale (> 0) times log2(e): the kernels exponentiate with exp2
 
   // Dense

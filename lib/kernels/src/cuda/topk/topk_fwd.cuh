@@ -60,8 +60,8 @@ __global__ void __launch_bounds__(kTopkWarps * 32) topk_fwd_kernel(const FwdPara
 
   const Element* qrow = static_cast<const Element*>(p.q) + b * p.q_batch_stride +
                         h * p.q_head_stride + static_cast<int64_t>(i) * p.q_row_stride;
-  const Element* kbase = static_cast<const Element*>(p.k) + b * p.k_batch_stride + h * p.k_head_stride;
-  const Element* vbase = static_cast<const Element*>(p.v) + b * p.v_batch_stride + h * p.v_head_stride;
+  const Element* kbase = static_cast<const Element*>(p.k) + b * p.k_batch_stride + (h / p.kv_group) * p.k_head_stride;
+  const Element* vbase = static_cast<const Element*>(p.v) + b * p.v_batch_stride + (h / p.kv_group) * p.v_head_stride;
   const int quarter = lane % 4;
   float qr[kQuarter];
 #pragma unroll

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "sparsescope/vision/vit.h"
+#include "sparsescope/vision/vit_config.h"
 
 namespace sparsescope::vision {
 

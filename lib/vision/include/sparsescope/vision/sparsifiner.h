@@ -1,33 +1,39 @@
 #pragma once
 // Sparsifiner (Wei et al., CVPR 2023): a per-block connectivity predictor that picks the keys each
-// query attends to; the kept connections run through attend()'s TopK kernel. A ViT whose config
-// has `sparsifiner` set carries the predictors (vit.h); this header adds its FLOPs, its two-phase
-// training and its mask recall. lib/vision/sparsifiner/README.md has the method and our numbers.
+// query attends to; the kept connections run through attend()'s TopK kernel. It is the attention
+// policy "sparsifiner" (registry.h): a ViT whose config names it carries a predictor in every block
+// (parameters `blocks.<i>.attn.mask_predictor.*`); its FLOPs come through mhsa_flops
+// (attention_method.h), its mask recall through mask_recall (there too). This header adds its
+// options in a config and its two-phase training (the training task "sparsifiner"). lib/vision/sparsifiner/README.md has the
+// method and our numbers.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "sparsescope/vision/attention_method.h"
 #include "sparsescope/vision/datasets.h"
+#include "sparsescope/vision/sparsifiner_options.h"
 #include "sparsescope/vision/train.h"
 #include "sparsescope/vision/vit.h"
 
 namespace sparsescope::vision {
 
+/// The registered name of Sparsifiner's attention policy and training task.
+inline constexpr const char* kSparsifinerPolicy = "sparsifiner";
+
+/// The predictor settings of a config that runs Sparsifiner, nullopt for any other policy.
+std::optional<SparsifinerOptions> sparsifiner_options(const ViTConfig& config);
+/// `config` with Sparsifiner's predictors of `options` in every block (nullopt: dense attention).
+ViTConfig with_sparsifiner(ViTConfig config, const std::optional<SparsifinerOptions>& options);
+
+/// The keys a Sparsifiner policy (attention_policy("sparsifiner").make(...)) keeps for the queries
+/// after the class token: [B, H, N - 1, kept] int64 from q, k [B, H, N, D]. Throws
+/// sparsescope::Error for another policy.
+at::Tensor sparsifiner_kept_keys(AttentionPolicyImpl& policy, const at::Tensor& q, const at::Tensor& k);
+
 /// Sets how every predictor of `model` attends. Throws sparsescope::Error when it has none.
 void set_sparsifiner_mode(VisionTransformer& model, SparsifinerMode mode);
-
-/// Multiply-adds of the multi-head self-attention of one image, summed over the blocks.
-struct MhsaFlops {
-  double projections = 0;  ///< the qkv and output projections, the same dense or sparse
-  double attention = 0;    ///< q k^T and probabilities x v over the keys each query sees
-  double predictor = 0;    ///< channel and key-token reductions, low-rank scores, sparse up-projection
-  double total() const { return projections + attention + predictor; }
-};
-
-/// Dense attention's count for a model without predictors or with `dense`; else Sparsifiner's,
-/// with the up-projection counted over each block's measured basis non-zeros (softmax and top-k
-/// selection are not counted, as usual).
-MhsaFlops mhsa_flops(VisionTransformer& model, bool dense = false);
 
 struct SparsifinerTrainOptions {
   std::string teacher;             ///< the dense model (weights with a model card): start and teacher
@@ -54,11 +60,5 @@ struct SparsifinerTrainResult {
 /// Trains Sparsifiner from a dense teacher as the official code does (two phases, above).
 SparsifinerTrainResult train_sparsifiner(const ImageDataset& train, const ImageDataset* eval,
                                          const SparsifinerTrainOptions& options, const TrainCallbacks& callbacks = {});
-
-/// Mask recall per block: the dense attention mass of `dense` (the teacher) that the keys kept by
-/// `model`'s predictors cover, averaged over the first `images` images of `data`, heads and the
-/// queries after the class token (whose row is dense). Both models must share the input size.
-std::vector<double> mask_recall(VisionTransformer& model, VisionTransformer& dense, const ImageDataset& data,
-                                int64_t images, int64_t batch = 256);
 
 }  // namespace sparsescope::vision

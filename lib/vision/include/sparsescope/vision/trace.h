@@ -68,6 +68,13 @@ struct Trace {
   const SiteTrace& site(const std::string& name) const;
 };
 
+/// TraceInfo as a JSON object: model, method, input, frame, producer, topk and layout {prefix, grid,
+/// segments}. The one writer of these keys, for the trace file's metadata and `trace info --json`.
+std::string trace_info_json(const TraceInfo& info);
+
+/// "sparsescope <version> / LibTorch <version>": TraceInfo::producer of traces recorded by this build.
+std::string trace_producer();
+
 /// Writes `trace` through a temporary file renamed into place.
 void save_trace(const Trace& trace, const std::string& path);
 

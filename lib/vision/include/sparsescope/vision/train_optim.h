@@ -1,6 +1,6 @@
 #pragma once
 // The optimisation recipe of image-classification training, as timm does it: weight-decay groups,
-// the warmup + cosine learning-rate schedule and gradient-norm clipping.
+// the warmup + cosine learning-rate schedule (lr_schedule.h) and gradient-norm clipping.
 #include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "sparsescope/vision/lr_schedule.h"
 
 namespace sparsescope::vision {
 
@@ -20,19 +22,6 @@ bool uses_weight_decay(const std::string& name, const at::Tensor& param);
 /// `weight_decay`, [1] the others with 0. Each group's options start from `lr`.
 std::vector<torch::optim::OptimizerParamGroup> weight_decay_groups(const torch::nn::Module& module, double lr,
                                                                    double weight_decay);
-
-/// The learning rate of optimizer step `step` (0-based): linear warmup from warmup_lr towards
-/// base_lr over warmup_steps, then a half cosine from base_lr down to min_lr at total_steps
-/// (timm's CosineLRScheduler with warmup_prefix, stepped per update); min_lr from then on.
-struct WarmupCosine {
-  double base_lr = 1e-3;
-  double min_lr = 1e-5;
-  double warmup_lr = 1e-6;
-  int64_t warmup_steps = 0;
-  int64_t total_steps = 1;
-
-  double at(int64_t step) const;
-};
 
 /// Scales the gradients of `params` so that their global L2 norm is at most `max_norm`
 /// (torch.nn.utils.clip_grad_norm_, foreach path), without waiting for the device. Returns the

@@ -48,8 +48,7 @@ sv::ViTConfig tiny_config(double keep = 0.25) {
   c.eval.crop_pct = 1.0;
   c.eval.mean = {0.5f, 0.5f, 0.5f};
   c.eval.std = {0.25f, 0.25f, 0.25f};
-  c.sparsifiner = options(keep);
-  return c;
+  return sv::with_sparsifiner(c, options(keep));
 }
 
 std::map<std::string, at::Tensor> params(torch::nn::Module& m) {
@@ -118,7 +117,7 @@ TEST(Sparsifiner, PredictorHasTheOfficialParameters) {
   EXPECT_EQ(p.at(prefix + "proj_c_k.bias").sizes(), (std::vector<int64_t>{kHeadDim / 2}));
   EXPECT_EQ(p.at(prefix + "proj_n").sizes(), (std::vector<int64_t>{kTokens, kTokens / 6}));
   EXPECT_EQ(p.at(prefix + "proj_back_n").sizes(), (std::vector<int64_t>{kTokens, kTokens / 6}));
-  EXPECT_EQ(tiny_config().sparsifiner->kept_keys(kTokens), 10);  // ceil(0.25 * 37)
+  EXPECT_EQ(sv::sparsifiner_options(tiny_config())->kept_keys(kTokens), 10);  // ceil(0.25 * 37)
 }
 
 TEST(Sparsifiner, ApproximationMatchesTheOfficialFormulas) {
@@ -195,21 +194,22 @@ TEST(Sparsifiner, FlopsCountTheSparseAttentionAndThePredictor) {
 }
 
 TEST(Sparsifiner, ModelCardRebuildsThePredictors) {
-  sv::ViTConfig c = tiny_config(0.5);
-  c.sparsifiner->reduce_n = 4;
+  sv::SparsifinerOptions o = options(0.5);
+  o.reduce_n = 4;
+  const sv::ViTConfig c = sv::with_sparsifiner(tiny_config(), o);
   const auto card = sv::parse_model_card(sv::model_card_metadata({c, {"dark", "bright"}}), "test");
-  ASSERT_TRUE(card && card->config.sparsifiner);
-  EXPECT_EQ(card->config.sparsifiner->keep_rate, 0.5);
-  EXPECT_EQ(card->config.sparsifiner->reduce_n, 4);
-  EXPECT_EQ(card->config.sparsifiner->basis_topk, 3);
+  ASSERT_TRUE(card && sv::sparsifiner_options(card->config));
+  EXPECT_EQ(sv::sparsifiner_options(card->config)->keep_rate, 0.5);
+  EXPECT_EQ(sv::sparsifiner_options(card->config)->reduce_n, 4);
+  EXPECT_EQ(sv::sparsifiner_options(card->config)->basis_topk, 3);
   sv::ViTConfig plain = c;
-  plain.sparsifiner.reset();
-  EXPECT_FALSE(sv::parse_model_card(sv::model_card_metadata({plain, {}}), "test")->config.sparsifiner);
+  plain = sv::with_sparsifiner(plain, std::nullopt);
+  EXPECT_FALSE(sv::sparsifiner_options(sv::parse_model_card(sv::model_card_metadata({plain, {}}), "test")->config));
 }
 
 TEST(Sparsifiner, MethodsSwitchAndRejectWhatTheModelLacks) {
   sv::ViTConfig plain = tiny_config();
-  plain.sparsifiner.reset();
+  plain = sv::with_sparsifiner(plain, std::nullopt);
   sv::VisionTransformer dense(plain), model(tiny_config());
   EXPECT_EQ(sv::default_attention_method(model->config()), "sparsifiner");
   EXPECT_EQ(sv::default_attention_method(dense->config()), "dense");
@@ -257,7 +257,7 @@ TEST(Sparsifiner, ReconstructionTeachesThePredictorWhereAttentionGoes) {
 
 TEST_F(SparsifinerDir, TwoPhasesTrainThePredictorsThenTheBackbone) {
   sv::ViTConfig plain = tiny_config();
-  plain.sparsifiner.reset();
+  plain = sv::with_sparsifiner(plain, std::nullopt);
   sv::VisionTransformer teacher(plain);
   sv::NamedTensors weights;
   for (const auto& item : teacher->named_parameters(/*recurse=*/true)) weights.emplace_back(item.key(), item.value());
@@ -295,6 +295,6 @@ TEST_F(SparsifinerDir, TwoPhasesTrainThePredictorsThenTheBackbone) {
   EXPECT_FALSE(at::equal(phase2.at("blocks.0.attn.qkv.weight"), start.at("blocks.0.attn.qkv.weight")))
       << "phase 2 left the backbone as it was";
   const auto loaded = sv::load_vit(result.finetune.model_path);
-  EXPECT_TRUE(loaded.model->config().sparsifiner);
+  EXPECT_TRUE(sv::sparsifiner_options(loaded.model->config()));
   EXPECT_THROW(sv::train_sparsifiner(data, &data, o), sparsescope::Error) << "an existing run needs --resume";
 }

@@ -5,7 +5,7 @@
 
 #include "sparsescope/kernels/attend.h"
 #include "sparsescope/kernels/error.h"
-#include "sparsescope/vision/sparsifiner.h"
+#include "sparsescope/vision/attention_method.h"
 #include "sparsescope/vision/vit_input.h"
 
 namespace sparsescope::vision {
@@ -20,7 +20,8 @@ class Capture : public ProbeSet {
     at::Tensor keep;   // [B|1, H|1, N, M] bool
     void observe(const at::Tensor& q, const at::Tensor& k, const at::Tensor&, const Pattern& pattern,
                  double scale) override {
-      probs = at::softmax(at::matmul(q.to(at::kFloat), k.to(at::kFloat).transpose(-2, -1)) * scale, -1);
+      const at::Tensor keys = expand_kv_heads(k, q.size(1)).to(at::kFloat);
+      probs = at::softmax(at::matmul(q.to(at::kFloat), keys.transpose(-2, -1)) * scale, -1);
       keep = materialize(pattern, q.size(2), k.size(2)).to(q.device());
     }
   };
@@ -36,10 +37,11 @@ class Capture : public ProbeSet {
 std::vector<double> mask_recall(VisionTransformer& model, VisionTransformer& dense, const ImageDataset& data,
                                 int64_t images, int64_t batch) {
   const ViTConfig& c = model->config();
-  SPARSESCOPE_CHECK(c.sparsifiner, "mask recall: ", c.name, " has no Sparsifiner predictors");
+  SPARSESCOPE_CHECK(attention_method(model) != kDensePolicy, "mask recall: ", c.name,
+                    " runs dense attention; recall measures the keys a sparse method keeps");
   SPARSESCOPE_CHECK(dense->config().tokens() == c.tokens() && dense->config().depth == c.depth &&
                         dense->config().num_heads == c.num_heads,
-                    "mask recall: the dense model's blocks differ from the Sparsifiner model's");
+                    "mask recall: the dense model's blocks differ from the model's");
   SPARSESCOPE_CHECK(images > 0 && batch > 0 && data.size() > 0, "mask recall: nothing to measure (images ", images,
                     ", batch ", batch, ", dataset '", data.source, "' of ", data.size(), ")");
   const at::Tensor weight = model->parameters().front();
