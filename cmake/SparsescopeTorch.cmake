@@ -33,6 +33,19 @@ message(STATUS "sparsescope: LibTorch ${Torch_VERSION} from ${Torch_DIR}")
 # dynamic linker bind std::filesystem to libstdc++'s. Applied to every target that links
 # sparsescope::kernels (consumers of the installed package included).
 set(SPARSESCOPE_STDCXX_FIRST "LINKER:--push-state,--no-as-needed,-lstdc++,--pop-state")
+# That only works with the shared libstdc++: a compiler that finds only libstdc++.a (a relocated
+# toolchain, e.g. the GPU machine's CXX=/opt/gcc/bin/g++) links a private copy into every binary,
+# whose std::filesystem and std::locale references then bind to LibTorch's copies and crash.
+if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+  execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=libstdc++.so
+    OUTPUT_VARIABLE _stdcxx_so OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  if(NOT IS_ABSOLUTE "${_stdcxx_so}")
+    message(FATAL_ERROR "sparsescope: ${CMAKE_CXX_COMPILER} finds no shared libstdc++ (-print-file-name=libstdc++.so "
+      "gives '${_stdcxx_so}'), so it would link libstdc++ statically beside LibTorch, whose own copies of "
+      "std::filesystem and std::locale then crash the programs. Use a compiler with the shared libstdc++, "
+      "e.g. CXX=/usr/bin/g++.")
+  endif()
+endif()
 
 # Installed libraries find LibTorch (and, in CUDA builds, libc10_cuda) where they were linked
 # against it; a consumer's own RUNPATH does not reach the libraries' dependencies.

@@ -80,9 +80,19 @@ std::string task_options(const TrainCommandOptions& o, const sv::TrainTaskEntry&
   return given.dump();
 }
 
-std::string percent(double fraction) {
+// " name value" per metric; accuracies and recalls (top1, r@5, ...) as percentages.
+std::string metrics_text(const sv::Metrics& metrics) {
   std::ostringstream s;
-  s << std::fixed << std::setprecision(2) << 100.0 * fraction << "%";
+  for (const auto& [name, value] : metrics) {
+    if (name == "images") continue;
+    const bool fraction = name.rfind("top", 0) == 0 || name.rfind("r@", 0) == 0;
+    s << " " << name << " ";
+    if (fraction) {
+      s << std::fixed << std::setprecision(2) << 100.0 * value << "%";
+    } else {
+      s << std::setprecision(4) << value;
+    }
+  }
   return s.str();
 }
 
@@ -211,8 +221,9 @@ int run_train(TrainCommandOptions& o) {
     bar.reset();
     std::ostringstream line;
     line << "epoch " << r.epoch << "/" << epochs << "  lr " << std::scientific << std::setprecision(2) << r.lr
-         << std::fixed << "  loss " << std::setprecision(4) << r.train_loss << "  train " << percent(r.train_top1);
-    if (r.eval) line << "  eval top-1 " << percent(r.eval->top1) << " top-5 " << percent(r.eval->top5);
+         << std::fixed << "  loss " << std::setprecision(4) << r.train_loss;
+    line << "  train" << metrics_text(r.train);
+    if (!r.eval.empty()) line << "  eval" << metrics_text(r.eval);
     line << "  " << std::setprecision(1) << r.seconds << " s  " << std::setprecision(0) << r.train_images_per_second
          << " img/s";
     std::cerr << line.str() << "\n";
@@ -240,9 +251,8 @@ int run_train(TrainCommandOptions& o) {
   double seconds = 0;
   for (const auto& r : result.epochs) seconds += r.seconds;
   summary["seconds"] = seconds;
-  if (!result.epochs.empty() && result.epochs.back().eval) {
-    summary["eval_top1"] = result.epochs.back().eval->top1;
-    summary["eval_top5"] = result.epochs.back().eval->top5;
+  if (!result.epochs.empty()) {
+    for (const auto& [name, value] : result.epochs.back().eval) summary["eval_" + name] = value;
   }
   if (o.json) {
     std::cout << summary.dump(2) << "\n";

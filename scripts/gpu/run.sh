@@ -35,7 +35,11 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))'
 command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
 nvcc --version | tail -2
-g++ --version | head -1
+
+# The machine's CXX (/opt/gcc/bin/g++) finds only a static libstdc++.a, which LibTorch programs must
+# not link (SparsescopeTorch.cmake refuses it); its own Ubuntu g++ links the shared one.
+[ -x /usr/bin/g++ ] && export CXX=/usr/bin/g++ CC=/usr/bin/gcc
+echo "compiler: $(${CXX:-g++} --version | head -1) ($(${CXX:-g++} -print-file-name=libstdc++.so))"
 
 mkdir -p "$deps"
 for f in "$root"/.deps/*.deb; do dpkg -x "$f" "$deps"; done
@@ -46,6 +50,7 @@ pkg_config=$(command -v pkg-config || echo "$deps/usr/bin/pkgconf")
 
 configure() {
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPARSESCOPE_BUILD_APPS=OFF \
+    -DCMAKE_CXX_COMPILER="${CXX:-g++}" -DCMAKE_C_COMPILER="${CC:-gcc}" \
     -DSPARSESCOPE_BUILD_TRAINER=OFF \
     -DSPARSESCOPE_CUDA=ON -DSPARSESCOPE_PYTHON="$py" -DSPARSESCOPE_PTXAS_VERBOSE=ON \
     -DCMAKE_PREFIX_PATH="$deps/usr" -DGTest_DIR="$deps/usr/lib/x86_64-linux-gnu/cmake/GTest" \

@@ -9,6 +9,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "fixtures.h"
 #include "process.h"
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/safetensors.h"
@@ -17,6 +18,8 @@
 
 namespace fs = std::filesystem;
 using sparsescope::test::run_process;
+
+using sparsescope::test::kVitTinyWeights;
 
 namespace {
 
@@ -116,9 +119,6 @@ TEST_F(Cli, TensorsListsAWeightsFile) {
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.err.find("bad.safetensors"), std::string::npos) << bad.err;
 }
-
-const std::string kVitTinyWeights =
-    std::string(SPARSESCOPE_FIXTURES_DIR) + "/vit/vit_tiny_patch16_224.fp16.safetensors";
 
 void expect_no_temporary_files(const fs::path& dir) {
   for (const auto& entry : fs::recursive_directory_iterator(dir)) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "fixtures.h"
 #include "process.h"
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/trace.h"
@@ -15,11 +16,12 @@
 
 namespace fs = std::filesystem;
 
+using sparsescope::test::kVitTinyWeights;
+
 namespace {
 
 const std::vector<std::pair<std::string, std::string>> kOffscreen{{"QT_QPA_PLATFORM", "offscreen"}};
 const std::string kVitTiny = "vit_tiny_patch16_224";
-const std::string kVitTinyWeights = std::string(SPARSESCOPE_FIXTURES_DIR) + "/vit/vit_tiny_patch16_224.fp16.safetensors";
 
 // A folder of its own per test, with the fixture trace saved in it.
 class ViewerProcess : public sparsescope::test::TempDirTest {

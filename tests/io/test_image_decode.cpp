@@ -13,32 +13,22 @@
 #include <utility>
 #include <vector>
 
+#include "image_cases.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/image.h"
 
 namespace sv = sparsescope::vision;
 namespace fs = std::filesystem;
 
-namespace {
+using sparsescope::test::kImages;
+using sparsescope::test::read_cases;
 
-const fs::path kImages = fs::path(SPARSESCOPE_FIXTURES_DIR) / "images";
+namespace {
 
 std::vector<std::uint8_t> read_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   EXPECT_TRUE(in.is_open()) << path;
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::vector<std::vector<std::string>> read_cases(const fs::path& path) {
-  std::ifstream in(path);
-  EXPECT_TRUE(in.is_open()) << path;
-  std::vector<std::vector<std::string>> rows;
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream fields(line);
-    rows.emplace_back(std::istream_iterator<std::string>(fields), std::istream_iterator<std::string>());
-  }
-  return rows;
 }
 
 // Expects `fn` to throw sparsescope::Error whose message contains every one of `parts`.

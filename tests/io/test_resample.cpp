@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "image_cases.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/resample.h"
@@ -17,21 +18,10 @@
 namespace sv = sparsescope::vision;
 namespace fs = std::filesystem;
 
+using sparsescope::test::kImages;
+using sparsescope::test::read_cases;
+
 namespace {
-
-const fs::path kImages = fs::path(SPARSESCOPE_FIXTURES_DIR) / "images";
-
-std::vector<std::vector<std::string>> read_cases(const fs::path& path) {
-  std::ifstream in(path);
-  EXPECT_TRUE(in.is_open()) << path;
-  std::vector<std::vector<std::string>> rows;
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream fields(line);
-    rows.emplace_back(std::istream_iterator<std::string>(fields), std::istream_iterator<std::string>());
-  }
-  return rows;
-}
 
 // Pixel (x, y) = (x, y, x ^ y): every position is identifiable after a crop.
 sv::Image coordinate_image(int width, int height) {

@@ -2,6 +2,7 @@
 // The oracle the patterns are tested against: dense attention in float64 over an explicit keep
 // mask, written independently of the library (logsumexp, no shared code).
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include <limits>
 
@@ -27,6 +28,15 @@ inline Oracle oracle(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   const at::Tensor out = at::matmul(p, v.to(at::kDouble));
   return {out, at::where(seen, lse, at::full_like(lse, -std::numeric_limits<double>::infinity()))
                    .squeeze(-1)};
+}
+
+/// Where `want` is -inf `got` is too; elsewhere they differ by at most `tol`.
+inline void expect_lse_near(const at::Tensor& got, const at::Tensor& want, double tol) {
+  const at::Tensor g = got.to(at::kDouble), w = want.to(at::kDouble);
+  ASSERT_TRUE(at::equal(g.isneginf(), w.isneginf()));
+  const at::Tensor finite = w.isfinite();
+  if (!finite.any().item<bool>()) return;
+  EXPECT_LE((g.masked_select(finite) - w.masked_select(finite)).abs().max().item<double>(), tol);
 }
 
 }  // namespace sparsescope::testing

@@ -19,6 +19,7 @@ namespace {
 using sparsescope::AttendResult;
 using sparsescope::Pattern;
 using sparsescope::testing::Case;
+using sparsescope::testing::expect_lse_near;
 using sparsescope::testing::oracle;
 
 struct Tolerance {
@@ -48,15 +49,6 @@ Inputs inputs(const Case& c, at::ScalarType dtype) {
 
 double scale_for(const Case& c, const Pattern& p) {
   return sparsescope::scale_of(p).value_or(1.0 / std::sqrt(static_cast<double>(c.d)));
-}
-
-// Where both are -inf they agree; elsewhere the difference is bounded.
-void expect_lse_near(const at::Tensor& got, const at::Tensor& want, double tol) {
-  const at::Tensor g = got.to(at::kDouble), w = want.to(at::kDouble);
-  ASSERT_TRUE(at::equal(g.isneginf(), w.isneginf()));
-  const at::Tensor finite = w.isfinite();
-  const double err = (g.masked_select(finite) - w.masked_select(finite)).abs().max().item<double>();
-  EXPECT_LE(err, tol);
 }
 
 class AttendCase : public ::testing::TestWithParam<std::tuple<Case, at::ScalarType>> {};

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cases.h"
+#include "oracle.h"
 #include "sparsescope/kernels/attend.h"
 
 namespace {
@@ -23,6 +24,7 @@ using sparsescope::Dense;
 using sparsescope::Pattern;
 using sparsescope::TopK;
 using sparsescope::testing::ceil_div;
+using sparsescope::testing::expect_lse_near;
 using sparsescope::testing::random_blocks;
 
 struct GpuCase {
@@ -104,7 +106,7 @@ std::vector<GpuCase> odd_cases() {
   };
 }
 
-double tolerance(at::ScalarType dtype) { return dtype == at::kHalf ? 5e-3 : 2e-2; }
+double output_tolerance(at::ScalarType dtype) { return dtype == at::kHalf ? 5e-3 : 2e-2; }
 
 std::string first_usable(const std::vector<sparsescope::BackendChoice>& choices) {
   for (const auto& c : choices)
@@ -118,14 +120,6 @@ void poison(int64_t batch, int64_t heads, int64_t n, int64_t d, at::ScalarType d
   const auto cuda = at::TensorOptions().device(at::kCUDA);
   at::full({batch, heads, n, d}, std::numeric_limits<double>::quiet_NaN(), cuda.dtype(dtype));
   at::full({batch, heads, n}, std::numeric_limits<double>::quiet_NaN(), cuda.dtype(at::kFloat));
-}
-
-void expect_lse_near(const at::Tensor& got, const at::Tensor& want, double tol) {
-  ASSERT_TRUE(at::equal(got.isneginf(), want.isneginf()));
-  const at::Tensor finite = want.isfinite();
-  if (finite.any().item<bool>()) {
-    EXPECT_LE((got.masked_select(finite) - want.masked_select(finite)).abs().max().item<double>(), tol);
-  }
 }
 
 using Param = std::tuple<GpuCase, at::ScalarType, int64_t>;
@@ -151,7 +145,7 @@ TEST_P(CudaAttend, MatchesTheFloat32Reference) {
   ASSERT_EQ(got.lse.scalar_type(), at::kFloat);
   const at::Tensor out = got.out.cpu().to(at::kFloat);
   EXPECT_FALSE(out.isnan().any().item<bool>());
-  EXPECT_LE((out - want.out).abs().max().item<double>(), tolerance(dtype));
+  EXPECT_LE((out - want.out).abs().max().item<double>(), output_tolerance(dtype));
   expect_lse_near(got.lse.cpu(), want.lse, 2e-3);
   // Queries without keys: exactly 0 and -inf.
   const at::Tensor empty = want.lse.isneginf();
@@ -187,7 +181,7 @@ TEST(CudaAttendLayout, StridedViewsOfAPackedProjection) {
   const at::Tensor got = sparsescope::attend(q, k, v, Dense{}).cpu().to(at::kFloat);
   const at::Tensor want = sparsescope::attend(q.cpu().to(at::kFloat), k.cpu().to(at::kFloat),
                                               v.cpu().to(at::kFloat), Dense{});
-  EXPECT_LE((got - want).abs().max().item<double>(), tolerance(at::kBFloat16));
+  EXPECT_LE((got - want).abs().max().item<double>(), output_tolerance(at::kBFloat16));
 }
 
 TEST(CudaAttendLayout, UnsupportedCallsFallBackAndSayWhy) {
@@ -227,7 +221,7 @@ TEST(CudaAttendGqa, KvHeadsServeGroupsOfQueryHeads) {
       const at::Tensor got = sparsescope::attend(gpu[0], gpu[1], gpu[2], on_gpu);
       const at::Tensor want = sparsescope::attend(cpu[0], cpu[1], cpu[2], pattern);
       const std::string what = backend + " with " + std::to_string(kv_heads) + " K/V heads";
-      EXPECT_LE((got.cpu().to(at::kFloat) - want).abs().max().item<double>(), tolerance(at::kBFloat16)) << what;
+      EXPECT_LE((got.cpu().to(at::kFloat) - want).abs().max().item<double>(), output_tolerance(at::kBFloat16)) << what;
       const at::Tensor g = at::randn({batch, heads, n, d});
       (got.to(at::kFloat) * g.cuda()).sum().backward();
       (want * g).sum().backward();

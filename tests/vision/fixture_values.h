@@ -4,9 +4,13 @@
 #include <ATen/ATen.h>
 
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 namespace sparsescope::testing {
+
+/// The folder of the tensor fixtures (safetensors and .pth files) the script writes.
+inline const std::filesystem::path kTensorFixtures = std::filesystem::path(SPARSESCOPE_FIXTURES_DIR) / "tensors";
 
 inline at::Tensor fixture_values(at::ScalarType dtype, const std::vector<std::int64_t>& shape) {
   std::int64_t n = 1;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "files.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/preprocess.h"
@@ -22,14 +23,9 @@
 namespace sv = sparsescope::vision;
 namespace fs = std::filesystem;
 
-namespace {
+using sparsescope::test::remove_tree;
 
-// Removes a directory tree with POSIX calls: std::filesystem::remove_all resolves to libtorch.so's
-// exported, ABI-incompatible copy in this LibTorch-linked test and crashes.
-void remove_tree(const fs::path& dir) {
-  for (const auto& e : fs::directory_iterator(dir)) ::unlink(e.path().c_str());
-  ::rmdir(dir.c_str());
-}
+namespace {
 
 const fs::path kImages = fs::path(SPARSESCOPE_FIXTURES_DIR) / "images";
 const fs::path kScript =

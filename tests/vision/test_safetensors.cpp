@@ -1,7 +1,6 @@
 // The LibTorch safetensors layer: round trips of every dtype, zero-copy mapping, atomic writes,
 // and interop with Python's safetensors in both directions.
 #include <ATen/ATen.h>
-#include <ftw.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,45 +21,25 @@
 #include <vector>
 
 #include "fixture_values.h"
+#include "files.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/safetensors.h"
 
 namespace sv = sparsescope::vision;
 namespace fs = std::filesystem;
 using sparsescope::testing::fixture_values;
+using sparsescope::testing::kTensorFixtures;
 using sparsescope::testing::same_tensor;
+
+using sparsescope::test::contains;
+using sparsescope::test::error_of;
+using sparsescope::test::read_bytes;
+using sparsescope::test::remove_tree;
+using sparsescope::test::write_bytes;
 
 namespace {
 
-// Removes a directory tree with POSIX calls: std::filesystem::remove_all (like permissions,
-// canonical and copy_file) resolves to libtorch.so's exported, ABI-incompatible copy in a
-// LibTorch-linked test and crashes.
-void remove_tree(const fs::path& dir) {
-  ::nftw(
-      dir.c_str(), [](const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }, 16,
-      FTW_DEPTH | FTW_PHYS);
-}
 
-const fs::path kTensors = fs::path(SPARSESCOPE_FIXTURES_DIR) / "tensors";
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.is_open()) << path;
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const sparsescope::Error& e) {
-    return e.what();
-  }
-  return "<no sparsescope::Error thrown>";
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // Address ranges this process maps from `path`, read from /proc/self/maps.
 std::vector<std::pair<std::uintptr_t, std::uintptr_t>> mappings_of(const fs::path& path) {
@@ -308,7 +287,7 @@ TEST_F(Safetensors, ReadErrorsNameTheFileAndTensor) {
 }
 
 TEST_F(Safetensors, ReadsAFileWrittenByPythonExactly) {
-  const fs::path path = kTensors / "python_dtypes.safetensors";
+  const fs::path path = kTensorFixtures / "python_dtypes.safetensors";
   const auto file = sv::load_safetensors(path.string());
   EXPECT_EQ(file.metadata, (std::map<std::string, std::string>{{"producer", "make_tensor_fixtures.py"}}));
   std::map<std::string, at::Tensor> by_name(file.tensors.begin(), file.tensors.end());

@@ -2,7 +2,6 @@
 // Fixtures: scripts/fixtures/make_tensor_fixtures.py.
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
-#include <ftw.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <torch/csrc/jit/serialization/pickle.h>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "fixture_values.h"
+#include "files.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/state_dict.h"
@@ -23,20 +23,16 @@
 namespace sv = sparsescope::vision;
 namespace fs = std::filesystem;
 using sparsescope::testing::fixture_values;
+using sparsescope::testing::kTensorFixtures;
 using sparsescope::testing::same_tensor;
 
+using sparsescope::test::contains;
+using sparsescope::test::error_of;
+using sparsescope::test::read_bytes;
+using sparsescope::test::remove_tree;
+using sparsescope::test::write_bytes;
+
 namespace {
-
-// Removes a directory tree with POSIX calls: std::filesystem::remove_all (like permissions,
-// canonical and copy_file) resolves to libtorch.so's exported, ABI-incompatible copy in a
-// LibTorch-linked test and crashes.
-void remove_tree(const fs::path& dir) {
-  ::nftw(
-      dir.c_str(), [](const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }, 16,
-      FTW_DEPTH | FTW_PHYS);
-}
-
-const fs::path kTensors = fs::path(SPARSESCOPE_FIXTURES_DIR) / "tensors";
 
 // make_tensor_fixtures.py `state_dict()`, entry by entry.
 sv::NamedTensors expected_state_dict() {
@@ -70,24 +66,7 @@ void expect_state_dict(const sv::NamedTensors& got, const std::string& prefix = 
   }
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const sparsescope::Error& e) {
-    return e.what();
-  }
-  return "<no sparsescope::Error thrown>";
-}
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.is_open()) << path;
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
 class StateDict : public ::testing::Test {
  protected:
@@ -109,7 +88,7 @@ class StateDict : public ::testing::Test {
 };
 
 TEST_F(StateDict, LoadsAPthStateDictWithExactValues) {
-  const auto sd = sv::load_pth_state_dict((kTensors / "state_dict.pth").string());
+  const auto sd = sv::load_pth_state_dict((kTensorFixtures / "state_dict.pth").string());
   expect_state_dict(sd);
   // torch.save stores a shared storage once; the view must still alias its base.
   EXPECT_TRUE(sd[12].second.storage().is_alias_of(sd[0].second.storage()));
@@ -118,11 +97,11 @@ TEST_F(StateDict, LoadsAPthStateDictWithExactValues) {
 }
 
 TEST_F(StateDict, UnwrapsCheckpointNesting) {
-  expect_state_dict(sv::load_pth_state_dict((kTensors / "nested_model.pth").string()));
+  expect_state_dict(sv::load_pth_state_dict((kTensorFixtures / "nested_model.pth").string()));
   // BasicSR: both "params" and "params_ema"; the EMA weights are the ones to evaluate.
-  expect_state_dict(sv::load_pth_state_dict((kTensors / "nested_params_ema.pth").string()));
+  expect_state_dict(sv::load_pth_state_dict((kTensorFixtures / "nested_params_ema.pth").string()));
   // Only the nesting is removed, never a prefix.
-  expect_state_dict(sv::load_pth_state_dict((kTensors / "nested_state_dict_module.pth").string()), "module.");
+  expect_state_dict(sv::load_pth_state_dict((kTensorFixtures / "nested_state_dict_module.pth").string()), "module.");
 
   c10::Dict<std::string, at::Tensor> inner;
   inner.insert("w", at::ones({2}));
@@ -138,7 +117,7 @@ TEST_F(StateDict, UnwrapsCheckpointNesting) {
 }
 
 TEST_F(StateDict, NonTensorEntriesAndNonDictsAreErrorsNamingFileAndKey) {
-  const fs::path non_tensor = kTensors / "non_tensor_entry.pth";
+  const fs::path non_tensor = kTensorFixtures / "non_tensor_entry.pth";
   std::string message = error_of([&] { sv::load_pth_state_dict(non_tensor.string()); });
   EXPECT_TRUE(contains(message, "checkpoint '" + non_tensor.string() + "': entry ['epoch'] holds int, not a tensor"))
       << message;
@@ -164,7 +143,7 @@ TEST_F(StateDict, NonTensorEntriesAndNonDictsAreErrorsNamingFileAndKey) {
 }
 
 TEST_F(StateDict, CorruptTruncatedAndLegacyFilesAreClearErrors) {
-  const std::string good = read_bytes(kTensors / "state_dict.pth");
+  const std::string good = read_bytes(kTensorFixtures / "state_dict.pth");
   write_bytes(dir_ / "truncated.pth", good.substr(0, good.size() / 2));
   std::string message = error_of([&] { sv::load_pth_state_dict((dir_ / "truncated.pth").string()); });
   EXPECT_TRUE(contains(message, "checkpoint '" + (dir_ / "truncated.pth").string() + "': corrupt torch.save archive"))
@@ -177,7 +156,7 @@ TEST_F(StateDict, CorruptTruncatedAndLegacyFilesAreClearErrors) {
   message = error_of([&] { sv::load_state_dict((dir_ / "corrupt.pth").string()); });
   EXPECT_TRUE(contains(message, "corrupt.pth': corrupt torch.save archive")) << message;
 
-  message = error_of([&] { sv::load_state_dict((kTensors / "legacy_format.pth").string()); });
+  message = error_of([&] { sv::load_state_dict((kTensorFixtures / "legacy_format.pth").string()); });
   EXPECT_TRUE(contains(message, "legacy_format.pth': legacy (pre-1.6, non-zip) torch.save format")) << message;
 
   write_bytes(dir_ / "text.pth", "not a checkpoint");
@@ -248,8 +227,8 @@ TEST_F(StateDict, HostilePicklesAreErrorsNotCrashes) {
 }
 
 TEST_F(StateDict, LoadStateDictDispatchesOnMagicBytesNotExtensions) {
-  expect_state_dict(sv::load_state_dict((kTensors / "state_dict.pth").string()));
-  write_bytes(dir_ / "renamed.safetensors", read_bytes(kTensors / "state_dict.pth"));
+  expect_state_dict(sv::load_state_dict((kTensorFixtures / "state_dict.pth").string()));
+  write_bytes(dir_ / "renamed.safetensors", read_bytes(kTensorFixtures / "state_dict.pth"));
   expect_state_dict(sv::load_state_dict((dir_ / "renamed.safetensors").string()));
 
   sv::save_safetensors((dir_ / "weights.pth").string(), {{"b", at::ones({2}, at::kHalf)}, {"a", at::arange(3)}});
@@ -258,7 +237,7 @@ TEST_F(StateDict, LoadStateDictDispatchesOnMagicBytesNotExtensions) {
   EXPECT_EQ(sd[0].first, "b");
   EXPECT_TRUE(same_tensor(sd[1].second, at::arange(3)));
 
-  const auto python = sv::load_state_dict((kTensors / "python_dtypes.safetensors").string());
+  const auto python = sv::load_state_dict((kTensorFixtures / "python_dtypes.safetensors").string());
   EXPECT_EQ(python.size(), 12u);
 
   write_bytes(dir_ / "garbage.bin", "garbage");
@@ -267,7 +246,7 @@ TEST_F(StateDict, LoadStateDictDispatchesOnMagicBytesNotExtensions) {
 }
 
 TEST_F(StateDict, CastFloatingConvertsOnlyFloatingTensors) {
-  const auto cast = sv::cast_floating(sv::load_pth_state_dict((kTensors / "state_dict.pth").string()), at::kFloat);
+  const auto cast = sv::cast_floating(sv::load_pth_state_dict((kTensorFixtures / "state_dict.pth").string()), at::kFloat);
   const auto expected = expected_state_dict();
   ASSERT_EQ(cast.size(), expected.size());
   for (std::size_t i = 0; i < cast.size(); ++i) {

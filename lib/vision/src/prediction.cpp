@@ -41,9 +41,4 @@ std::string describe(const std::vector<ClassScore>& top, std::size_t count) {
   return text;
 }
 
-void to_json(nlohmann::json& j, const ClassScore& c) {
-  j = {{"class", c.index}, {"score", c.score}};
-  if (!c.label.empty()) j["label"] = c.label;
-}
-
 }  // namespace sparsescope::vision

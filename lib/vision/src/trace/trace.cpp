@@ -4,12 +4,6 @@
 
 namespace sparsescope::vision {
 
-int64_t TokenLayout::tokens() const {
-  int64_t grid_tokens = grid.empty() ? 0 : 1;
-  for (const int64_t extent : grid) grid_tokens *= extent;
-  return prefix + grid_tokens;
-}
-
 const SiteTrace& Trace::site(const std::string& name) const {
   std::string names;
   for (const auto& s : sites) {

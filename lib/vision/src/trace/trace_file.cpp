@@ -1,21 +1,9 @@
-// Note [trace file]
-// A trace is a safetensors file whose metadata key "sparsescope" holds JSON describing everything
-// else (format_version 1):
-//   {"format_version": 1, "model", "method", "input", "frame", "producer",
-//    "topk": [{"class", "score", "label" (optional)}] (optional: older traces lack it),
-//    "layout": {"prefix", "grid": [T, H, W], "segments": [{"kind", "start", "end"}]},
-//    "pooling": "mean", "stats_columns": ["recall", "density", "entropy"],
-//    "versions": {"sparsescope", "libtorch"} (of the writer; "producer" names the recorder),
-//    "sites": [{"name", "pattern", "queries", "keys", "pool", "heads", "mask_heads", "rows"}]}
-// and the tensors are exactly `input/image` (optional) plus, per site, `<site>/probs`, `/mask`,
-// `/stats`, `/rows`, `/row_queries`. Traces come from outside (other machines, Python), so the
-// reader trusts nothing: every number in the JSON is range-checked before it sizes anything, every
-// tensor must have the dtype and the shape the JSON implies, and no tensor may be left unexplained.
+// Trace files: the tensors of a Trace, with the metadata JSON of trace_metadata.h (see Note [trace
+// file] in src/io/trace_metadata.cpp). The reader checks every tensor against the dtype and the
+// shape that the metadata implies, and leaves no tensor unexplained.
 #include <ATen/ATen.h>
 
-#include <limits>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -28,100 +16,13 @@ namespace sparsescope::vision {
 
 namespace {
 
-using nlohmann::json;
-
-constexpr int64_t kFormatVersion = 1;
 constexpr const char* kMetadataKey = "sparsescope";
 constexpr const char* kImageTensor = "input/image";
-// Bounds that keep every derived shape and byte count far from overflow; real traces are orders of
-// magnitude below them.
-constexpr int64_t kMaxTokens = int64_t{1} << 31;
-constexpr int64_t kMaxHeads = 1 << 16;
-constexpr int64_t kMaxGridExtent = 1 << 20;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 std::vector<int64_t> pooled_shape(int64_t planes, const SiteTrace& s) {
   return {planes, ceil_div(s.queries, s.pool), ceil_div(s.keys, s.pool)};
-}
-
-// Reads typed, range-checked members of the metadata JSON; errors name the file and the key path.
-class MetadataReader {
- public:
-  explicit MetadataReader(std::string file) : file_(std::move(file)) {}
-
-  const json& member(const json& object, const std::string& key, const std::string& where) const {
-    const std::string path = where.empty() ? key : where + "." + key;
-    SPARSESCOPE_CHECK(object.is_object() && object.contains(key), prefix(), "metadata key '", path, "' is missing");
-    return object.at(key);
-  }
-  int64_t integer(const json& object, const std::string& key, const std::string& where, int64_t lo, int64_t hi) const {
-    return integer_value(member(object, key, where), where.empty() ? key : where + "." + key, lo, hi);
-  }
-  int64_t integer_value(const json& value, const std::string& path, int64_t lo, int64_t hi) const {
-    SPARSESCOPE_CHECK(value.is_number_integer(), prefix(), "metadata key '", path, "' must be an integer, got ",
-                      value.dump());
-    const int64_t v = value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)
-                          ? INT64_MAX
-                          : value.get<int64_t>();
-    SPARSESCOPE_CHECK(v >= lo && v <= hi, prefix(), "metadata key '", path, "' is ", v, ", outside [", lo, ", ", hi,
-                      "]");
-    return v;
-  }
-  std::string text(const json& object, const std::string& key, const std::string& where) const {
-    const json& value = member(object, key, where);
-    SPARSESCOPE_CHECK(value.is_string(), prefix(), "metadata key '", where.empty() ? key : where + "." + key,
-                      "' must be a string, got ", value.dump());
-    return value.get<std::string>();
-  }
-  double real(const json& object, const std::string& key, const std::string& where, double lo, double hi) const {
-    const json& value = member(object, key, where);
-    const std::string path = where.empty() ? key : where + "." + key;
-    SPARSESCOPE_CHECK(value.is_number(), prefix(), "metadata key '", path, "' must be a number, got ", value.dump());
-    const double v = value.get<double>();
-    SPARSESCOPE_CHECK(v >= lo && v <= hi, prefix(), "metadata key '", path, "' is ", v, ", outside [", lo, ", ", hi,
-                      "]");
-    return v;
-  }
-  const json& array(const json& object, const std::string& key, const std::string& where) const {
-    const json& value = member(object, key, where);
-    SPARSESCOPE_CHECK(value.is_array(), prefix(), "metadata key '", where.empty() ? key : where + "." + key,
-                      "' must be an array");
-    return value;
-  }
-  std::string prefix() const { return "trace '" + file_ + "': "; }
-
- private:
-  std::string file_;
-};
-
-TokenLayout read_layout(const MetadataReader& r, const json& meta) {
-  const json& j = r.member(meta, "layout", "");
-  TokenLayout layout;
-  layout.prefix = r.integer(j, "prefix", "layout", 0, kMaxTokens);
-  const json& grid = r.array(j, "grid", "layout");
-  SPARSESCOPE_CHECK(grid.empty() || grid.size() == 3, r.prefix(),
-                    "metadata key 'layout.grid' must be [T, H, W] or [], got ", grid.dump());
-  int64_t tokens = layout.prefix;
-  if (!grid.empty()) {
-    int64_t grid_tokens = 1;
-    for (std::size_t i = 0; i < grid.size(); ++i) {
-      const int64_t extent = r.integer_value(grid[i], "layout.grid", 1, kMaxGridExtent);
-      layout.grid.push_back(extent);
-      grid_tokens *= extent;  // at most 2^60: no overflow
-      SPARSESCOPE_CHECK(grid_tokens <= kMaxTokens, r.prefix(), "metadata key 'layout.grid' ", grid.dump(),
-                        " has more than ", kMaxTokens, " tokens");
-    }
-    tokens += grid_tokens;
-  }
-  for (const json& segment : r.array(j, "segments", "layout")) {
-    TokenLayout::Segment s;
-    s.kind = r.text(segment, "kind", "layout.segments[]");
-    s.start = r.integer(segment, "start", "layout.segments[]", 0, tokens);
-    s.end = r.integer(segment, "end", "layout.segments[]", s.start, tokens);
-    layout.segments.push_back(s);
-  }
-  return layout;
 }
 
 at::Tensor expect_tensor(const std::map<std::string, at::Tensor>& tensors, const std::string& name,
@@ -165,22 +66,7 @@ void check_site_tensors(const SiteTrace& s, const std::string& prefix) {
   }
 }
 
-json info_object(const TraceInfo& info) {
-  json segments = json::array();
-  for (const auto& seg : info.layout.segments)
-    segments.push_back({{"kind", seg.kind}, {"start", seg.start}, {"end", seg.end}});
-  return {{"model", info.model},
-          {"method", info.method},
-          {"input", info.input},
-          {"frame", info.frame},
-          {"producer", info.producer},
-          {"topk", info.topk},
-          {"layout", {{"prefix", info.layout.prefix}, {"grid", info.layout.grid}, {"segments", segments}}}};
-}
-
 }  // namespace
-
-std::string trace_info_json(const TraceInfo& info) { return info_object(info).dump(); }
 
 std::string trace_producer() { return "sparsescope " + version() + " / LibTorch " + torch_version(); }
 
@@ -193,7 +79,7 @@ void save_trace(const Trace& trace, const std::string& path) {
                       trace.image.scalar_type());
     tensors.emplace_back(kImageTensor, trace.image);
   }
-  json sites = json::array();
+  TraceMetadata meta{trace.info, {}, version(), torch_version()};
   std::set<std::string> names;
   for (const SiteTrace& s : trace.sites) {
     SPARSESCOPE_CHECK(!s.name.empty() && names.insert(s.name).second, prefix,
@@ -212,57 +98,21 @@ void save_trace(const Trace& trace, const std::string& path) {
     tensors.emplace_back(s.name + "/stats", s.stats.to(at::kFloat));
     tensors.emplace_back(s.name + "/rows", rows);
     tensors.emplace_back(s.name + "/row_queries", row_queries);
-    sites.push_back({{"name", s.name},
-                     {"pattern", s.pattern},
-                     {"queries", s.queries},
-                     {"keys", s.keys},
-                     {"pool", s.pool},
-                     {"heads", s.heads()},
-                     {"mask_heads", s.mask.size(0)},
-                     {"rows", row_queries.numel()}});
+    meta.sites.push_back({s.name, s.pattern, s.queries, s.keys, s.pool, s.heads(), s.mask.size(0), row_queries.numel()});
   }
-  json meta = info_object(trace.info);
-  meta.update({{"format_version", kFormatVersion},
-               {"pooling", "mean"},
-               {"versions", {{"sparsescope", version()}, {"libtorch", torch_version()}}},
-               {"stats_columns", {"recall", "density", "entropy"}},
-               {"sites", sites}});
-  save_safetensors(path, tensors, {{kMetadataKey, meta.dump()}});
+  save_safetensors(path, tensors, {{kMetadataKey, trace_metadata_json(meta)}});
 }
 
 namespace {
 
 Trace parse_trace(SafetensorsFile file, const std::string& name) {
-  const MetadataReader r(name);
-  const std::string prefix = r.prefix();
+  const std::string prefix = "trace '" + name + "': ";
   const auto meta_it = file.metadata.find(kMetadataKey);
   SPARSESCOPE_CHECK(meta_it != file.metadata.end(), prefix,
                     "not a sparsescope trace (no \"sparsescope\" entry in the safetensors metadata)");
-  const json meta = json::parse(meta_it->second, nullptr, /*allow_exceptions=*/false);
-  SPARSESCOPE_CHECK(!meta.is_discarded() && meta.is_object(), prefix,
-                    "the \"sparsescope\" metadata is not a JSON object");
-  const int64_t version = r.integer(meta, "format_version", "", 0, INT64_MAX);
-  SPARSESCOPE_CHECK(version == kFormatVersion, prefix, "format_version ", version,
-                    " is not supported (this build reads ", kFormatVersion, ")");
-
+  const TraceMetadata meta = parse_trace_metadata(meta_it->second, name);
   Trace trace;
-  trace.info.model = r.text(meta, "model", "");
-  trace.info.method = r.text(meta, "method", "");
-  trace.info.input = r.text(meta, "input", "");
-  trace.info.frame = r.integer(meta, "frame", "", -1, INT64_MAX);
-  trace.info.producer = r.text(meta, "producer", "");
-  trace.info.layout = read_layout(r, meta);
-  if (meta.contains("topk")) {
-    for (const json& j : r.array(meta, "topk", "")) {
-      ClassScore c;
-      c.index = r.integer(j, "class", "topk[]", 0, INT32_MAX);
-      // A model that overflowed (NaN logits) writes its scores as null.
-      const bool nan = j.is_object() && j.contains("score") && j["score"].is_null();
-      c.score = nan ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(r.real(j, "score", "topk[]", 0.0, 1.0));
-      if (j.contains("label")) c.label = r.text(j, "label", "topk[]");
-      trace.info.topk.push_back(std::move(c));
-    }
-  }
+  trace.info = meta.info;
 
   std::map<std::string, at::Tensor> tensors;
   for (auto& [tensor_name, tensor] : file.tensors) tensors.emplace(tensor_name, std::move(tensor));
@@ -277,21 +127,14 @@ Trace parse_trace(SafetensorsFile file, const std::string& name) {
     explained.insert(kImageTensor);
   }
 
-  for (const json& j : r.array(meta, "sites", "")) {
+  for (const SiteShape& shape : meta.sites) {
     SiteTrace s;
-    s.name = r.text(j, "name", "sites[]");
-    const std::string where = "sites[" + s.name + "]";
-    SPARSESCOPE_CHECK(!s.name.empty(), prefix, "a site has an empty name");
-    SPARSESCOPE_CHECK(!explained.count(s.name + "/probs"), prefix, "site '", s.name, "' is listed twice");
-    s.pattern = r.text(j, "pattern", where);
-    s.queries = r.integer(j, "queries", where, 1, kMaxTokens);
-    s.keys = r.integer(j, "keys", where, 1, kMaxTokens);
-    s.pool = r.integer(j, "pool", where, 1, std::max(s.queries, s.keys));
-    const int64_t heads = r.integer(j, "heads", where, 1, kMaxHeads);
-    const int64_t mask_heads = r.integer(j, "mask_heads", where, 1, heads);
-    SPARSESCOPE_CHECK(mask_heads == 1 || mask_heads == heads, prefix, "metadata key '", where, ".mask_heads' is ",
-                      mask_heads, ", expected 1 or ", heads);
-    const int64_t rows = r.integer(j, "rows", where, 0, s.queries);
+    s.name = shape.name;
+    s.pattern = shape.pattern;
+    s.queries = shape.queries;
+    s.keys = shape.keys;
+    s.pool = shape.pool;
+    const int64_t heads = shape.heads, mask_heads = shape.mask_heads, rows = shape.rows;
 
     std::ostringstream why;
     why << heads << " heads, " << s.queries << " x " << s.keys << " at pool " << s.pool << " in the metadata";

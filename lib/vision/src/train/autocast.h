@@ -3,7 +3,7 @@
 // and evaluation under BF16/FP16 (a no-op for FP32).
 #include <ATen/autocast_mode.h>
 
-#include "sparsescope/vision/evaluate.h"
+#include "sparsescope/vision/precision.h"
 
 namespace sparsescope::vision::detail {
 

@@ -17,9 +17,9 @@ const std::string kScaler = "grad_scaler/";
 bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 }  // namespace
 
-NamedTensors checkpoint_tensors(VisionTransformer& model, torch::optim::AdamW& optimizer, GradScaler* scaler) {
+NamedTensors checkpoint_tensors(torch::nn::Module& model, torch::optim::AdamW& optimizer, GradScaler* scaler) {
   NamedTensors tensors;
-  const auto params = model->named_parameters(/*recurse=*/true);
+  const auto params = model.named_parameters(/*recurse=*/true);
   for (const auto& item : params) tensors.emplace_back(item.key(), item.value().detach());
   auto& state = optimizer.state();
   for (const auto& item : params) {
@@ -38,7 +38,7 @@ NamedTensors checkpoint_tensors(VisionTransformer& model, torch::optim::AdamW& o
   return tensors;
 }
 
-void restore_checkpoint(const NamedTensors& tensors, VisionTransformer& model, torch::optim::AdamW& optimizer,
+void restore_checkpoint(const NamedTensors& tensors, torch::nn::Module& model, torch::optim::AdamW& optimizer,
                         GradScaler* scaler, const std::string& path) {
   NamedTensors weights;
   std::map<std::string, at::Tensor> rest;
@@ -49,7 +49,7 @@ void restore_checkpoint(const NamedTensors& tensors, VisionTransformer& model, t
       weights.emplace_back(name, tensor);
     }
   }
-  assign_weights(*model, weights, path);
+  assign_weights(model, weights, path);
 
   auto take = [&](const std::string& name, const at::Tensor& like) {
     const auto it = rest.find(name);
@@ -63,7 +63,7 @@ void restore_checkpoint(const NamedTensors& tensors, VisionTransformer& model, t
   c10::NoGradGuard no_grad;
   auto& state = optimizer.state();
   state.clear();
-  for (const auto& item : model->named_parameters(/*recurse=*/true)) {
+  for (const auto& item : model.named_parameters(/*recurse=*/true)) {
     const at::Tensor& p = item.value();
     const std::string prefix = kOptimizer + item.key() + "/";
     if (!rest.count(prefix + "step")) continue;  // saved before its first step

@@ -5,17 +5,10 @@
 #include <string>
 
 #include "sparsescope/vision/datasets.h"
+#include "sparsescope/vision/precision.h"
 #include "sparsescope/vision/vit.h"
 
 namespace sparsescope::vision {
-
-/// Mixed precision of training and evaluation: FP32 computes in the parameters' dtype, BF16 and
-/// FP16 run the forward pass under autocast (torch.autocast's op lists) with float32 parameters.
-enum class Precision { FP32, BF16, FP16 };
-
-/// "fp32", "bf16", "fp16"; parse throws sparsescope::Error on anything else.
-const char* to_string(Precision precision);
-Precision parse_precision(const std::string& name);
 
 struct EvalOptions {
   int64_t batch = 256;

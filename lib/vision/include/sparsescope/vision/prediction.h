@@ -5,17 +5,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
-namespace sparsescope::vision {
+#include "sparsescope/vision/trace_metadata.h"  // ClassScore
 
-struct ClassScore {
-  int64_t index = 0;  ///< class index
-  float score = 0;    ///< softmax probability
-  std::string label;  ///< class name; empty when the model names no classes
-};
+namespace sparsescope::vision {
 
 /// Per row of `logits` [B, C]: the min(k, C) most probable classes, best first, named by `labels`
 /// (empty, or one name per class). Throws sparsescope::Error for another shape or label count.
@@ -24,8 +19,5 @@ std::vector<std::vector<ClassScore>> top_classes(const at::Tensor& logits, int64
 
 /// "Ankle boot 97.1 %, Sandal 1.5 %, ..." for the first `count` entries ("class 9" when unnamed).
 std::string describe(const std::vector<ClassScore>& top, std::size_t count = 3);
-
-/// {"class", "score"} and "label" when named: the entries of predictions.jsonl and of traces.
-void to_json(nlohmann::json& j, const ClassScore& c);
 
 }  // namespace sparsescope::vision

@@ -3,7 +3,7 @@
 // probabilities (full, or block-pooled beyond the recorder's budget), the pattern's mask, full rows
 // for selected queries and per-head statistics. Stored as safetensors: tensors `<site>/probs`,
 // `<site>/mask`, `<site>/stats`, `<site>/rows`, `<site>/row_queries` and `input/image`, with the
-// JSON of TraceInfo and the site list under the metadata key "sparsescope".
+// JSON of TraceInfo and the site list under the metadata key "sparsescope" (trace_metadata.h).
 #include <ATen/core/Tensor.h>
 
 #include <cstddef>
@@ -11,24 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "sparsescope/vision/prediction.h"
+#include "sparsescope/vision/trace_metadata.h"
 
 namespace sparsescope::vision {
-
-/// Where the tokens of a sequence come from: `prefix` tokens (class, distillation) first, then the
-/// patch grid [T, H, W] in row-major order; segments name ranges of the sequence.
-struct TokenLayout {
-  struct Segment {
-    std::string kind;  // "prefix", "image", "frame", "text"
-    int64_t start = 0;
-    int64_t end = 0;  // one past the last token
-  };
-  int64_t prefix = 0;
-  std::vector<int64_t> grid;  // [T, H, W]; T = 1 for images
-  std::vector<Segment> segments;
-
-  int64_t tokens() const;  // prefix + T * H * W
-};
 
 /// Columns of SiteTrace::stats.
 enum StatColumn : int64_t { kRecall = 0, kDensity = 1, kEntropy = 2, kStatColumns = 3 };
@@ -49,16 +34,6 @@ struct SiteTrace {
   int64_t heads() const { return probs.defined() ? probs.size(0) : 0; }
 };
 
-struct TraceInfo {
-  std::string model;   // "vit_small_patch16_224"
-  std::string method;  // "dense", "sparsifiner", ...
-  std::string input;   // the input file as given
-  int64_t frame = -1;  // video frame index, -1 for still images
-  TokenLayout layout;
-  std::string producer;  // "sparsescope 0.1.0 / LibTorch 2.11.0"
-  std::vector<ClassScore> topk;  // the classifier's most probable classes, best first; empty if unknown
-};
-
 struct Trace {
   TraceInfo info;
   at::Tensor image;  // uint8 [H, W, 3]: the network's input after preprocessing (for overlays)
@@ -67,10 +42,6 @@ struct Trace {
   /// The site named `name`; throws sparsescope::Error listing the trace's sites.
   const SiteTrace& site(const std::string& name) const;
 };
-
-/// TraceInfo as a JSON object: model, method, input, frame, producer, topk and layout {prefix, grid,
-/// segments}. The one writer of these keys, for the trace file's metadata and `trace info --json`.
-std::string trace_info_json(const TraceInfo& info);
 
 /// "sparsescope <version> / LibTorch <version>": TraceInfo::producer of traces recorded by this build.
 std::string trace_producer();

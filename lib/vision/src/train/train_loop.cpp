@@ -1,15 +1,17 @@
 // Note [exact resume]
 // A resumed run must continue exactly where an uninterrupted one would be. Everything random is
-// drawn from CPU generators seeded from (seed, epoch) alone: the initialisation from `seed`, each
-// epoch's data order and augmentations from a generator made at the epoch's start. Checkpoints are
-// written at epoch ends with the optimizer's moments and steps (and the loss scale), so loading
-// one restores every input of the next epoch. tests/vision/test_train.cpp checks that an
-// interrupted and resumed run ends with the same weights as an uninterrupted one.
-#include "sparsescope/vision/train.h"
+// drawn from CPU generators seeded from (seed, epoch) alone: the initialisation from `seed` (by the
+// task, before the loop), each epoch's data order and augmentations from a generator made at the
+// epoch's start. Checkpoints are written at epoch ends with the optimizer's moments and steps, the
+// loss scale and the task's state, so loading one restores every input of the next epoch.
+// tests/vision/test_train.cpp and test_train_loop.cpp check that an interrupted and resumed run
+// ends with the same weights as an uninterrupted one.
+#include "sparsescope/vision/train_loop.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
+#include <torch/nn/module.h>
 #include <torch/optim/adamw.h>
 
 #include <chrono>
@@ -22,27 +24,43 @@
 #include "autocast.h"
 #include "checkpoint.h"
 #include "grad_scaler.h"
-#include "init.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/atomic_file.h"
 #include "sparsescope/vision/model_card.h"
-#include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/train_optim.h"
 
 namespace sparsescope::vision {
 
-namespace {
+const at::Tensor& Batch::at(const std::string& name) const {
+  const auto it = tensors.find(name);
+  if (it != tensors.end()) return it->second;
+  std::string names;
+  for (const auto& [key, tensor] : tensors) names += (names.empty() ? "" : ", ") + key;
+  SPARSESCOPE_FAIL("batch has no tensor '", name, "' (it holds: ", names.empty() ? "nothing" : names, ")");
+}
 
-namespace fs = std::filesystem;
-using nlohmann::json;
-using Clock = std::chrono::steady_clock;
+bool TrainTask::trains(const std::string&) const { return true; }
 
-constexpr const char* kStateKey = "sparsescope.train_state";
-constexpr const char* kTrainingKey = "sparsescope.training";
+std::vector<torch::optim::OptimizerParamGroup> TrainTask::param_groups(double lr, double weight_decay) {
+  return weight_decay_groups(module(), lr, weight_decay);
+}
 
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+void TrainTask::after_step() {}
 
-at::Device parse_device(const std::string& name) {
+Metrics TrainTask::train_metrics(const std::map<std::string, double>&, int64_t) const { return {}; }
+
+Metrics TrainTask::evaluate(const TrainRecipe&) { return {}; }
+
+std::string TrainTask::eval_source() const { return {}; }
+
+NamedTensors TrainTask::state() const { return {}; }
+
+void TrainTask::load_state(const NamedTensors& state, const std::string& source) {
+  SPARSESCOPE_CHECK(state.empty(), "checkpoint '", source, "' has task state ('", state.front().first,
+                    "') that this task does not keep");
+}
+
+at::Device training_device(const std::string& name) {
   std::optional<at::Device> device;
   try {
     device = at::Device(name);
@@ -54,65 +72,67 @@ at::Device parse_device(const std::string& name) {
   return *device;
 }
 
-json augment_json(const AugmentOptions& a) {
-  return {{"scale", {a.scale_min, a.scale_max}}, {"ratio", {a.ratio_min, a.ratio_max}}, {"pad", a.pad},
-          {"hflip", a.hflip},                    {"erase_prob", a.erase_prob}};
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kStateKey = "sparsescope.train_state";
+constexpr const char* kTrainingKey = "sparsescope.training";
+const std::string kTaskState = "task/";
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// What a checkpoint must share with the run that resumes it: the task's entries and the recipe's.
+json fingerprint(const TrainTask& task, const TrainRecipe& o) {
+  json print = json::parse(task.fingerprint());
+  SPARSESCOPE_CHECK(print.is_object(), "training task: its fingerprint is not a JSON object");
+  print.update({{"epochs", o.epochs},
+                {"batch", o.batch},
+                {"lr", o.lr},
+                {"min_lr", o.min_lr},
+                {"warmup_lr", o.warmup_lr},
+                {"warmup_epochs", o.warmup_epochs},
+                {"weight_decay", o.weight_decay},
+                {"clip_grad", o.clip_grad},
+                {"seed", o.seed},
+                {"precision_fp16", o.precision == Precision::FP16}});  // the loss scale is part of the state
+  return print;
 }
 
-// What a checkpoint must share with the run that resumes it.
-json fingerprint(const ViTConfig& config, const ImageDataset& train, const ImageDataset* eval,
-                 const TrainOptions& o) {
-  return {{"model", json::parse(model_card_metadata({config, train.classes}).at(kModelCardKey))},
-          {"train_data", {{"source", train.source}, {"images", train.size()}}},
-          {"eval_data", eval ? json{{"source", eval->source}, {"images", eval->size()}} : json(nullptr)},
-          {"epochs", o.epochs},
-          {"batch", o.batch},
-          {"lr", o.lr},
-          {"min_lr", o.min_lr},
-          {"warmup_lr", o.warmup_lr},
-          {"warmup_epochs", o.warmup_epochs},
-          {"weight_decay", o.weight_decay},
-          {"label_smoothing", o.label_smoothing},
-          {"clip_grad", o.clip_grad},
-          {"augment", augment_json(o.augment)},
-          {"seed", o.seed},
-          {"objective", o.objective.name},
-          {"precision_fp16", o.precision == Precision::FP16}};  // the loss scale is part of the state
-}
+// Records as log.json holds them: the task's metrics flattened to "train_<name>" and "eval_<name>".
+const std::string kTrain = "train_", kEval = "eval_";
 
 json record_json(const EpochRecord& r) {
   json j = {{"epoch", r.epoch},
             {"lr", r.lr},
             {"train_loss", r.train_loss},
-            {"train_top1", r.train_top1},
             {"seconds", r.seconds},
             {"train_images_per_second", r.train_images_per_second}};
-  if (r.eval) {
-    j["eval_loss"] = r.eval->loss;
-    j["eval_top1"] = r.eval->top1;
-    j["eval_top5"] = r.eval->top5;
-    j["eval_images"] = r.eval->images;
-    j["eval_seconds"] = r.eval->seconds;
-  }
+  for (const auto& [name, value] : r.train) j[kTrain + name] = value;
+  for (const auto& [name, value] : r.eval) j[kEval + name] = value;
+  if (!r.eval.empty()) j["eval_seconds"] = r.eval_seconds;
   return j;
 }
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
 EpochRecord record_from_json(const json& j) {
   EpochRecord r;
   r.epoch = j.at("epoch").get<int64_t>();
   r.lr = j.at("lr").get<double>();
   r.train_loss = j.at("train_loss").get<double>();
-  r.train_top1 = j.at("train_top1").get<double>();
   r.seconds = j.at("seconds").get<double>();
   r.train_images_per_second = j.at("train_images_per_second").get<double>();
-  if (j.contains("eval_top1")) {
-    EvalResult e;
-    e.loss = j.at("eval_loss").get<double>();
-    e.top1 = j.at("eval_top1").get<double>();
-    e.top5 = j.at("eval_top5").get<double>();
-    e.images = j.at("eval_images").get<int64_t>();
-    e.seconds = j.at("eval_seconds").get<double>();
-    r.eval = e;
+  for (const auto& [key, value] : j.items()) {
+    if (key == "train_loss" || key == "train_images_per_second") continue;
+    if (key == "eval_seconds") {
+      r.eval_seconds = value.get<double>();
+      continue;
+    }
+    if (starts_with(key, kTrain)) r.train[key.substr(kTrain.size())] = value.get<double>();
+    if (starts_with(key, kEval)) r.eval[key.substr(kEval.size())] = value.get<double>();
   }
   return r;
 }
@@ -127,7 +147,7 @@ std::string differences(const json& saved, const json& now) {
   return out;
 }
 
-void check_inputs(const ViTConfig& config, const ImageDataset& train, const ImageDataset* eval, const TrainOptions& o) {
+void check_recipe(const TrainRecipe& o) {
   SPARSESCOPE_CHECK(!o.out.empty(), "training needs an output folder (--out)");
   SPARSESCOPE_CHECK(o.epochs > 0, "--epochs must be positive, got ", o.epochs);
   SPARSESCOPE_CHECK(o.batch > 0 && o.eval_batch > 0, "--batch must be positive, got ", o.batch);
@@ -135,31 +155,18 @@ void check_inputs(const ViTConfig& config, const ImageDataset& train, const Imag
                     ", ", o.min_lr, ", ", o.warmup_lr);
   SPARSESCOPE_CHECK(o.warmup_epochs >= 0 && o.warmup_epochs < static_cast<double>(o.epochs), "--warmup-epochs ",
                     o.warmup_epochs, " must be in [0, --epochs ", o.epochs, ")");
-  SPARSESCOPE_CHECK(o.weight_decay >= 0 && o.clip_grad >= 0 && o.label_smoothing >= 0 && o.label_smoothing < 1,
-                    "--weight-decay, --clip-grad, --label-smoothing: bad values ", o.weight_decay, ", ", o.clip_grad,
-                    ", ", o.label_smoothing);
+  SPARSESCOPE_CHECK(o.weight_decay >= 0 && o.clip_grad >= 0, "--weight-decay, --clip-grad: bad values ",
+                    o.weight_decay, ", ", o.clip_grad);
   SPARSESCOPE_CHECK(o.save_dtype == at::kFloat || o.save_dtype == at::kHalf || o.save_dtype == at::kBFloat16,
                     "--save-dtype must be fp32, fp16 or bf16");
-  SPARSESCOPE_CHECK(config.num_classes == static_cast<int64_t>(train.classes.size()), config.name, " has ",
-                    config.num_classes, " classes, the training data '", train.source, "' ", train.classes.size());
-  for (const ImageDataset* data : {&train, eval}) {
-    if (!data) continue;
-    SPARSESCOPE_CHECK(data->size() > 0, "dataset '", data->source, "' is empty");
-    SPARSESCOPE_CHECK(data->images.size(1) == config.in_chans && data->images.size(2) == config.img_size &&
-                          data->images.size(3) == config.img_size,
-                      "dataset '", data->source, "' holds images ", data->images.sizes().slice(1), ", ", config.name,
-                      " takes [", config.in_chans, ", ", config.img_size, ", ", config.img_size, "]");
-    SPARSESCOPE_CHECK(data->labels.max().item<int64_t>() < config.num_classes, "dataset '", data->source,
-                      "' has labels beyond the model's ", config.num_classes, " classes");
-  }
 }
 
 // A backend of attend() without a backward would leave the attention weights without gradients
 // while the rest trains: fail loudly on the first step instead.
-void check_gradients(VisionTransformer& model) {
+void check_gradients(const torch::nn::Module& module) {
   std::string missing;
   int64_t count = 0;
-  for (const auto& item : model->named_parameters(/*recurse=*/true)) {
+  for (const auto& item : module.named_parameters(/*recurse=*/true)) {
     if (!item.value().requires_grad() || item.value().grad().defined()) continue;
     ++count;
     if (count <= 5) missing += (missing.empty() ? "" : ", ") + item.key();
@@ -175,10 +182,9 @@ uint64_t epoch_seed(uint64_t seed, int64_t epoch) {
 
 }  // namespace
 
-TrainResult train_classifier(const ViTConfig& config, const ImageDataset& train, const ImageDataset* eval,
-                             const TrainOptions& o, const TrainCallbacks& cb) {
-  check_inputs(config, train, eval, o);
-  const at::Device device = parse_device(o.device);
+TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& cb) {
+  check_recipe(o);
+  const at::Device device = training_device(o.device);
   if (device.is_cuda() && o.tf32) at::globalContext().setFloat32MatmulPrecision("high");
   const fs::path out(o.out);
   fs::create_directories(out);
@@ -188,31 +194,32 @@ TrainResult train_classifier(const ViTConfig& config, const ImageDataset& train,
   SPARSESCOPE_CHECK(o.resume || !fs::exists(checkpoint_path), "'", checkpoint_path,
                     "' exists: pass --resume to continue that run, or choose another --out");
 
-  at::Generator init_gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
-  VisionTransformer model(config);
-  detail::init_for_training(model, init_gen);
-  if (o.objective.init) o.objective.init(model);
-  model->to(device);
-  model->train();
+  torch::nn::Module& model = task.module();
+  model.to(device);
+  model.train();
   std::vector<at::Tensor> params;  // the trained ones
-  for (auto& item : model->named_parameters(/*recurse=*/true)) {
-    const bool trains = !o.objective.trains || o.objective.trains(item.key());
+  for (auto& item : model.named_parameters(/*recurse=*/true)) {
+    const bool trains = task.trains(item.key());
     item.value().set_requires_grad(trains);
     if (trains) params.push_back(item.value());
   }
-  SPARSESCOPE_CHECK(!params.empty(), "training objective '", o.objective.name, "' trains no parameter");
-  torch::optim::AdamW optimizer(weight_decay_groups(*model, o.lr, o.weight_decay),
+  SPARSESCOPE_CHECK(!params.empty(), "training task: no parameter trains");
+  torch::optim::AdamW optimizer(task.param_groups(o.lr, o.weight_decay),
                                 torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
   std::optional<detail::GradScaler> scaler;
   if (o.precision == Precision::FP16) scaler.emplace(device);
 
-  const int64_t n = train.size();
+  const BatchSource& data = task.data();
+  const int64_t n = data.size();
+  SPARSESCOPE_CHECK(n > 0, "dataset '", data.source(), "' is empty");
   const int64_t batch = std::min(o.batch, n);
   const int64_t steps = n / batch;  // the last partial batch is dropped, as timm's loader does
   WarmupCosine schedule{o.lr, o.min_lr, o.warmup_lr, std::llround(o.warmup_epochs * static_cast<double>(steps)),
                         o.epochs * steps};
-  const json card = json::parse(model_card_metadata({config, train.classes}).at(kModelCardKey));
-  const json print = fingerprint(config, train, eval, o);
+  const auto card_metadata = task.model_metadata();
+  const auto card_it = card_metadata.find(kModelCardKey);
+  const json card = card_it == card_metadata.end() ? json(nullptr) : json::parse(card_it->second);
+  const json print = fingerprint(task, o);
 
   TrainResult result;
   result.model_path = model_path;
@@ -228,7 +235,16 @@ TrainResult train_classifier(const ViTConfig& config, const ImageDataset& train,
                       "--resume: '", checkpoint_path, "' has malformed ", kStateKey, " metadata");
     const std::string diff = differences(state.at("fingerprint"), print);
     SPARSESCOPE_CHECK(diff.empty(), "--resume: '", checkpoint_path, "' comes from a different run: ", diff);
-    detail::restore_checkpoint(file.tensors, model, optimizer, scaler ? &*scaler : nullptr, checkpoint_path);
+    NamedTensors loop_state, task_state;
+    for (const auto& [name, tensor] : file.tensors) {
+      if (starts_with(name, kTaskState)) {
+        task_state.emplace_back(name.substr(kTaskState.size()), tensor);
+      } else {
+        loop_state.emplace_back(name, tensor);
+      }
+    }
+    detail::restore_checkpoint(loop_state, model, optimizer, scaler ? &*scaler : nullptr, checkpoint_path);
+    task.load_state(task_state, checkpoint_path);
     for (const auto& r : state.at("records")) result.epochs.push_back(record_from_json(r));
     start_epoch = static_cast<int64_t>(result.epochs.size());
     result.planned_epochs = state.at("planned_epochs").get<int64_t>();
@@ -237,33 +253,28 @@ TrainResult train_classifier(const ViTConfig& config, const ImageDataset& train,
   }
   schedule.total_steps = result.planned_epochs * steps;
 
-  const at::Tensor images = train.images.to(device);  // uint8 [N, C, S, S]
-  const at::Tensor labels = train.labels.to(device);
-  const int64_t C = config.in_chans;
-  const auto fopts = at::TensorOptions().dtype(at::kFloat).device(device);
-  const at::Tensor mean = at::tensor(at::ArrayRef<float>(config.eval.mean.data(), C)).to(fopts).view({1, C, 1, 1});
-  const at::Tensor stdev = at::tensor(at::ArrayRef<float>(config.eval.std.data(), C)).to(fopts).view({1, C, 1, 1});
-
   auto save = [&](bool finished) {
     const int64_t done = static_cast<int64_t>(result.epochs.size());
     json records = json::array();
     for (const auto& r : result.epochs) records.push_back(record_json(r));
     const json state = {{"fingerprint", print}, {"records", records}, {"planned_epochs", result.planned_epochs}};
-    auto metadata = model_card_metadata({config, train.classes});
+    auto metadata = card_metadata;
     metadata[kStateKey] = state.dump();
-    save_safetensors(checkpoint_path, detail::checkpoint_tensors(model, optimizer, scaler ? &*scaler : nullptr),
-                     metadata);
+    NamedTensors tensors = detail::checkpoint_tensors(model, optimizer, scaler ? &*scaler : nullptr);
+    for (auto& [name, tensor] : task.state()) tensors.emplace_back(kTaskState + name, tensor);
+    save_safetensors(checkpoint_path, tensors, metadata);
 
-    json training = {{"data", train.source}, {"epochs", done}, {"planned_epochs", result.planned_epochs},
+    json training = {{"data", data.source()}, {"epochs", done}, {"planned_epochs", result.planned_epochs},
                      {"command", o.command}};
-    if (!result.epochs.empty() && result.epochs.back().eval) {
-      const EvalResult& e = *result.epochs.back().eval;
-      training["eval"] = {{"data", eval->source}, {"top1", e.top1}, {"top5", e.top5}, {"images", e.images}};
+    if (!result.epochs.empty() && !result.epochs.back().eval.empty()) {
+      json eval = result.epochs.back().eval;
+      eval["data"] = task.eval_source();
+      training["eval"] = eval;
     }
-    auto model_metadata = model_card_metadata({config, train.classes});
+    auto model_metadata = card_metadata;
     model_metadata[kTrainingKey] = training.dump();
     NamedTensors weights;
-    for (const auto& item : model->named_parameters(/*recurse=*/true)) {
+    for (const auto& item : model.named_parameters(/*recurse=*/true)) {
       weights.emplace_back(item.key(), item.value().detach().to(at::kCPU, o.save_dtype));
     }
     save_safetensors(model_path, weights, model_metadata);
@@ -281,34 +292,26 @@ TrainResult train_classifier(const ViTConfig& config, const ImageDataset& train,
 
   bool gradients_checked = false;
   const auto run_start = Clock::now();
+  const auto sum_options = at::TensorOptions().dtype(at::kDouble).device(device);
   for (int64_t epoch = start_epoch; epoch < result.planned_epochs; ++epoch) {
     const auto epoch_start = Clock::now();
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(epoch_seed(o.seed, epoch));
     const at::Tensor order = at::randperm(n, gen, at::kLong).to(device);
     if (cb.on_epoch_start) cb.on_epoch_start(epoch + 1, steps);
-    at::Tensor loss_sum = at::zeros({}, fopts.dtype(at::kDouble));
-    at::Tensor correct = at::zeros({}, fopts.dtype(at::kLong));
+    at::Tensor loss_sum = at::zeros({}, sum_options);
+    std::map<std::string, at::Tensor> sums;
     double lr = 0;
     for (int64_t step = 0; step < steps; ++step) {
       lr = schedule.at(epoch * steps + step);
       for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
-      const at::Tensor index = order.narrow(0, step * batch, batch);
-      at::Tensor x = augment_geometry(images.index_select(0, index).to(at::kFloat).div_(255), o.augment, gen);
-      x = x.sub_(mean).div_(stdev);  // normalize_pixels' operations, after the geometric augmentation
-      if (o.augment.erase_prob > 0) x = random_erase(x, o.augment.erase_prob, gen);
-      const at::Tensor y = labels.index_select(0, index);
-      at::Tensor logits, loss;
+      const Batch b = data.batch(order.narrow(0, step * batch, batch), &gen);
+      StepResult r;
       {
         detail::AutocastGuard autocast(device.type(), o.precision);
-        if (o.objective.loss) {
-          loss = o.objective.loss(model, x, y, o.label_smoothing, logits);
-        } else {
-          logits = model->forward(x);  // [B, classes]
-          loss = at::cross_entropy_loss(logits, y, {}, at::Reduction::Mean, -100, o.label_smoothing);
-        }
+        r = task.step(b);
       }
       optimizer.zero_grad();
-      (scaler ? scaler->scale(loss) : loss).backward();
+      (scaler ? scaler->scale(r.loss) : r.loss).backward();
       if (!gradients_checked) {
         check_gradients(model);
         gradients_checked = true;
@@ -317,17 +320,30 @@ TrainResult train_classifier(const ViTConfig& config, const ImageDataset& train,
       if (o.clip_grad > 0) clip_grad_norm(params, o.clip_grad);
       if (!scaler || scaler->gradients_finite()) detail::adamw_step(optimizer);
       if (scaler) scaler->update();
-      loss_sum += loss.detach().to(at::kDouble);
-      correct += logits.detach().argmax(1).eq(y).sum();
+      task.after_step();
+      loss_sum += r.loss.detach().to(at::kDouble);
+      for (const auto& [name, value] : r.sums) {
+        const at::Tensor v = value.detach().to(at::kDouble);
+        auto it = sums.find(name);
+        if (it == sums.end()) {
+          sums.emplace(name, v.clone());
+        } else {
+          it->second += v;
+        }
+      }
       if (cb.on_step) cb.on_step();
     }
     EpochRecord record;
     record.epoch = epoch + 1;
     record.lr = lr;
     record.train_loss = loss_sum.item<double>() / static_cast<double>(steps);  // waits for the device
-    record.train_top1 = static_cast<double>(correct.item<int64_t>()) / static_cast<double>(steps * batch);
+    std::map<std::string, double> host_sums;
+    for (const auto& [name, value] : sums) host_sums[name] = value.item<double>();
+    record.train = task.train_metrics(host_sums, steps * batch);
     record.train_images_per_second = static_cast<double>(steps * batch) / seconds_since(epoch_start);
-    if (eval) record.eval = evaluate(model, *eval, {o.eval_batch, o.precision, nullptr});
+    const auto eval_start = Clock::now();
+    record.eval = task.evaluate(o);
+    record.eval_seconds = seconds_since(eval_start);
     record.seconds = seconds_since(epoch_start);
     result.epochs.push_back(record);
 

@@ -1,0 +1,77 @@
+#pragma once
+// The JSON metadata of a trace file (Note [trace file] in src/io/trace_metadata.cpp): what was
+// recorded (TraceInfo) and, per attention site, the shapes its tensors must have. LibTorch-free,
+// so that the parser of this untrusted input is fuzzed in the sanitizer build.
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+namespace sparsescope::vision {
+
+struct ClassScore {
+  int64_t index = 0;  ///< class index
+  float score = 0;    ///< softmax probability
+  std::string label;  ///< class name; empty when the model names no classes
+};
+
+/// {"class", "score"} and "label" when named: the entries of predictions.jsonl and of traces.
+void to_json(nlohmann::json& j, const ClassScore& c);
+
+/// Where the tokens of a sequence come from: `prefix` tokens (class, distillation) first, then the
+/// patch grid [T, H, W] in row-major order; segments name ranges of the sequence.
+struct TokenLayout {
+  struct Segment {
+    std::string kind;  // "prefix", "image", "frame", "text"
+    int64_t start = 0;
+    int64_t end = 0;  // one past the last token
+  };
+  int64_t prefix = 0;
+  std::vector<int64_t> grid;  // [T, H, W]; T = 1 for images
+  std::vector<Segment> segments;
+
+  int64_t tokens() const;  // prefix + T * H * W
+};
+
+struct TraceInfo {
+  std::string model;   // "vit_small_patch16_224"
+  std::string method;  // "dense", "sparsifiner", ...
+  std::string input;   // the input file as given
+  int64_t frame = -1;  // video frame index, -1 for still images
+  TokenLayout layout;
+  std::string producer;  // "sparsescope 0.1.0 / LibTorch 2.11.0"
+  std::vector<ClassScore> topk;  // the classifier's most probable classes, best first; empty if unknown
+};
+
+/// An attention site as the metadata lists it: what its tensors `<name>/probs`, `/mask`, `/stats`,
+/// `/rows` and `/row_queries` hold.
+struct SiteShape {
+  std::string name;     // "blocks.3.attn"
+  std::string pattern;  // kind_name() of the pattern attend() ran
+  int64_t queries = 0;  // N
+  int64_t keys = 0;     // M
+  int64_t pool = 1;     // 1: full maps; else cells of pool x pool, averaged
+  int64_t heads = 0;
+  int64_t mask_heads = 0;  // heads or 1 (one plane shared by the heads)
+  int64_t rows = 0;        // full probability rows kept for selected queries
+};
+
+struct TraceMetadata {
+  TraceInfo info;
+  std::vector<SiteShape> sites;  // in forward order
+  std::string sparsescope_version, libtorch_version;  // of the writer
+};
+
+/// TraceInfo as a JSON object: model, method, input, frame, producer, topk and layout {prefix, grid,
+/// segments}. The one writer of these keys, for the trace file's metadata and `trace info --json`.
+std::string trace_info_json(const TraceInfo& info);
+
+/// The metadata JSON of a trace file (format_version 1).
+std::string trace_metadata_json(const TraceMetadata& metadata);
+
+/// Parses and range-checks the metadata JSON of a trace file: every number that later sizes a
+/// tensor is bounded, names are non-empty and unique. Throws sparsescope::Error naming `file` and
+/// the key path, or the format version when it is not 1.
+TraceMetadata parse_trace_metadata(const std::string& json, const std::string& file);
+
+}  // namespace sparsescope::vision

@@ -1,0 +1,224 @@
+// Note [trace file]
+// A trace is a safetensors file whose metadata key "sparsescope" holds JSON describing everything
+// else (format_version 1):
+//   {"format_version": 1, "model", "method", "input", "frame", "producer",
+//    "topk": [{"class", "score", "label" (optional)}] (optional: older traces lack it),
+//    "layout": {"prefix", "grid": [T, H, W], "segments": [{"kind", "start", "end"}]},
+//    "pooling": "mean", "stats_columns": ["recall", "density", "entropy"],
+//    "versions": {"sparsescope", "libtorch"} (of the writer; "producer" names the recorder),
+//    "sites": [{"name", "pattern", "queries", "keys", "pool", "heads", "mask_heads", "rows"}]}
+// and the tensors are exactly `input/image` (optional) plus, per site, `<site>/probs`, `/mask`,
+// `/stats`, `/rows`, `/row_queries` (src/trace/trace_file.cpp). Traces come from outside (other
+// machines, Python), so the reader trusts nothing: every number in the JSON is range-checked before
+// it sizes anything, and every tensor must have the dtype and the shape the JSON implies.
+#include "sparsescope/vision/trace_metadata.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "sparsescope/kernels/error.h"
+
+namespace sparsescope::vision {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr int64_t kFormatVersion = 1;
+// Bounds that keep every derived shape and byte count far from overflow; real traces are orders of
+// magnitude below them.
+constexpr int64_t kMaxTokens = int64_t{1} << 31;
+constexpr int64_t kMaxHeads = 1 << 16;
+constexpr int64_t kMaxGridExtent = 1 << 20;
+
+// Reads typed, range-checked members of the metadata JSON; errors name the file and the key path.
+class MetadataReader {
+ public:
+  explicit MetadataReader(std::string file) : file_(std::move(file)) {}
+
+  const json& member(const json& object, const std::string& key, const std::string& where) const {
+    const std::string path = where.empty() ? key : where + "." + key;
+    SPARSESCOPE_CHECK(object.is_object() && object.contains(key), prefix(), "metadata key '", path, "' is missing");
+    return object.at(key);
+  }
+  int64_t integer(const json& object, const std::string& key, const std::string& where, int64_t lo, int64_t hi) const {
+    return integer_value(member(object, key, where), where.empty() ? key : where + "." + key, lo, hi);
+  }
+  int64_t integer_value(const json& value, const std::string& path, int64_t lo, int64_t hi) const {
+    SPARSESCOPE_CHECK(value.is_number_integer(), prefix(), "metadata key '", path, "' must be an integer, got ",
+                      value.dump());
+    const int64_t v = value.is_number_unsigned() && value.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)
+                          ? INT64_MAX
+                          : value.get<int64_t>();
+    SPARSESCOPE_CHECK(v >= lo && v <= hi, prefix(), "metadata key '", path, "' is ", v, ", outside [", lo, ", ", hi,
+                      "]");
+    return v;
+  }
+  std::string text(const json& object, const std::string& key, const std::string& where) const {
+    const json& value = member(object, key, where);
+    SPARSESCOPE_CHECK(value.is_string(), prefix(), "metadata key '", where.empty() ? key : where + "." + key,
+                      "' must be a string, got ", value.dump());
+    return value.get<std::string>();
+  }
+  double real(const json& object, const std::string& key, const std::string& where, double lo, double hi) const {
+    const json& value = member(object, key, where);
+    const std::string path = where.empty() ? key : where + "." + key;
+    SPARSESCOPE_CHECK(value.is_number(), prefix(), "metadata key '", path, "' must be a number, got ", value.dump());
+    const double v = value.get<double>();
+    SPARSESCOPE_CHECK(v >= lo && v <= hi, prefix(), "metadata key '", path, "' is ", v, ", outside [", lo, ", ", hi,
+                      "]");
+    return v;
+  }
+  const json& array(const json& object, const std::string& key, const std::string& where) const {
+    const json& value = member(object, key, where);
+    SPARSESCOPE_CHECK(value.is_array(), prefix(), "metadata key '", where.empty() ? key : where + "." + key,
+                      "' must be an array");
+    return value;
+  }
+  std::string prefix() const { return "trace '" + file_ + "': "; }
+
+ private:
+  std::string file_;
+};
+
+TokenLayout read_layout(const MetadataReader& r, const json& meta) {
+  const json& j = r.member(meta, "layout", "");
+  TokenLayout layout;
+  layout.prefix = r.integer(j, "prefix", "layout", 0, kMaxTokens);
+  const json& grid = r.array(j, "grid", "layout");
+  SPARSESCOPE_CHECK(grid.empty() || grid.size() == 3, r.prefix(),
+                    "metadata key 'layout.grid' must be [T, H, W] or [], got ", grid.dump());
+  int64_t tokens = layout.prefix;
+  if (!grid.empty()) {
+    int64_t grid_tokens = 1;
+    for (std::size_t i = 0; i < grid.size(); ++i) {
+      const int64_t extent = r.integer_value(grid[i], "layout.grid", 1, kMaxGridExtent);
+      layout.grid.push_back(extent);
+      grid_tokens *= extent;  // at most 2^60: no overflow
+      SPARSESCOPE_CHECK(grid_tokens <= kMaxTokens, r.prefix(), "metadata key 'layout.grid' ", grid.dump(),
+                        " has more than ", kMaxTokens, " tokens");
+    }
+    tokens += grid_tokens;
+  }
+  for (const json& segment : r.array(j, "segments", "layout")) {
+    TokenLayout::Segment s;
+    s.kind = r.text(segment, "kind", "layout.segments[]");
+    s.start = r.integer(segment, "start", "layout.segments[]", 0, tokens);
+    s.end = r.integer(segment, "end", "layout.segments[]", s.start, tokens);
+    layout.segments.push_back(s);
+  }
+  return layout;
+}
+
+json info_object(const TraceInfo& info) {
+  json segments = json::array();
+  for (const auto& seg : info.layout.segments)
+    segments.push_back({{"kind", seg.kind}, {"start", seg.start}, {"end", seg.end}});
+  return {{"model", info.model},
+          {"method", info.method},
+          {"input", info.input},
+          {"frame", info.frame},
+          {"producer", info.producer},
+          {"topk", info.topk},  // a NaN score is written as null
+          {"layout", {{"prefix", info.layout.prefix}, {"grid", info.layout.grid}, {"segments", segments}}}};
+}
+
+}  // namespace
+
+void to_json(json& j, const ClassScore& c) {
+  j = {{"class", c.index}, {"score", c.score}};
+  if (!c.label.empty()) j["label"] = c.label;
+}
+
+int64_t TokenLayout::tokens() const {
+  int64_t grid_tokens = grid.empty() ? 0 : 1;
+  for (const int64_t extent : grid) grid_tokens *= extent;
+  return prefix + grid_tokens;
+}
+
+std::string trace_info_json(const TraceInfo& info) { return info_object(info).dump(); }
+
+std::string trace_metadata_json(const TraceMetadata& m) {
+  json sites = json::array();
+  for (const SiteShape& s : m.sites) {
+    sites.push_back({{"name", s.name},
+                     {"pattern", s.pattern},
+                     {"queries", s.queries},
+                     {"keys", s.keys},
+                     {"pool", s.pool},
+                     {"heads", s.heads},
+                     {"mask_heads", s.mask_heads},
+                     {"rows", s.rows}});
+  }
+  json meta = info_object(m.info);
+  meta.update({{"format_version", kFormatVersion},
+               {"pooling", "mean"},
+               {"versions", {{"sparsescope", m.sparsescope_version}, {"libtorch", m.libtorch_version}}},
+               {"stats_columns", {"recall", "density", "entropy"}},
+               {"sites", sites}});
+  return meta.dump();
+}
+
+TraceMetadata parse_trace_metadata(const std::string& text, const std::string& file) {
+  const MetadataReader r(file);
+  const std::string prefix = r.prefix();
+  const json meta = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  SPARSESCOPE_CHECK(!meta.is_discarded() && meta.is_object(), prefix,
+                    "the \"sparsescope\" metadata is not a JSON object");
+  const int64_t version = r.integer(meta, "format_version", "", 0, INT64_MAX);
+  SPARSESCOPE_CHECK(version == kFormatVersion, prefix, "format_version ", version,
+                    " is not supported (this build reads ", kFormatVersion, ")");
+
+  TraceMetadata m;
+  m.info.model = r.text(meta, "model", "");
+  m.info.method = r.text(meta, "method", "");
+  m.info.input = r.text(meta, "input", "");
+  m.info.frame = r.integer(meta, "frame", "", -1, INT64_MAX);
+  m.info.producer = r.text(meta, "producer", "");
+  m.info.layout = read_layout(r, meta);
+  if (meta.contains("topk")) {
+    for (const json& j : r.array(meta, "topk", "")) {
+      ClassScore c;
+      c.index = r.integer(j, "class", "topk[]", 0, INT32_MAX);
+      // A model that overflowed (NaN logits) writes its scores as null.
+      const bool nan = j.contains("score") && j["score"].is_null();
+      c.score = nan ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(r.real(j, "score", "topk[]", 0.0, 1.0));
+      if (j.contains("label")) c.label = r.text(j, "label", "topk[]");
+      m.info.topk.push_back(std::move(c));
+    }
+  }
+  if (meta.contains("versions")) {
+    const json& v = meta.at("versions");
+    if (v.is_object() && v.contains("sparsescope") && v["sparsescope"].is_string()) {
+      m.sparsescope_version = v["sparsescope"].get<std::string>();
+    }
+    if (v.is_object() && v.contains("libtorch") && v["libtorch"].is_string()) {
+      m.libtorch_version = v["libtorch"].get<std::string>();
+    }
+  }
+
+  std::set<std::string> names;
+  for (const json& j : r.array(meta, "sites", "")) {
+    SiteShape s;
+    s.name = r.text(j, "name", "sites[]");
+    const std::string where = "sites[" + s.name + "]";
+    SPARSESCOPE_CHECK(!s.name.empty(), prefix, "a site has an empty name");
+    SPARSESCOPE_CHECK(names.insert(s.name).second, prefix, "site '", s.name, "' is listed twice");
+    s.pattern = r.text(j, "pattern", where);
+    s.queries = r.integer(j, "queries", where, 1, kMaxTokens);
+    s.keys = r.integer(j, "keys", where, 1, kMaxTokens);
+    s.pool = r.integer(j, "pool", where, 1, std::max(s.queries, s.keys));
+    s.heads = r.integer(j, "heads", where, 1, kMaxHeads);
+    s.mask_heads = r.integer(j, "mask_heads", where, 1, s.heads);
+    SPARSESCOPE_CHECK(s.mask_heads == 1 || s.mask_heads == s.heads, prefix, "metadata key '", where,
+                      ".mask_heads' is ", s.mask_heads, ", expected 1 or ", s.heads);
+    s.rows = r.integer(j, "rows", where, 0, s.queries);
+    m.sites.push_back(std::move(s));
+  }
+  return m;
+}
+
+}  // namespace sparsescope::vision

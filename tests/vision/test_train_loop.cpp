@@ -1,0 +1,163 @@
+// The training loop with a task that is not classification: regression of a linear map with an
+// EMA copy of the weights updated after every step and kept in the checkpoint, as the teachers of
+// MAE-LUT and DCLIP will be.
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/GradMode.h>
+#include <gtest/gtest.h>
+#include <torch/nn/modules/linear.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/safetensors.h"
+#include "sparsescope/vision/train_loop.h"
+#include "temp_dir.h"
+
+namespace sv = sparsescope::vision;
+
+namespace {
+
+class Pairs : public sv::BatchSource {
+ public:
+  Pairs(at::Tensor x, at::Tensor y) : x_(std::move(x)), y_(std::move(y)) {}
+  int64_t size() const override { return x_.size(0); }
+  std::string source() const override { return "pairs"; }
+  sv::Batch batch(const at::Tensor& index, at::Generator* gen) const override {
+    at::Tensor x = x_.index_select(0, index);
+    if (gen) x = x + 0.01 * at::randn(x.sizes(), *gen);  // augmentation drawn from the epoch's generator
+    return {{{"x", x}, {"y", y_.index_select(0, index)}}, index.size(0)};
+  }
+
+ private:
+  at::Tensor x_, y_;
+};
+
+class Regression : public sv::TrainTask {
+ public:
+  explicit Regression(uint64_t seed) : data_(make(seed, 0), make(seed, 1)), held_out_(make(seed + 1, 0), make(seed + 1, 1)) {
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    c10::NoGradGuard no_grad;
+    model_->weight.normal_(0, 0.1, gen);
+    model_->bias.zero_();
+    ema_ = model_->weight.detach().clone();
+  }
+
+  std::string fingerprint() const override { return R"({"task": "regression"})"; }
+  torch::nn::Module& module() override { return *model_; }
+  const sv::BatchSource& data() const override { return data_; }
+  sv::StepResult step(const sv::Batch& batch) override {
+    const at::Tensor error = model_->forward(batch.at("x")) - batch.at("y");
+    return {error.square().mean(), {{"squares", error.detach().square().sum()}}};
+  }
+  void after_step() override {
+    c10::NoGradGuard no_grad;
+    ema_.mul_(0.9).add_(model_->weight.detach(), 0.1);
+    ++steps_;
+  }
+  sv::Metrics train_metrics(const std::map<std::string, double>& sums, int64_t examples) const override {
+    return {{"mse", sums.at("squares") / static_cast<double>(examples * 2)}};
+  }
+  sv::Metrics evaluate(const sv::TrainRecipe&) override {
+    c10::NoGradGuard no_grad;
+    const at::Tensor x = at::arange(held_out_.size(), at::kLong);
+    const sv::Batch b = held_out_.batch(x, nullptr);
+    return {{"mse", (model_->forward(b.at("x")) - b.at("y")).square().mean().item<double>()}};
+  }
+  std::string eval_source() const override { return "held-out pairs"; }
+  sv::NamedTensors state() const override { return {{"ema.weight", ema_}}; }
+  void load_state(const sv::NamedTensors& state, const std::string& source) override {
+    ASSERT_EQ(state.size(), 1u) << source;
+    ASSERT_EQ(state[0].first, "ema.weight");
+    ema_.copy_(state[0].second);
+  }
+  std::map<std::string, std::string> model_metadata() const override { return {{"sparsescope.model", "{}"}}; }
+
+  at::Tensor ema_;
+  int64_t steps_ = 0;
+
+ private:
+  // Inputs (part 0) and targets of a fixed linear map (part 1), 48 pairs.
+  static at::Tensor make(uint64_t seed, int part) {
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    const at::Tensor x = at::randn({48, 3}, gen);
+    if (part == 0) return x;
+    return at::matmul(x, at::tensor({1.0f, -2.0f, 0.5f, 0.25f, 3.0f, -1.0f}).view({3, 2})) + 0.5;
+  }
+
+  torch::nn::Linear model_{3, 2};
+  Pairs data_, held_out_;
+};
+
+class TrainLoop : public sparsescope::test::TempDirTest {
+ protected:
+  sv::TrainRecipe recipe(const std::string& sub) const {
+    sv::TrainRecipe r;
+    r.epochs = 4;
+    r.batch = 8;
+    r.lr = 0.3;
+    r.min_lr = 1e-3;
+    r.clip_grad = 0;
+    r.warmup_epochs = 1;
+    r.weight_decay = 0;
+    r.seed = 5;
+    r.out = (dir_ / sub).string();
+    return r;
+  }
+};
+
+TEST_F(TrainLoop, TrainsATaskThatIsNotClassificationAndLogsItsMetrics) {
+  Regression task(1);
+  const sv::TrainResult result = sv::train(task, recipe("run"));
+  ASSERT_EQ(result.epochs.size(), 4u);
+  EXPECT_TRUE(result.finished);
+  EXPECT_EQ(task.steps_, 4 * 6);
+  EXPECT_LT(result.epochs.back().train.at("mse"), 0.1 * result.epochs.front().train.at("mse"));
+  EXPECT_LT(result.epochs.back().eval.at("mse"), result.epochs.front().eval.at("mse"));
+
+  std::ifstream in(dir_ / "run" / "log.json");
+  const auto log = nlohmann::json::parse(in);
+  EXPECT_DOUBLE_EQ(log["epochs"][3]["train_mse"].get<double>(), result.epochs.back().train.at("mse"));
+  EXPECT_DOUBLE_EQ(log["epochs"][3]["eval_mse"].get<double>(), result.epochs.back().eval.at("mse"));
+  EXPECT_EQ(log["options"]["task"], "regression");  // the task's fingerprint, merged with the recipe's
+  const auto checkpoint = sv::load_safetensors((dir_ / "run" / "checkpoint.safetensors").string());
+  bool has_ema = false;
+  for (const auto& [name, tensor] : checkpoint.tensors) has_ema = has_ema || name == "task/ema.weight";
+  EXPECT_TRUE(has_ema);
+}
+
+TEST_F(TrainLoop, ResumeRestoresTheTaskStateExactly) {
+  Regression whole(1);
+  sv::train(whole, recipe("whole"));
+
+  sv::TrainRecipe part = recipe("part");
+  part.stop_after = 2;
+  {
+    Regression first(1);
+    EXPECT_FALSE(sv::train(first, part).finished);
+  }
+  part.stop_after = 0;
+  part.resume = true;
+  Regression rest(1);
+  const sv::TrainResult result = sv::train(rest, part);
+  EXPECT_TRUE(result.finished);
+  ASSERT_EQ(result.epochs.size(), 4u);
+  EXPECT_TRUE(rest.ema_.equal(whole.ema_));  // restored from the checkpoint, then updated as before
+  const auto a = sv::load_safetensors((dir_ / "whole" / "model.safetensors").string());
+  const auto b = sv::load_safetensors((dir_ / "part" / "model.safetensors").string());
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i) EXPECT_TRUE(a.tensors[i].second.equal(b.tensors[i].second));
+}
+
+TEST(Batch, AMissingTensorIsAnErrorNamingTheOthers) {
+  const sv::Batch batch{{{"images", at::zeros({1})}, {"labels", at::zeros({1})}}, 1};
+  try {
+    batch.at("text");
+    FAIL() << "no error";
+  } catch (const sparsescope::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "batch has no tensor 'text' (it holds: images, labels)");
+  }
+}
+
+}  // namespace
