@@ -2,8 +2,9 @@
 # (a 16-line source took 11-13 s on the 2-core machine), so:
 # - unity builds: each target compiles its sources in batches of SPARSESCOPE_UNITY_BATCH, so the
 #   headers are parsed once per batch rather than once per source;
-# - precompiled headers where a target still has several batches (sparsescope_pch below), or
-#   where executables of one kind can share one (REUSE_GROUP). GCC accepts a precompiled header
+# - precompiled headers where a target still has several batches (the vision library, the viewer)
+#   or where executables of one kind share one (REUSE_GROUP: the gtest executables); a target of a
+#   single batch gains nothing from its own. GCC accepts a precompiled header
 #   only under the same code model and with every macro of its creation defined alike, so a group
 #   holds targets of one kind whose owner (the first) defines no macro the others lack.
 # SPARSESCOPE_UNITY=OFF and SPARSESCOPE_PCH=OFF turn either off.

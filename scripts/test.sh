@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
 
 echo "== main build"
-"$root/scripts/build.sh"
+"$root/scripts/build.sh" -DSPARSESCOPE_BUILD_BENCH=ON  # the benchmarks compile with the tests
 (cd "$root/build" && ctest --output-on-failure -j "$jobs")
 
 echo "== sanitizers (ASan+UBSan) and fuzzers over the file readers"

@@ -51,7 +51,7 @@ pkg_config=$(command -v pkg-config || echo "$deps/usr/bin/pkgconf")
 configure() {
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPARSESCOPE_BUILD_APPS=OFF \
     -DCMAKE_CXX_COMPILER="${CXX:-g++}" -DCMAKE_C_COMPILER="${CC:-gcc}" \
-    -DSPARSESCOPE_BUILD_TRAINER=OFF \
+    -DSPARSESCOPE_BUILD_TRAINER=OFF -DSPARSESCOPE_BUILD_BENCH=ON \
     -DSPARSESCOPE_CUDA=ON -DSPARSESCOPE_PYTHON="$py" -DSPARSESCOPE_PTXAS_VERBOSE=ON \
     -DCMAKE_PREFIX_PATH="$deps/usr" -DGTest_DIR="$deps/usr/lib/x86_64-linux-gnu/cmake/GTest" \
     -DPKG_CONFIG_EXECUTABLE="$pkg_config" >"$build/configure.out" 2>&1 || { cat "$build/configure.out"; return 1; }
