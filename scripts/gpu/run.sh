@@ -101,11 +101,12 @@ if has sanitize; then
 fi
 
 lib="$build/lib/kernels/libsparsescope_kernels.so"
-# On the GPU machine a Python process that loads the library crashed inside std::ostream (first
-# seen in check_attend's messages): the library's std::locale symbols bound to definitions inside
-# the library instead of libstdc++.so, which C++ executables load first (SparsescopeTorch.cmake's
-# SPARSESCOPE_STDCXX_FIRST). Until the cause is fixed, the Python stages below check for the crash,
-# print what the library defines and links, and load libstdc++ first (LD_PRELOAD) when needed.
+# On the GPU machine a Python process that loads the library crashes in its first op call (first
+# seen inside std::ostream in check_attend's messages; kernels.python_ops). Built with the static
+# libstdc++ of /opt/gcc the library carried its own std::locale; built with /usr/bin/g++ (above) the
+# crash remains, with 60 std::locale symbols defined by the library there and none on the
+# development machine. Until the cause is found, the Python stages below check for the crash, print
+# what the library defines and links, and load libstdc++ first (LD_PRELOAD) when needed.
 python_needs_stdcxx_first() {
   "$py" -c "import sys, torch; torch.ops.load_library(sys.argv[1]); x = torch.zeros(1, 1, 2, 8)
 torch.ops.sparsescope.dense_attention(x, x, x)" "$lib" >/dev/null 2>&1 && return 1
