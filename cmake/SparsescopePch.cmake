@@ -4,9 +4,9 @@
 #   headers are parsed once per batch rather than once per source;
 # - precompiled headers where a target still has several batches (the vision library, the viewer)
 #   or where executables of one kind share one (REUSE_GROUP: the gtest executables); a target of a
-#   single batch gains nothing from its own. GCC accepts a precompiled header
-#   only under the same code model and with every macro of its creation defined alike, so a group
-#   holds targets of one kind whose owner (the first) defines no macro the others lack.
+#   single batch gains nothing from its own. GCC accepts a precompiled header only under the same
+#   code model and with every macro of its creation defined alike, so a group holds targets of one
+#   kind whose owner (the first) defines no macro the others lack.
 # SPARSESCOPE_UNITY=OFF and SPARSESCOPE_PCH=OFF turn either off.
 option(SPARSESCOPE_PCH "Precompile the LibTorch and other heavy headers" ON)
 option(SPARSESCOPE_UNITY "Compile each target's sources in batches (unity build)" ON)

@@ -80,19 +80,11 @@ std::string task_options(const TrainCommandOptions& o, const sv::TrainTaskEntry&
   return given.dump();
 }
 
-// " name value" per metric; accuracies and recalls (top1, r@5, ...) as percentages.
+// " name value" per metric of the task, in its own units.
 std::string metrics_text(const sv::Metrics& metrics) {
   std::ostringstream s;
-  for (const auto& [name, value] : metrics) {
-    if (name == "images") continue;
-    const bool fraction = name.rfind("top", 0) == 0 || name.rfind("r@", 0) == 0;
-    s << " " << name << " ";
-    if (fraction) {
-      s << std::fixed << std::setprecision(2) << 100.0 * value << "%";
-    } else {
-      s << std::setprecision(4) << value;
-    }
-  }
+  s << std::setprecision(4);
+  for (const auto& [name, value] : metrics) s << " " << name << " " << value;
   return s.str();
 }
 

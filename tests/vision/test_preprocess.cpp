@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "files.h"
+#include "image_cases.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/preprocess.h"
@@ -23,25 +24,14 @@
 namespace sv = sparsescope::vision;
 namespace fs = std::filesystem;
 
+using sparsescope::test::kImages;
+using sparsescope::test::read_cases;
 using sparsescope::test::remove_tree;
 
 namespace {
 
-const fs::path kImages = fs::path(SPARSESCOPE_FIXTURES_DIR) / "images";
 const fs::path kScript =
     fs::path(SPARSESCOPE_FIXTURES_DIR).parent_path().parent_path() / "scripts" / "fixtures" / "make_image_fixtures.py";
-
-std::vector<std::vector<std::string>> read_cases(const fs::path& path) {
-  std::ifstream in(path);
-  EXPECT_TRUE(in.is_open()) << path;
-  std::vector<std::vector<std::string>> rows;
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream fields(line);
-    rows.emplace_back(std::istream_iterator<std::string>(fields), std::istream_iterator<std::string>());
-  }
-  return rows;
-}
 
 int max_abs_diff(const sv::Image& a, const sv::Image& b) {
   int d = 0;

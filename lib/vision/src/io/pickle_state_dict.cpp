@@ -6,7 +6,7 @@
 // (pytorch/pytorch#100741, still so in 2.11). So data.pkl is read here by a small allowlist
 // unpickler in the spirit of torch.load(weights_only=True): it builds only dicts, lists, tuples,
 // scalars, strings and tensors (torch._utils._rebuild_tensor_v2 / _rebuild_parameter), never
-// calls anything, and keeps any other Python object as an opaque placeholder, so a checkpoint
+// calls anything, and keeps any other Python object as an opaque value, so a checkpoint
 // such as {"model": ..., "args": argparse.Namespace(...)} still yields its "model".
 #include "pickle_state_dict.h"
 
