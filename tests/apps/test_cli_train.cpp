@@ -118,7 +118,13 @@ TEST_F(CliTrain, UsageErrorsExitTwoWithOneLine) {
         {"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--amp", "fp8"},
         {"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--patch-size", "5"},
         {"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--method", "sparsifiner"},
-        {"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--teacher", bare}}) {
+        {"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--teacher", bare},
+        // Task options are typed by their defaults and checked by the task.
+        {"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--pad", "two"},
+        {"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--mean", "0.5"},
+        {"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--crop-scale", "0.5", "2"},
+        {"train", "--dataset", idx, "--out", (dir_ / "o").string(), "--method", "sparsifiner", "--teacher", bare,
+         "--patch-size", "4"}}) {
     auto r = cli(args);
     EXPECT_EQ(r.status, 2) << args[1] << " " << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;

@@ -7,7 +7,7 @@
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/model_card.h"
 #include "sparsescope/vision/sparsifiner.h"
-#include "sparsescope/vision/train_task.h"
+#include "sparsescope/vision/train.h"
 
 namespace sparsescope::vision::detail {
 
@@ -32,6 +32,8 @@ std::vector<OptionDoc> task_options() {
   docs.push_back({"reconstruct_lr", json(d.reconstruct_lr).dump(), "peak learning rate of phase 1"});
   docs.push_back({"distill_weight", json(d.distill_weight).dump(), "weight of KL(teacher logits || student)"});
   docs.push_back({"token_weight", json(d.token_weight).dump(), "weight of the patch-token MSE to the teacher"});
+  const std::vector<OptionDoc> recipe = classification_recipe_options();  // of phase 2
+  docs.insert(docs.end(), recipe.begin(), recipe.end());
   return docs;
 }
 
@@ -74,18 +76,22 @@ void register_sparsifiner() {
        "Sparsifiner's two phases from a dense --teacher: the predictors learn to reconstruct its attention, then "
        "the backbone fine-tunes on the sparse attention with distillation (phase 1 in OUT/reconstruct)",
        task_options(),
-       [](const std::string& options) -> std::optional<ModelCard> {
-         const SparsifinerTrainOptions o = train_options(train_task(kSparsifinerPolicy), options);
+       [](const TrainRequest& request, const TrainCallbacks& callbacks) {
+         const TrainTaskEntry& task = train_task(kSparsifinerPolicy);
+         SparsifinerTrainOptions o = train_options(task, request.options);
+         SPARSESCOPE_CHECK(request.model.empty() && request.name.empty(),
+                           "--model and --name: the student is the --teacher's model, under its name");
          const std::optional<ModelCard> card = read_model_card(o.teacher);
          SPARSESCOPE_CHECK(card.has_value(), "--teacher '", o.teacher, "' carries no model card");
-         return card;  // the student keeps the teacher's model, normalisation and classes
-       },
-       [](const ViTConfig&, const ImageDataset& train, const ImageDataset* eval, const TrainOptions& recipe,
-          const std::string& options, const TrainCallbacks& callbacks) {
-         SparsifinerTrainOptions o = train_options(train_task(kSparsifinerPolicy), options);
-         o.finetune = recipe;
-         const SparsifinerTrainResult both = train_sparsifiner(train, eval, o, callbacks);
-         return both.reconstruct.finished ? both.finetune : both.reconstruct;
+         ViTConfig config = card->config;  // the student keeps the teacher's model, normalisation and classes
+         ClassificationData data = load_classification_data(task, request, config, card->classes, callbacks);
+         o.finetune = data.recipe;
+         const SparsifinerTrainResult both =
+             train_sparsifiner(data.train, data.eval ? &*data.eval : nullptr, o, callbacks);
+         TrainResult result = both.reconstruct.finished ? both.finetune : both.reconstruct;
+         result.model_name = config.name;
+         result.failures = data.failures();
+         return result;
        }});
 }
 

@@ -2,6 +2,7 @@
 // theirs from their folders (registry.cpp, Note [registries]).
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "sparsescope/kernels/attend.h"
@@ -38,6 +39,8 @@ double dense_attention_flops(const AttentionSiteShape& site) {
 
 namespace detail {
 
+void register_classify_task();  // classify_task.cpp
+
 void register_generic_entries() {
   register_attention_policy({kDensePolicy, "softmax attention over every key (attend() with the Dense pattern)", "",
                              {}, no_options,
@@ -46,15 +49,7 @@ void register_generic_entries() {
                              }});
   register_model_family({"vit", "Vision Transformers with timm's parameter names (ViT, DeiT incl. distilled, DINO)",
                          vit_config_names});
-  register_train_task({kClassifyTask,
-                       "image classification from scratch: timm's recipe (AdamW, warmup + cosine, label smoothing, "
-                       "crop/flip/erasing augmentation)",
-                       {},
-                       {},
-                       [](const ViTConfig& config, const ImageDataset& train, const ImageDataset* eval,
-                          const TrainOptions& recipe, const std::string&, const TrainCallbacks& callbacks) {
-                         return train_classifier(config, train, eval, recipe, callbacks);
-                       }});
+  register_classify_task();
 }
 
 }  // namespace detail
@@ -83,6 +78,21 @@ std::string task_string(const TrainTaskEntry& task, const std::string& options, 
   const auto v = option_value(task, options, name);
   SPARSESCOPE_CHECK(v.is_string(), "task '", task.name, "': option '", name, "' must be a string, got ", v.dump());
   return v.get<std::string>();
+}
+
+bool task_bool(const TrainTaskEntry& task, const std::string& options, const std::string& name) {
+  const auto v = option_value(task, options, name);
+  SPARSESCOPE_CHECK(v.is_boolean(), "task '", task.name, "': option '", name, "' must be true or false, got ",
+                    v.dump());
+  return v.get<bool>();
+}
+
+std::vector<double> task_numbers(const TrainTaskEntry& task, const std::string& options, const std::string& name) {
+  const auto v = option_value(task, options, name);
+  const bool numbers = v.is_array() && std::all_of(v.begin(), v.end(), [](const auto& x) { return x.is_number(); });
+  SPARSESCOPE_CHECK(numbers, "task '", task.name, "': option '", name, "' must be an array of numbers, got ",
+                    v.dump());
+  return v.get<std::vector<double>>();
 }
 
 }  // namespace sparsescope::vision

@@ -4,11 +4,14 @@
 // loop's AdamW, schedule, clipping, mixed precision, checkpoints, resume and log; top-1/top-5 on
 // held-out data every epoch.
 #include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "sparsescope/vision/augment.h"
 #include "sparsescope/vision/datasets.h"
 #include "sparsescope/vision/train_loop.h"
+#include "sparsescope/vision/train_task.h"
 #include "sparsescope/vision/vit.h"
 
 namespace sparsescope::vision {
@@ -41,5 +44,26 @@ struct TrainOptions : TrainRecipe {
 /// "top5", "images" (EvalResult). Throws sparsescope::Error naming the option at fault.
 TrainResult train_classifier(const ViTConfig& config, const ImageDataset& train, const ImageDataset* eval,
                              const TrainOptions& options, const TrainCallbacks& callbacks = {});
+
+/// The classification recipe's options as training-task options (train_task.h), for every task
+/// that trains a classifier: label_smoothing, random_erasing, no_flip, pad, crop_scale.
+std::vector<OptionDoc> classification_recipe_options();
+
+/// A classification task's data and recipe, from a request.
+struct ClassificationData {
+  ImageDataset train;
+  std::optional<ImageDataset> eval;  ///< request.eval_dataset, else the dataset's test split, else none
+  TrainOptions recipe;               ///< request.recipe with the task's classification_recipe_options
+  /// Every skipped file of both splits: (path, reason).
+  std::vector<std::pair<std::string, std::string>> failures() const;
+};
+
+/// Loads the labelled images of `request` (datasets.h: its dataset names and splits) at the input
+/// geometry of `config`, with `classes` as load_image_folder takes them (empty: the training
+/// data's), and sets config.num_classes. Skipped files and what will train are reported through
+/// callbacks.on_note. Throws sparsescope::Error naming the dataset or option at fault.
+ClassificationData load_classification_data(const TrainTaskEntry& task, const TrainRequest& request,
+                                            ViTConfig& config, const std::vector<std::string>& classes,
+                                            const TrainCallbacks& callbacks);
 
 }  // namespace sparsescope::vision

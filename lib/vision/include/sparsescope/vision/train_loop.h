@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sparsescope/vision/precision.h"
@@ -132,6 +133,9 @@ struct TrainResult {
   int64_t planned_epochs = 0;       ///< `epochs`, or fewer after a time budget
   bool finished = false;            ///< false when stopped by stop_after
   std::string model_path;           ///< out/model.safetensors
+  std::string model_name;           ///< the trained model's name (set by the task)
+  /// Inputs the task's data loading skipped: (file, reason). Set by the task.
+  std::vector<std::pair<std::string, std::string>> failures;
 };
 
 /// Trains `task` with `recipe`. After each epoch it writes, atomically: out/checkpoint.safetensors

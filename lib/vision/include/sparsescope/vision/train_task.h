@@ -1,34 +1,43 @@
 #pragma once
-// Training tasks (registry.h): what `sparsescope train --task NAME` runs. A task receives the
-// model the command line describes, the datasets and the recipe (train.h), and its own options as a
-// JSON object holding the options the user gave (OptionDoc defaults fill the rest).
+// Training tasks (registry.h): what `sparsescope train --task NAME` runs. A task receives the data
+// and model as the user named them, the training loop's recipe (train_loop.h) and its own options
+// as a JSON object holding the options the user gave (OptionDoc defaults fill the rest); it loads
+// its data, builds its model and trains it on the loop.
+#include <cstdint>
 #include <functional>
-#include <optional>
 #include <string>
 #include <vector>
 
-#include "sparsescope/vision/datasets.h"
-#include "sparsescope/vision/model_card.h"
 #include "sparsescope/vision/registry.h"
-#include "sparsescope/vision/train.h"
+#include "sparsescope/vision/train_loop.h"
 
 namespace sparsescope::vision {
 
-/// The task that trains a classifier from scratch (train_classifier).
+/// The task that trains a ViT classifier from scratch (train.h).
 inline constexpr const char* kClassifyTask = "classify";
+
+/// What `sparsescope train` hands a task.
+struct TrainRequest {
+  std::string dataset;       ///< the training data as the user named it (the task's format, e.g. datasets.h)
+  std::string eval_dataset;  ///< held-out data; empty: the dataset's own held-out split, if any
+  int64_t limit_train = 0;   ///< > 0: the first N training examples
+  int64_t limit_eval = 0;    ///< > 0: the first N held-out examples
+  std::string model;         ///< a named configuration of the task's model family; empty: the task's default
+  std::string name;          ///< the trained model's name; empty: the task names it
+  TrainRecipe recipe;
+  std::string options = "{}";  ///< the task's options, a JSON object
+};
 
 struct TrainTaskEntry {
   std::string name;
   std::string description;
-  std::vector<OptionDoc> options;  ///< each becomes --<name with '_' as '-'> of `sparsescope train`
-  /// The model the task trains when it derives it from its options (e.g. from a teacher's model
-  /// card: its configuration, normalisation and classes), in place of the command line's model.
-  /// Unset, or nullopt: the command line's. Throws sparsescope::Error naming the option at fault.
-  std::function<std::optional<ModelCard>(const std::string& options)> model;
-  /// Trains `config` (num_classes set from `train`) with `recipe`; `options` as above.
-  std::function<TrainResult(const ViTConfig& config, const ImageDataset& train, const ImageDataset* eval,
-                            const TrainOptions& recipe, const std::string& options, const TrainCallbacks& callbacks)>
-      run;
+  /// Each becomes --<name with '_' as '-'> of `sparsescope train`, typed by its default: a number,
+  /// a string, a boolean (a flag) or an array of numbers.
+  std::vector<OptionDoc> options;
+  /// Trains what `request` asks for; reports skipped inputs in TrainResult::failures and what it
+  /// loaded through callbacks.on_note. Throws sparsescope::Error naming the option, file or flag at
+  /// fault before anything is written.
+  std::function<TrainResult(const TrainRequest& request, const TrainCallbacks& callbacks)> run;
 };
 
 void register_train_task(TrainTaskEntry entry);
@@ -40,5 +49,7 @@ std::vector<std::string> train_task_names();
 /// sparsescope::Error naming the option when the value has the wrong type.
 double task_number(const TrainTaskEntry& task, const std::string& options, const std::string& name);
 std::string task_string(const TrainTaskEntry& task, const std::string& options, const std::string& name);
+bool task_bool(const TrainTaskEntry& task, const std::string& options, const std::string& name);
+std::vector<double> task_numbers(const TrainTaskEntry& task, const std::string& options, const std::string& name);
 
 }  // namespace sparsescope::vision
