@@ -204,3 +204,30 @@ TEST(BlockMask, IgnoresEntriesPastTheCount) {
 }
 
 }  // namespace
+
+// materialize_rows() is materialize() read by rows, for every pattern of the shared cases (the
+// permuted ones with per-item, per-head permutations), rows shared or chosen per item and head.
+TEST(MaterializeRows, EqualsTheRowsOfTheWholeMask) {
+  for (const auto& c : sparsescope::testing::cases()) {
+    at::manual_seed(3);
+    const sparsescope::Pattern pattern = c.make();
+    const at::Tensor whole = sparsescope::materialize(pattern, c.n, c.m);  // [B|1, H|1, n, m]
+    const at::Tensor shared = at::tensor(std::vector<int64_t>{c.n - 1, 0, c.n / 2, 0}, at::kLong);
+    const at::Tensor shared_rows = sparsescope::materialize_rows(pattern, c.n, c.m, shared);
+    EXPECT_TRUE(shared_rows.equal(whole.index_select(2, shared))) << c.name;
+    const at::Tensor own = at::randint(0, c.n, {c.batch, c.heads, 5}, at::kLong);
+    const at::Tensor own_rows = sparsescope::materialize_rows(pattern, c.n, c.m, own);
+    const at::Tensor want = whole.expand({c.batch, c.heads, c.n, c.m})
+                                .gather(2, own.unsqueeze(-1).expand({c.batch, c.heads, 5, c.m}));
+    EXPECT_TRUE(own_rows.expand_as(want).equal(want)) << c.name;
+  }
+}
+
+TEST(MaterializeRows, RowsOutsideTheQueriesAreAClearError) {
+  try {
+    sparsescope::materialize_rows(Dense{}, 4, 4, at::tensor({1, 4}, at::kLong));
+    FAIL() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_STREQ(e.what(), "sparsescope::materialize_rows: `rows` holds queries outside [0, 4)");
+  }
+}

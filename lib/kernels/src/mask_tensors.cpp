@@ -39,6 +39,18 @@ at::Tensor causal_keep(int64_t n, int64_t m, at::Device device) {
   return keep.to(device);
 }
 
+at::Tensor causal_keep_rows(const at::Tensor& rows, int64_t m) {
+  const at::Tensor r = rows.to(at::kCPU).contiguous();
+  at::Tensor keep = at::empty({r.numel(), m}, at::kBool);
+  auto a = keep.accessor<bool, 2>();
+  const int64_t* query = r.data_ptr<int64_t>();
+  for (int64_t i = 0; i < r.numel(); ++i)
+    for (int64_t j = 0; j < m; ++j) a[i][j] = mask::causal_visible(query[i], j);
+  std::vector<int64_t> sizes = rows.sizes().vec();
+  sizes.push_back(m);
+  return keep.view(sizes).to(rows.device());
+}
+
 at::Tensor token_blocks(int64_t tokens, int64_t block_size, at::Device device) {
   at::Tensor blocks = at::empty({tokens}, at::kLong);
   auto a = blocks.accessor<int64_t, 1>();
@@ -125,22 +137,27 @@ at::Tensor neighborhood_key_lists(const Neighborhood& p) {
   return lists;
 }
 
-at::Tensor neighborhood_keep(const Neighborhood& p) {
+at::Tensor neighborhood_keep_rows(const Neighborhood& p, const at::Tensor& rows) {
   const std::vector<Axis> axes = axes_of(p);
-  at::Tensor keep = at::ones({1, 1}, at::kBool);
-  for (const Axis& ax : axes) {
-    at::Tensor axis_keep = at::empty({ax.extent, ax.extent}, at::kBool);
-    auto a = axis_keep.accessor<bool, 2>();
-    for (int64_t i = 0; i < ax.extent; ++i)
-      for (int64_t j = 0; j < ax.extent; ++j)
-        a[i][j] = mask::neighborhood_visible(i, j, ax.extent, ax.kernel, ax.dilation, ax.causal);
-    // Row-major tokens: the grid so far is the slow index, this axis the fast one.
-    const int64_t n = keep.size(0);
-    keep = keep.view({n, 1, n, 1})
-               .logical_and(axis_keep.view({1, ax.extent, 1, ax.extent}))
-               .reshape({n * ax.extent, n * ax.extent});
+  const std::vector<int64_t> strides = strides_of(axes);
+  const int64_t tokens = strides.front() * axes.front().extent;
+  const at::Tensor r = rows.to(at::kCPU).contiguous();
+  at::Tensor keep = at::empty({r.numel(), tokens}, at::kBool);
+  auto a = keep.accessor<bool, 2>();
+  const int64_t* query = r.data_ptr<int64_t>();
+  for (int64_t i = 0; i < r.numel(); ++i) {
+    for (int64_t key = 0; key < tokens; ++key) {
+      bool visible = true;
+      for (size_t x = 0; x < axes.size() && visible; ++x) {
+        visible = mask::neighborhood_visible(query[i] / strides[x] % axes[x].extent, key / strides[x] % axes[x].extent,
+                                             axes[x].extent, axes[x].kernel, axes[x].dilation, axes[x].causal);
+      }
+      a[i][key] = visible;
+    }
   }
-  return keep;
+  std::vector<int64_t> sizes = rows.sizes().vec();
+  sizes.push_back(tokens);
+  return keep.view(sizes).to(rows.device());
 }
 
 }  // namespace sparsescope::detail

@@ -12,6 +12,9 @@ namespace sparsescope::detail {
 /// [n, m] bool: mask::causal_visible.
 at::Tensor causal_keep(int64_t n, int64_t m, at::Device device);
 
+/// rows [...] int64 -> [..., m] bool: mask::causal_visible of each query in `rows`.
+at::Tensor causal_keep_rows(const at::Tensor& rows, int64_t m);
+
 /// [tokens] int64: mask::block_of for every token.
 at::Tensor token_blocks(int64_t tokens, int64_t block_size, at::Device device);
 
@@ -27,7 +30,7 @@ at::Tensor block_key_lists(const BlockSparse& pattern, int64_t m);
 /// near the start).
 at::Tensor neighborhood_key_lists(const Neighborhood& pattern);
 
-/// [N, N] bool: mask::neighborhood_visible on every axis.
-at::Tensor neighborhood_keep(const Neighborhood& pattern);
+/// rows [...] int64 -> [..., N] bool: mask::neighborhood_visible on every axis for each query in `rows`.
+at::Tensor neighborhood_keep_rows(const Neighborhood& pattern, const at::Tensor& rows);
 
 }  // namespace sparsescope::detail

@@ -40,6 +40,11 @@ at::Tensor expand_kv_heads(const at::Tensor& kv, int64_t heads);
 /// Meant for small n * m: tests, the viewer, recall.
 at::Tensor materialize(const Pattern& pattern, int64_t n, int64_t m);
 
+/// Rows of materialize(): the keys seen by the queries `rows`, int64 [R] or [B|1, H|1, R] (rows
+/// chosen per batch item and head) in [0, n), as a bool mask [B|1, H|1, R, m]. Holds R * m cells,
+/// so that a recorder can walk an [n, m] mask in chunks.
+at::Tensor materialize_rows(const Pattern& pattern, int64_t n, int64_t m, const at::Tensor& rows);
+
 /// One backend of attend() for given inputs: whether it would run them, and if not, why.
 struct BackendChoice {
   std::string name;
