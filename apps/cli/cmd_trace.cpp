@@ -48,6 +48,7 @@ std::string layout_text(const vision::TokenLayout& layout) {
   std::ostringstream out;
   out << layout.tokens() << " tokens: prefix " << layout.prefix;
   if (!layout.grid.empty()) out << " + grid " << layout.grid[0] << "x" << layout.grid[1] << "x" << layout.grid[2];
+  if (layout.kind == vision::kPointsLayout) out << " + " << layout.points << " points";
   return out.str();
 }
 
@@ -62,7 +63,13 @@ nlohmann::json info_json(const std::string& file, const vision::Trace& trace) {
                        {"density", number(s.stats[h][vision::kDensity].item<float>())},
                        {"entropy", number(s.stats[h][vision::kEntropy].item<float>())}});
     }
+    nlohmann::json parts = nlohmann::json::array();
+    for (const auto& p : s.parts) {
+      parts.push_back({{"name", p.name}, {"merge", p.merge}, {"mean_gate", number(p.gate.mean().item<float>())}});
+    }
     sites.push_back({{"name", s.name},
+                     {"kind", s.kind},
+                     {"parts", parts},
                      {"pattern", s.pattern},
                      {"queries", s.queries},
                      {"keys", s.keys},
@@ -108,7 +115,12 @@ void print_info(const std::string& file, const vision::Trace& trace, bool per_he
   for (const auto& s : trace.sites) {
     const std::string shape = std::to_string(s.queries) + " x " + std::to_string(s.keys);
     // Per site: the mean over heads (recall keeps NaN when the trace was not compared with dense).
-    row(s.name, s.pattern, shape, std::to_string(s.pool), std::to_string(s.heads()), s.stats.mean(0));
+    row(s.name, s.kind == vision::kAttentionMap ? s.pattern : s.kind + " map", shape, std::to_string(s.pool),
+        std::to_string(s.heads()), s.stats.mean(0));
+    for (const auto& p : s.parts) {
+      std::cout << "    part " << p.name << " (" << p.merge << "), mean gate " << std::setprecision(3)
+                << p.gate.mean().item<float>() << "\n";
+    }
     if (!per_head) continue;
     for (int64_t h = 0; h < s.heads(); ++h) row("  head " + std::to_string(h), "", "", "", "", s.stats[h]);
   }
@@ -151,8 +163,10 @@ int export_trace(const vision::Trace& trace, const fs::path& dir, const ExportOp
   const auto style = opt.overlay.style();
   std::vector<const vision::SiteTrace*> sites;
   for (const auto& name : opt.sites) sites.push_back(&trace.site(name));
-  if (opt.sites.empty()) {
-    for (const auto& s : trace.sites) sites.push_back(&s);
+  if (opt.sites.empty()) {  // every attention site (maps of other kinds are not over the image's tokens)
+    for (const auto& s : trace.sites) {
+      if (s.kind == vision::kAttentionMap) sites.push_back(&s);
+    }
   }
   fs::create_directories(dir);
   int written = 0;
@@ -163,8 +177,11 @@ int export_trace(const vision::Trace& trace, const fs::path& dir, const ExportOp
     ++written;
   }
   // Rollout multiplies full maps of every layer; pooled traces have none to multiply.
-  const bool full = std::all_of(trace.sites.begin(), trace.sites.end(), [](const auto& s) { return s.pool == 1; });
-  if (full && !trace.sites.empty()) {
+  const bool full = std::all_of(trace.sites.begin(), trace.sites.end(),
+                                [](const auto& s) { return s.pool == 1 || s.kind != vision::kAttentionMap; });
+  const bool attention = std::any_of(trace.sites.begin(), trace.sites.end(),
+                                     [](const auto& s) { return s.kind == vision::kAttentionMap; });
+  if (full && attention) {
     vision::write_png((dir / "rollout.png").string(), vision::rollout_overlay(trace, opt.query, style));
     ++written;
   }

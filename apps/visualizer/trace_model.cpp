@@ -32,6 +32,16 @@ std::shared_ptr<const vision::Trace> mean_over_heads(const vision::Trace& trace)
   return reduced;
 }
 
+// The viewer draws attention over the tokens; maps of other kinds (channel x channel, per-pixel
+// kernels) are left out of its layers.
+std::shared_ptr<const vision::Trace> attention_sites(std::shared_ptr<const vision::Trace> trace) {
+  const auto other = [](const vision::SiteTrace& s) { return s.kind != vision::kAttentionMap; };
+  if (std::none_of(trace->sites.begin(), trace->sites.end(), other)) return trace;
+  auto kept = std::make_shared<vision::Trace>(*trace);
+  kept->sites.erase(std::remove_if(kept->sites.begin(), kept->sites.end(), other), kept->sites.end());
+  return kept;
+}
+
 }  // namespace
 
 TraceModel::TraceModel(QObject* parent) : QObject(parent) {}
@@ -53,6 +63,7 @@ TraceModel::Maps TraceModel::compute_maps(const vision::Trace& trace, const visi
 
 void TraceModel::set_trace(std::shared_ptr<const vision::Trace> trace) {
   SPARSESCOPE_CHECK(trace != nullptr, "no trace to display");
+  trace = attention_sites(std::move(trace));
   SPARSESCOPE_CHECK(!trace->sites.empty(), "trace of '", trace->info.input, "' holds no attention site");
   const int64_t tokens = trace->sites.front().queries;
   Selection next = selection_;

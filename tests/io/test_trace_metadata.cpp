@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "sparsescope/kernels/error.h"
@@ -52,10 +54,32 @@ TEST(TraceMetadata, WhatIsWrittenIsReadBack) {
   EXPECT_EQ(back.libtorch_version, "2.11.0");
 }
 
+// The seeds of the fuzz target are accepted (the format 2 seed with parts, a map and a points
+// layout; the format 1 seed of a ViT); their rewrite is format 2.
+TEST(TraceMetadata, FuzzSeedsOfBothFormatsAreAccepted) {
+  for (const char* name : {"v2_parts_points.json", "vit_sparsifiner.json"}) {
+    std::ifstream in(std::string(SPARSESCOPE_FIXTURES_DIR) + "/../../fuzz/corpus/trace_metadata/" + name);
+    ASSERT_TRUE(in) << name;
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const sv::TraceMetadata m = sv::parse_trace_metadata(text, name);
+    EXPECT_NE(sv::trace_metadata_json(m).find("\"format_version\":2"), std::string::npos);
+    if (std::string(name) == "v2_parts_points.json") {
+      EXPECT_EQ(m.info.layout.kind, sv::kPointsLayout);
+      EXPECT_EQ(m.info.layout.tokens(), 49);
+      ASSERT_EQ(m.sites[0].parts.size(), 2u);
+      EXPECT_EQ(m.sites[0].parts[1].merge, "lse");
+      EXPECT_EQ(m.sites.back().kind, sv::kChannelMap);
+    } else {
+      EXPECT_EQ(m.info.layout.kind, sv::kGridLayout);
+      EXPECT_EQ(m.sites[0].kind, sv::kAttentionMap);
+    }
+  }
+}
+
 TEST(TraceMetadata, ErrorsNameTheFileAndTheKey) {
   EXPECT_EQ(error_of("[1, 2"), "trace 't.safetensors': the \"sparsescope\" metadata is not a JSON object");
-  EXPECT_EQ(error_of(R"({"format_version": 2})"),
-            "trace 't.safetensors': format_version 2 is not supported (this build reads 1)");
+  EXPECT_EQ(error_of(R"({"format_version": 3})"),
+            "trace 't.safetensors': format_version 3 is not supported (this build reads 1 to 2)");
   std::string text = sv::trace_metadata_json(example());
   const auto heads = text.find("\"heads\":3");
   ASSERT_NE(heads, std::string::npos);

@@ -9,6 +9,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "probs_reference.h"
 #include "sparsescope/kernels/attend.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/preprocess.h"
@@ -19,21 +20,13 @@
 #include "vit_fixture.h"
 
 namespace sv = sparsescope::vision;
+using sparsescope::testing::max_diff;
+using sparsescope::testing::reference_probs;
 using sparsescope::BlockSparse;
 using sparsescope::Dense;
 using sparsescope::TopK;
 
 namespace {
-
-// softmax(scale q k^T) over `keep` in float64, rows without keys 0: [B, H, N, M].
-at::Tensor reference_probs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& keep, double scale) {
-  const at::Tensor s = at::matmul(q.to(at::kDouble), k.to(at::kDouble).transpose(-2, -1)) * scale;
-  return at::softmax(s.masked_fill(keep.logical_not(), -std::numeric_limits<double>::infinity()), -1).nan_to_num(0.0);
-}
-
-double max_diff(const at::Tensor& a, const at::Tensor& b) {
-  return (a.to(at::kDouble) - b.to(at::kDouble).to(a.device())).abs().max().item<double>();
-}
 
 // One attend() call recorded at site "s".
 std::vector<sv::Trace> record(const at::Tensor& q, const at::Tensor& k, const sparsescope::Pattern& pattern,

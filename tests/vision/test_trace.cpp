@@ -134,6 +134,79 @@ TEST_F(TraceFile, RoundTripsEverything) {
   }
 }
 
+// Format 2: a site in parts, a map handed over and tokens at voxel coordinates.
+TEST_F(TraceFile, PartsMapsAndPointLayoutsRoundTrip) {
+  sv::Trace t = make_trace();
+  t.info.layout = {};
+  t.info.layout.kind = sv::kPointsLayout;
+  t.info.layout.prefix = 1;
+  t.info.layout.points = 12;
+  t.coords = at::randint(0, 64, {12, 3}).to(at::kInt);
+  const std::vector<sv::PartTrace> want = {
+      {"window", "sum", at::rand({3, 4, 4}), at::rand({1, 4, 4}), at::rand({3, 4})},
+      {"selected", "lse", at::rand({3, 4, 4}), at::rand({3, 4, 4}), at::rand({1, 4})}};
+  t.sites[1].pattern = "neighborhood+topk";
+  t.sites[1].parts = want;
+  sv::SiteTrace map = make_site("gsa", 3, 6, 6, 1, {});
+  map.kind = sv::kChannelMap;
+  map.probs = at::randn({3, 6, 6}) * 100;  // not probabilities: stored in float32
+  t.sites.push_back(map);
+  sv::save_trace(t, path("v2.safetensors"));
+  const auto back = sv::load_trace(path("v2.safetensors"));
+  EXPECT_EQ(back.info.layout.kind, sv::kPointsLayout);
+  EXPECT_EQ(back.info.layout.points, 12);
+  EXPECT_EQ(back.info.layout.tokens(), 13);
+  EXPECT_TRUE(at::equal(back.coords, t.coords));
+  EXPECT_EQ(back.sites[0].kind, sv::kAttentionMap);
+  EXPECT_TRUE(back.sites[0].parts.empty());
+  const auto& parts = back.sites[1].parts;
+  ASSERT_EQ(parts.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(parts[i].name, want[i].name);
+    EXPECT_EQ(parts[i].merge, want[i].merge);
+    EXPECT_TRUE(at::allclose(parts[i].probs, want[i].probs, 1e-3, 1e-4));
+    EXPECT_LE((parts[i].mask - want[i].mask).abs().max().item<float>(), 0.5f / 255 + 1e-6f);
+    EXPECT_TRUE(at::equal(parts[i].gate, want[i].gate));
+  }
+  EXPECT_EQ(back.sites[2].kind, sv::kChannelMap);
+  EXPECT_TRUE(at::equal(back.sites[2].probs, map.probs));
+
+  t.sites[1].parts[1].gate = at::rand({2, 4});
+  EXPECT_THROW(sv::save_trace(t, path("bad.safetensors")), sparsescope::Error);
+  t.coords = at::Tensor();
+  EXPECT_THROW(sv::save_trace(t, path("bad.safetensors")), sparsescope::Error);
+  EXPECT_FALSE(fs::exists(path("bad.safetensors")));
+}
+
+// Traces of format 1 (no kinds, parts or layout kinds) still open.
+TEST_F(TraceFile, FormatOneStillReads) {
+  const auto back = sv::load_trace(rewrite("v1.safetensors", [](auto& m) {
+    m["format_version"] = 1;
+    m["layout"].erase("kind");
+    for (auto& site : m["sites"]) {
+      site.erase("kind");
+      site.erase("parts");
+    }
+  }));
+  ASSERT_EQ(back.sites.size(), 2u);
+  EXPECT_EQ(back.info.layout.kind, sv::kGridLayout);
+  EXPECT_EQ(back.sites[1].kind, sv::kAttentionMap);
+  EXPECT_TRUE(back.sites[1].parts.empty());
+  expect_refused(rewrite("v2_without_kind.safetensors", [](auto& m) { m["sites"][0].erase("kind"); }),
+                 {"sites[blocks.0.attn].kind", "missing"});
+  expect_refused(rewrite("part_merge.safetensors",
+                         [](auto& m) {
+                           m["sites"][0]["parts"] = {{{"name", "a"}, {"merge", "max"}, {"mask_heads", 1}, {"gate_heads", 1}}};
+                         }),
+                 {"parts[a].merge", "'max'"});
+  expect_refused(rewrite("part_tensors.safetensors",
+                         [](auto& m) {
+                           m["sites"][0]["parts"] = {{{"name", "a"}, {"merge", "sum"}, {"mask_heads", 1}, {"gate_heads", 1}}};
+                         }),
+                 {"blocks.0.attn/parts/a/probs", "missing"});
+  expect_refused(rewrite("points.safetensors", [](auto& m) { m["layout"]["kind"] = "points"; }), {"layout.points"});
+}
+
 TEST_F(TraceFile, TracesWithoutImageOrSitesAreValid) {
   sv::Trace empty;
   sv::save_trace(empty, path("empty.safetensors"));
@@ -162,7 +235,7 @@ TEST_F(TraceFile, RefusesFilesThatAreNotTraces) {
 }
 
 TEST_F(TraceFile, RefusesMetadataThatDisagreesWithTheTensors) {
-  expect_refused(rewrite("version.safetensors", [](auto& m) { m["format_version"] = 2; }), {"format_version 2"});
+  expect_refused(rewrite("version.safetensors", [](auto& m) { m["format_version"] = 3; }), {"format_version 3"});
   expect_refused(rewrite("heads.safetensors", [](auto& m) { m["sites"][1]["heads"] = 4; }),
                  {"blocks.1.attn/probs", "[3, 4, 4]", "expected [4, 4, 4]"});
   expect_refused(rewrite("pool.safetensors", [](auto& m) { m["sites"][1]["pool"] = 3; }),

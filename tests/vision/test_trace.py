@@ -75,11 +75,12 @@ class RecordedByTheCli(unittest.TestCase):
 
     def test_metadata_describes_every_tensor(self):
         m = self.meta
-        self.assertEqual(m["format_version"], 1)
+        self.assertEqual(m["format_version"], 2)
         self.assertEqual(m["model"], "vit_tiny_patch16_224")
         self.assertEqual(m["method"], "dense")
         self.assertTrue(m["input"].endswith("chelsea.png"))
         self.assertEqual(m["frame"], -1)
+        self.assertEqual(m["layout"]["kind"], "grid")
         self.assertEqual(m["layout"]["prefix"], 1)
         self.assertEqual(m["layout"]["grid"], [1, 14, 14])
         self.assertEqual(m["stats_columns"], ["recall", "density", "entropy"])
@@ -89,6 +90,7 @@ class RecordedByTheCli(unittest.TestCase):
         for s in m["sites"]:
             self.assertEqual((s["pattern"], s["queries"], s["keys"], s["pool"], s["heads"], s["rows"]),
                              ("dense", 197, 197, 1, HEADS, 0))
+            self.assertEqual((s["kind"], s["parts"]), ("attention", []))
             names |= {s["name"] + "/" + field for field in ("probs", "mask", "stats", "rows", "row_queries")}
         self.assertEqual(set(self.tensors), names)
 

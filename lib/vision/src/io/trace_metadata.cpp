@@ -1,16 +1,22 @@
 // Note [trace file]
 // A trace is a safetensors file whose metadata key "sparsescope" holds JSON describing everything
-// else (format_version 1):
-//   {"format_version": 1, "model", "method", "input", "frame", "producer",
-//    "topk": [{"class", "score", "label" (optional)}] (optional: older traces lack it),
-//    "layout": {"prefix", "grid": [T, H, W], "segments": [{"kind", "start", "end"}]},
+// else (format_version 2):
+//   {"format_version": 2, "model", "method", "input", "frame", "producer",
+//    "topk": [{"class", "score", "label" (optional)}] (optional),
+//    "layout": {"kind": "grid" | "points", "prefix", "grid": [T, H, W] or [], "points" (points
+//               layout), "segments": [{"kind", "start", "end"}]},
 //    "pooling": "mean", "stats_columns": ["recall", "density", "entropy"],
 //    "versions": {"sparsescope", "libtorch"} (of the writer; "producer" names the recorder),
-//    "sites": [{"name", "pattern", "queries", "keys", "pool", "heads", "mask_heads", "rows"}]}
-// and the tensors are exactly `input/image` (optional) plus, per site, `<site>/probs`, `/mask`,
-// `/stats`, `/rows`, `/row_queries` (src/trace/trace_file.cpp). Traces come from outside (other
-// machines, Python), so the reader trusts nothing: every number in the JSON is range-checked before
-// it sizes anything, and every tensor must have the dtype and the shape the JSON implies.
+//    "sites": [{"name", "kind": "attention" | "channel" | "kernel", "pattern", "queries", "keys",
+//               "pool", "heads", "mask_heads", "rows",
+//               "parts": [{"name", "merge": "sum" | "lse", "mask_heads", "gate_heads"}]}]}
+// and the tensors are exactly `input/image` (optional), `input/coords` (int32 [points, 3], points
+// layout only) plus, per site, `<site>/probs`, `/mask`, `/stats`, `/rows`, `/row_queries` and per
+// part `<site>/parts/<part>/probs`, `/mask`, `/gate` (src/trace/trace_file.cpp). Format 1 is format
+// 2 without layout.kind, layout.points, sites[].kind and sites[].parts; it is still read. Traces
+// come from outside (other machines, Python), so the reader trusts nothing: every number in the
+// JSON is range-checked before it sizes anything, and every tensor must have the dtype and the
+// shape the JSON implies.
 #include "sparsescope/vision/trace_metadata.h"
 
 #include <algorithm>
@@ -18,6 +24,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <utility>
 
 #include "sparsescope/kernels/error.h"
 
@@ -27,7 +34,8 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int64_t kFormatVersion = 1;
+constexpr int64_t kFormatVersion = 2;
+constexpr int64_t kFirstFormatVersion = 1;
 // Bounds that keep every derived shape and byte count far from overflow; real traces are orders of
 // magnitude below them.
 constexpr int64_t kMaxTokens = int64_t{1} << 31;
@@ -84,14 +92,22 @@ class MetadataReader {
   std::string file_;
 };
 
-TokenLayout read_layout(const MetadataReader& r, const json& meta) {
+TokenLayout read_layout(const MetadataReader& r, const json& meta, int64_t version) {
   const json& j = r.member(meta, "layout", "");
   TokenLayout layout;
+  if (version >= 2) {
+    layout.kind = r.text(j, "kind", "layout");
+    SPARSESCOPE_CHECK(layout.kind == kGridLayout || layout.kind == kPointsLayout, r.prefix(),
+                      "metadata key 'layout.kind' is '", layout.kind, "', expected 'grid' or 'points'");
+  }
   layout.prefix = r.integer(j, "prefix", "layout", 0, kMaxTokens);
+  if (layout.kind == kPointsLayout) layout.points = r.integer(j, "points", "layout", 0, kMaxTokens - layout.prefix);
   const json& grid = r.array(j, "grid", "layout");
+  SPARSESCOPE_CHECK(layout.kind == kGridLayout || grid.empty(), r.prefix(),
+                    "metadata key 'layout.grid' must be [] for a points layout, got ", grid.dump());
   SPARSESCOPE_CHECK(grid.empty() || grid.size() == 3, r.prefix(),
                     "metadata key 'layout.grid' must be [T, H, W] or [], got ", grid.dump());
-  int64_t tokens = layout.prefix;
+  int64_t tokens = layout.prefix + layout.points;
   if (!grid.empty()) {
     int64_t grid_tokens = 1;
     for (std::size_t i = 0; i < grid.size(); ++i) {
@@ -117,13 +133,18 @@ json info_object(const TraceInfo& info) {
   json segments = json::array();
   for (const auto& seg : info.layout.segments)
     segments.push_back({{"kind", seg.kind}, {"start", seg.start}, {"end", seg.end}});
+  json layout = {{"kind", info.layout.kind},
+                 {"prefix", info.layout.prefix},
+                 {"grid", info.layout.grid},
+                 {"segments", segments}};
+  if (info.layout.kind == kPointsLayout) layout["points"] = info.layout.points;
   return {{"model", info.model},
           {"method", info.method},
           {"input", info.input},
           {"frame", info.frame},
           {"producer", info.producer},
           {"topk", info.topk},  // a NaN score is written as null
-          {"layout", {{"prefix", info.layout.prefix}, {"grid", info.layout.grid}, {"segments", segments}}}};
+          {"layout", layout}};
 }
 
 }  // namespace
@@ -133,7 +154,15 @@ void to_json(json& j, const ClassScore& c) {
   if (!c.label.empty()) j["label"] = c.label;
 }
 
+bool valid_part_name(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == '-';
+  });
+}
+
 int64_t TokenLayout::tokens() const {
+  if (kind == kPointsLayout) return prefix + points;
   int64_t grid_tokens = grid.empty() ? 0 : 1;
   for (const int64_t extent : grid) grid_tokens *= extent;
   return prefix + grid_tokens;
@@ -144,7 +173,13 @@ std::string trace_info_json(const TraceInfo& info) { return info_object(info).du
 std::string trace_metadata_json(const TraceMetadata& m) {
   json sites = json::array();
   for (const SiteShape& s : m.sites) {
+    json parts = json::array();
+    for (const auto& p : s.parts) {
+      parts.push_back({{"name", p.name}, {"merge", p.merge}, {"mask_heads", p.mask_heads}, {"gate_heads", p.gate_heads}});
+    }
     sites.push_back({{"name", s.name},
+                     {"kind", s.kind},
+                     {"parts", parts},
                      {"pattern", s.pattern},
                      {"queries", s.queries},
                      {"keys", s.keys},
@@ -169,8 +204,8 @@ TraceMetadata parse_trace_metadata(const std::string& text, const std::string& f
   SPARSESCOPE_CHECK(!meta.is_discarded() && meta.is_object(), prefix,
                     "the \"sparsescope\" metadata is not a JSON object");
   const int64_t version = r.integer(meta, "format_version", "", 0, INT64_MAX);
-  SPARSESCOPE_CHECK(version == kFormatVersion, prefix, "format_version ", version,
-                    " is not supported (this build reads ", kFormatVersion, ")");
+  SPARSESCOPE_CHECK(version >= kFirstFormatVersion && version <= kFormatVersion, prefix, "format_version ", version,
+                    " is not supported (this build reads ", kFirstFormatVersion, " to ", kFormatVersion, ")");
 
   TraceMetadata m;
   m.info.model = r.text(meta, "model", "");
@@ -178,7 +213,7 @@ TraceMetadata parse_trace_metadata(const std::string& text, const std::string& f
   m.info.input = r.text(meta, "input", "");
   m.info.frame = r.integer(meta, "frame", "", -1, INT64_MAX);
   m.info.producer = r.text(meta, "producer", "");
-  m.info.layout = read_layout(r, meta);
+  m.info.layout = read_layout(r, meta, version);
   if (meta.contains("topk")) {
     for (const json& j : r.array(meta, "topk", "")) {
       ClassScore c;
@@ -216,6 +251,32 @@ TraceMetadata parse_trace_metadata(const std::string& text, const std::string& f
     SPARSESCOPE_CHECK(s.mask_heads == 1 || s.mask_heads == s.heads, prefix, "metadata key '", where,
                       ".mask_heads' is ", s.mask_heads, ", expected 1 or ", s.heads);
     s.rows = r.integer(j, "rows", where, 0, s.queries);
+    if (version >= 2) {
+      s.kind = r.text(j, "kind", where);
+      SPARSESCOPE_CHECK(s.kind == kAttentionMap || s.kind == kChannelMap || s.kind == kKernelMap, prefix,
+                        "metadata key '", where, ".kind' is '", s.kind, "', expected 'attention', 'channel' or 'kernel'");
+      std::set<std::string> part_names;
+      for (const json& pj : r.array(j, "parts", where)) {
+        SiteShape::Part p;
+        p.name = r.text(pj, "name", where + ".parts[]");
+        const std::string part_where = where + ".parts[" + p.name + "]";
+        SPARSESCOPE_CHECK(valid_part_name(p.name), prefix, "metadata key '", part_where,
+                          "': a part's name must be letters, digits, '_', '.' or '-'");
+        SPARSESCOPE_CHECK(part_names.insert(p.name).second, prefix, "part '", p.name, "' of site '", s.name,
+                          "' is listed twice");
+        p.merge = r.text(pj, "merge", part_where);
+        SPARSESCOPE_CHECK(p.merge == "sum" || p.merge == "lse", prefix, "metadata key '", part_where,
+                          ".merge' is '", p.merge, "', expected 'sum' or 'lse'");
+        for (auto [key, field] : {std::pair{"mask_heads", &p.mask_heads}, {"gate_heads", &p.gate_heads}}) {
+          *field = r.integer(pj, key, part_where, 1, s.heads);
+          SPARSESCOPE_CHECK(*field == 1 || *field == s.heads, prefix, "metadata key '", part_where, ".", key,
+                            "' is ", *field, ", expected 1 or ", s.heads);
+        }
+        s.parts.push_back(std::move(p));
+      }
+      SPARSESCOPE_CHECK(s.parts.empty() || s.kind == kAttentionMap, prefix, "site '", s.name, "' of kind '", s.kind,
+                        "' has parts");
+    }
     m.sites.push_back(std::move(s));
   }
   return m;

@@ -35,6 +35,8 @@ int64_t recorded_row(const SiteTrace& site, int64_t query) {
 
 at::Tensor query_maps(const SiteTrace& site, const TokenLayout& layout, int64_t query) {
   const int64_t grid = grid_tokens(layout, "query_maps");
+  SPARSESCOPE_CHECK(site.kind == kAttentionMap, "query_maps: site '", site.name, "' holds a ", site.kind,
+                    " map, not attention over the tokens");
   SPARSESCOPE_CHECK(site.keys == layout.tokens(), "query_maps: site '", site.name, "' has ", site.keys,
                     " keys but the token layout has ", layout.tokens(), " tokens");
   check_query(site, query, "query_maps");
@@ -57,20 +59,26 @@ at::Tensor rollout(const Trace& trace, int64_t query) {
   const auto& layout = trace.info.layout;
   const int64_t grid = grid_tokens(layout, "rollout");
   const int64_t n = layout.tokens();
-  SPARSESCOPE_CHECK(!trace.sites.empty(), "rollout: the trace has no sites");
+  // Rollout multiplies the attention of every layer; maps of other kinds (channel, kernel) are not token mixing by attention.
+  std::vector<const SiteTrace*> sites;
   for (const auto& site : trace.sites) {
+    if (site.kind == kAttentionMap) sites.push_back(&site);
+  }
+  SPARSESCOPE_CHECK(!sites.empty(), "rollout: the trace has no attention sites");
+  for (const SiteTrace* s : sites) {
+    const SiteTrace& site = *s;
     SPARSESCOPE_CHECK(site.pool == 1, "rollout: site '", site.name, "' holds maps pooled ", site.pool, "x", site.pool,
                       "; rollout needs full maps (record with a larger budget)");
     SPARSESCOPE_CHECK(site.queries == n && site.keys == n, "rollout: site '", site.name, "' is ", site.queries, " x ",
                       site.keys, ", but the token layout has ", n, " tokens (self-attention over all of them)");
   }
-  check_query(trace.sites.front(), query, "rollout");
+  check_query(*sites.front(), query, "rollout");
   // Row `query` of A_L ... A_1 as a row vector times the layers from the last one down: O(L n^2).
   const at::Tensor identity = at::eye(n, at::kDouble);
   at::Tensor v = at::zeros({1, n}, at::kDouble);
   v[0][query] = 1.0;
-  for (auto it = trace.sites.rbegin(); it != trace.sites.rend(); ++it) {
-    at::Tensor a = 0.5 * it->probs.to(at::kDouble).mean(0) + 0.5 * identity;
+  for (auto it = sites.rbegin(); it != sites.rend(); ++it) {
+    at::Tensor a = 0.5 * (*it)->probs.to(at::kDouble).mean(0) + 0.5 * identity;
     // Rows re-normalised as in the paper: stored float16 maps, and sparse rows without keys, do not
     // sum to exactly one.
     a = a / a.sum(1, /*keepdim=*/true);

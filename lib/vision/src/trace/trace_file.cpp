@@ -18,12 +18,20 @@ namespace {
 
 constexpr const char* kMetadataKey = "sparsescope";
 constexpr const char* kImageTensor = "input/image";
+constexpr const char* kCoordsTensor = "input/coords";
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 std::vector<int64_t> pooled_shape(int64_t planes, const SiteTrace& s) {
   return {planes, ceil_div(s.queries, s.pool), ceil_div(s.keys, s.pool)};
 }
+
+std::string part_tensor(const SiteTrace& s, const std::string& part, const char* field) {
+  return s.name + "/parts/" + part + "/" + field;
+}
+
+// The kept fraction in 1/255 steps: exact for the 0/1 masks of full maps, and one byte per cell.
+at::Tensor mask_bytes(const at::Tensor& mask) { return (mask.to(at::kFloat) * 255).round().clamp(0, 255).to(at::kByte); }
 
 at::Tensor expect_tensor(const std::map<std::string, at::Tensor>& tensors, const std::string& name,
                          std::initializer_list<at::ScalarType> dtypes, const std::vector<int64_t>& shape,
@@ -57,6 +65,25 @@ void check_site_tensors(const SiteTrace& s, const std::string& prefix) {
                     at::IntArrayRef(pooled_shape(heads, s)), " or one plane");
   SPARSESCOPE_CHECK(s.stats.defined() && s.stats.sizes() == at::IntArrayRef({heads, kStatColumns}), at,
                     "`stats` must be [", heads, ", ", kStatColumns, "]");
+  SPARSESCOPE_CHECK(s.kind == kAttentionMap || s.kind == kChannelMap || s.kind == kKernelMap, at, "unknown kind '",
+                    s.kind, "'");
+  SPARSESCOPE_CHECK(s.parts.empty() || s.kind == kAttentionMap, at, "only attention sites have parts");
+  std::set<std::string> names;
+  for (const PartTrace& p : s.parts) {
+    const std::string part = at + "part '" + p.name + "': ";
+    SPARSESCOPE_CHECK(valid_part_name(p.name), part, "a part's name must be letters, digits, '_', '.' or '-'");
+    SPARSESCOPE_CHECK(names.insert(p.name).second, at, "part '", p.name, "' twice");
+    SPARSESCOPE_CHECK(p.merge == "sum" || p.merge == "lse", part, "merge must be 'sum' or 'lse', got '", p.merge, "'");
+    SPARSESCOPE_CHECK(p.probs.defined() && p.probs.sizes().vec() == pooled_shape(heads, s), part, "`probs` must be ",
+                      at::IntArrayRef(pooled_shape(heads, s)));
+    SPARSESCOPE_CHECK(p.mask.defined() && (p.mask.sizes().vec() == pooled_shape(heads, s) ||
+                                           p.mask.sizes().vec() == pooled_shape(1, s)),
+                      part, "`mask` must be ", at::IntArrayRef(pooled_shape(heads, s)), " or one plane");
+    const int64_t cells = ceil_div(s.queries, s.pool);
+    SPARSESCOPE_CHECK(p.gate.defined() && p.gate.dim() == 2 && (p.gate.size(0) == heads || p.gate.size(0) == 1) &&
+                          p.gate.size(1) == cells,
+                      part, "`gate` must be [", heads, " or 1, ", cells, "]");
+  }
   const int64_t rows = s.row_queries.defined() ? s.row_queries.numel() : 0;
   SPARSESCOPE_CHECK(!s.row_queries.defined() || s.row_queries.dim() == 1, at, "`row_queries` must be 1-D");
   if (rows > 0) {
@@ -79,6 +106,16 @@ void save_trace(const Trace& trace, const std::string& path) {
                       trace.image.scalar_type());
     tensors.emplace_back(kImageTensor, trace.image);
   }
+  if (trace.info.layout.kind == kPointsLayout) {
+    SPARSESCOPE_CHECK(trace.coords.defined() && trace.coords.dim() == 2 && trace.coords.size(1) == 3 &&
+                          trace.coords.size(0) == trace.info.layout.points,
+                      prefix, "a points layout of ", trace.info.layout.points, " tokens needs `coords` [",
+                      trace.info.layout.points, ", 3]");
+    tensors.emplace_back(kCoordsTensor, trace.coords.to(at::kInt));
+  } else {
+    SPARSESCOPE_CHECK(!trace.coords.defined(), prefix, "`coords` belong to a points layout, the layout is '",
+                      trace.info.layout.kind, "'");
+  }
   TraceMetadata meta{trace.info, {}, version(), torch_version()};
   std::set<std::string> names;
   for (const SiteTrace& s : trace.sites) {
@@ -92,13 +129,21 @@ void save_trace(const Trace& trace, const std::string& path) {
         row_queries.numel() == 0 || row_queries.ge(0).logical_and(row_queries.lt(s.queries)).all().item<bool>(), prefix,
         "site '", s.name, "': `row_queries` must lie in [0, ", s.queries, ")");
     const at::Tensor rows = row_queries.numel() > 0 ? s.rows.to(at::kFloat) : at::empty({s.heads(), 0, s.keys});
-    tensors.emplace_back(s.name + "/probs", s.probs.to(at::kHalf));
-    // The kept fraction in 1/255 steps: exact for the 0/1 masks of full maps, and one byte per cell.
-    tensors.emplace_back(s.name + "/mask", (s.mask.to(at::kFloat) * 255).round().clamp(0, 255).to(at::kByte));
+    // Maps handed over (channel, kernel) are not probabilities: float32 keeps their range.
+    tensors.emplace_back(s.name + "/probs", s.probs.to(s.kind == kAttentionMap ? at::kHalf : at::kFloat));
+    tensors.emplace_back(s.name + "/mask", mask_bytes(s.mask));
     tensors.emplace_back(s.name + "/stats", s.stats.to(at::kFloat));
     tensors.emplace_back(s.name + "/rows", rows);
     tensors.emplace_back(s.name + "/row_queries", row_queries);
-    meta.sites.push_back({s.name, s.pattern, s.queries, s.keys, s.pool, s.heads(), s.mask.size(0), row_queries.numel()});
+    SiteShape shape{s.name,   s.pattern,     s.queries, s.keys, s.pool, s.heads(), s.mask.size(0), row_queries.numel(),
+                    s.kind, {}};
+    for (const PartTrace& p : s.parts) {
+      tensors.emplace_back(part_tensor(s, p.name, "probs"), p.probs.to(at::kHalf));
+      tensors.emplace_back(part_tensor(s, p.name, "mask"), mask_bytes(p.mask));
+      tensors.emplace_back(part_tensor(s, p.name, "gate"), p.gate.to(at::kFloat));
+      shape.parts.push_back({p.name, p.merge, p.mask.size(0), p.gate.size(0)});
+    }
+    meta.sites.push_back(std::move(shape));
   }
   save_safetensors(path, tensors, {{kMetadataKey, trace_metadata_json(meta)}});
 }
@@ -127,9 +172,17 @@ Trace parse_trace(SafetensorsFile file, const std::string& name) {
     explained.insert(kImageTensor);
   }
 
+  if (meta.info.layout.kind == kPointsLayout) {
+    trace.coords = expect_tensor(tensors, kCoordsTensor, {at::kInt}, {meta.info.layout.points, 3},
+                                 "layout.points in the metadata", prefix)
+                       .clone();
+    explained.insert(kCoordsTensor);
+  }
+
   for (const SiteShape& shape : meta.sites) {
     SiteTrace s;
     s.name = shape.name;
+    s.kind = shape.kind;
     s.pattern = shape.pattern;
     s.queries = shape.queries;
     s.keys = shape.keys;
@@ -154,6 +207,22 @@ Trace parse_trace(SafetensorsFile file, const std::string& name) {
                         ")");
     }
     for (const char* field : {"/probs", "/mask", "/stats", "/rows", "/row_queries"}) explained.insert(s.name + field);
+    for (const SiteShape::Part& part : shape.parts) {
+      PartTrace p;
+      p.name = part.name;
+      p.merge = part.merge;
+      p.probs = expect_tensor(tensors, part_tensor(s, p.name, "probs"), floats, pooled_shape(heads, s), site_why, prefix)
+                    .to(at::kFloat);
+      p.mask = expect_tensor(tensors, part_tensor(s, p.name, "mask"), {at::kByte}, pooled_shape(part.mask_heads, s),
+                             site_why, prefix)
+                   .to(at::kFloat)
+                   .div_(255);
+      p.gate = expect_tensor(tensors, part_tensor(s, p.name, "gate"), floats,
+                             {part.gate_heads, ceil_div(s.queries, s.pool)}, site_why, prefix)
+                   .to(at::kFloat);
+      for (const char* field : {"probs", "mask", "gate"}) explained.insert(part_tensor(s, p.name, field));
+      s.parts.push_back(std::move(p));
+    }
     trace.sites.push_back(std::move(s));
   }
 

@@ -1,8 +1,11 @@
 #pragma once
 // The Probe users meet (DESIGN.md section 4): pass a Recorder to a model's forward pass and take
-// one Trace per batch item afterwards. For every attend() call it recomputes the probabilities
+// one Trace per batch item afterwards. For every site it recomputes the probabilities
 // softmax(scale q k^T) over the keys the pattern keeps, in float32 on the tensors' device, so
-// fused kernels that never materialise them can still be inspected.
+// fused kernels that never materialise them can still be inspected; a site observed in parts
+// (probe_set.h) gets its effective probabilities, the union of the masks and each part's map and
+// gate. Observation only keeps the recorded items' q and k; take() computes, walking each site's
+// [N, M] in chunks of rows (masks through materialize_rows()), never the whole beyond the budget.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -38,10 +41,13 @@ class Recorder : public ProbeSet {
   Recorder& operator=(const Recorder&) = delete;
 
   Probe* site(const std::string& name) override;
+  Probe* part(const std::string& site, const SitePart& part) override;
+  void map(const std::string& site, MapKind kind, const at::Tensor& values) override;
 
   /// One Trace per recorded batch item with the sites observed since the last take(), in the order
   /// they were first observed. `info.producer` is filled in; the rest of `info` and `image` are the
-  /// caller's. Leaves the recorder empty for the next forward pass.
+  /// caller's. Leaves the recorder empty for the next forward pass. Throws sparsescope::Error
+  /// naming the site when its parts disagree on its size.
   std::vector<Trace> take();
 
   const RecorderOptions& options() const { return options_; }
@@ -49,14 +55,15 @@ class Recorder : public ProbeSet {
  private:
   class SiteProbe;
   friend class SiteProbe;
-  struct Recorded {
-    std::string site;
-    std::vector<SiteTrace> items;  // one per recorded batch item
-  };
+  struct Observation;
+  struct Site;
+
+  Site& site_named(const std::string& name);
+  std::vector<int64_t> items_of(int64_t batch, const std::string& site) const;
 
   RecorderOptions options_;
-  std::map<std::string, std::unique_ptr<SiteProbe>> probes_;
-  std::vector<Recorded> recorded_;  // in observation order
+  std::map<std::string, std::unique_ptr<SiteProbe>> probes_;  // by site, or site + "/" + part
+  std::vector<std::unique_ptr<Site>> sites_;                   // in observation order
 };
 
 }  // namespace sparsescope::vision

@@ -1,9 +1,12 @@
 #pragma once
 // One recorded forward pass (DESIGN.md section 4): per attention site and head, the attention
 // probabilities (full, or block-pooled beyond the recorder's budget), the pattern's mask, full rows
-// for selected queries and per-head statistics. Stored as safetensors: tensors `<site>/probs`,
-// `<site>/mask`, `<site>/stats`, `<site>/rows`, `<site>/row_queries` and `input/image`, with the
-// JSON of TraceInfo and the site list under the metadata key "sparsescope" (trace_metadata.h).
+// for selected queries and per-head statistics; for a site recorded in parts (probe_set.h), the
+// effective probabilities, the union of the parts' masks and each part's map, mask and gate; for a
+// map handed over without attend(), its values. Stored as safetensors (Note [trace file] in
+// src/io/trace_metadata.cpp): tensors `<site>/probs`, `/mask`, `/stats`, `/rows`, `/row_queries`,
+// `<site>/parts/<part>/probs`, `/mask`, `/gate`, `input/image` and `input/coords`, with the JSON
+// of TraceInfo and the site list under the metadata key "sparsescope" (trace_metadata.h).
 #include <ATen/core/Tensor.h>
 
 #include <cstddef>
@@ -18,9 +21,21 @@ namespace sparsescope::vision {
 /// Columns of SiteTrace::stats.
 enum StatColumn : int64_t { kRecall = 0, kDensity = 1, kEntropy = 2, kStatColumns = 3 };
 
+/// One part of a site recorded in parts (SitePart), at the site's queries and keys and pooled as
+/// the site's maps; rows the part does not cover are 0.
+struct PartTrace {
+  std::string name;
+  std::string merge;  // "sum" or "lse" (SitePart::Merge)
+  at::Tensor probs;   // float32 [H, N', M']: the part's own softmax
+  at::Tensor mask;    // float32 [H or 1, N', M']: its kept fraction
+  at::Tensor gate;    // float32 [H or 1, N']: the weight of its output in the site's, per query
+                      // (sum: SitePart::gate or 1; lse: exp(lse_part - lse_site)), pooled over queries
+};
+
 struct SiteTrace {
   std::string name;     // "blocks.3.attn"
-  std::string pattern;  // kind_name() of the pattern attend() ran
+  std::string kind = kAttentionMap;  // trace_metadata.h: what probs holds
+  std::string pattern;  // kind_name() of the pattern attend() ran; "+"-joined over parts; empty for maps
   int64_t queries = 0;  // N
   int64_t keys = 0;     // M
   int64_t pool = 1;     // 1: full maps; else cells of pool x pool (queries x keys), averaged
@@ -30,13 +45,15 @@ struct SiteTrace {
   at::Tensor stats;     // float32 [H, kStatColumns]; recall is NaN when not compared with dense
   at::Tensor rows;      // float32 [H, R, M]: full probability rows of row_queries (R may be 0)
   at::Tensor row_queries;  // int64 [R]
+  std::vector<PartTrace> parts;  // empty unless recorded in parts; in observation order
 
   int64_t heads() const { return probs.defined() ? probs.size(0) : 0; }
 };
 
 struct Trace {
   TraceInfo info;
-  at::Tensor image;  // uint8 [H, W, 3]: the network's input after preprocessing (for overlays)
+  at::Tensor image;   // uint8 [H, W, 3]: the network's input after preprocessing (for overlays)
+  at::Tensor coords;  // int32 [points, 3]: voxel coordinates of the tokens when info.layout.kind is "points"
   std::vector<SiteTrace> sites;  // in forward order
 
   /// The site named `name`; throws sparsescope::Error listing the trace's sites.

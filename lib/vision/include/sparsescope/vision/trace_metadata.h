@@ -18,8 +18,13 @@ struct ClassScore {
 /// {"class", "score"} and "label" when named: the entries of predictions.jsonl and of traces.
 void to_json(nlohmann::json& j, const ClassScore& c);
 
+/// TokenLayout::kind: tokens on a dense grid, or at sparse 3D coordinates (Trace::coords).
+inline constexpr const char* kGridLayout = "grid";
+inline constexpr const char* kPointsLayout = "points";
+
 /// Where the tokens of a sequence come from: `prefix` tokens (class, distillation) first, then the
-/// patch grid [T, H, W] in row-major order; segments name ranges of the sequence.
+/// patch grid [T, H, W] in row-major order (frames x rows x columns; T = 1 for images) or `points`
+/// tokens at sparse voxel coordinates; segments name ranges of the sequence.
 struct TokenLayout {
   struct Segment {
     std::string kind;  // "prefix", "image", "frame", "text"
@@ -27,11 +32,19 @@ struct TokenLayout {
     int64_t end = 0;  // one past the last token
   };
   int64_t prefix = 0;
-  std::vector<int64_t> grid;  // [T, H, W]; T = 1 for images
+  std::vector<int64_t> grid;  // [T, H, W] (grid layout)
   std::vector<Segment> segments;
+  std::string kind = kGridLayout;
+  int64_t points = 0;  // points layout: tokens after the prefix
 
-  int64_t tokens() const;  // prefix + T * H * W
+  int64_t tokens() const;  // prefix + T * H * W, or prefix + points
 };
+
+/// SiteShape::kind, what a site's maps hold: probabilities over keys (attend()), channel x channel
+/// weights, or per-pixel kernel weights (rows: the layout's pixels; columns: the kernel's taps).
+inline constexpr const char* kAttentionMap = "attention";
+inline constexpr const char* kChannelMap = "channel";
+inline constexpr const char* kKernelMap = "kernel";
 
 struct TraceInfo {
   std::string model;   // "vit_small_patch16_224"
@@ -46,15 +59,27 @@ struct TraceInfo {
 /// An attention site as the metadata lists it: what its tensors `<name>/probs`, `/mask`, `/stats`,
 /// `/rows` and `/row_queries` hold.
 struct SiteShape {
+  /// A part of a site recorded in parts: `<site>/parts/<name>/probs`, `/mask`, `/gate`.
+  struct Part {
+    std::string name;
+    std::string merge;       // "sum" or "lse"
+    int64_t mask_heads = 0;  // heads or 1
+    int64_t gate_heads = 0;  // heads or 1
+  };
   std::string name;     // "blocks.3.attn"
-  std::string pattern;  // kind_name() of the pattern attend() ran
+  std::string pattern;  // kind_name() of the pattern attend() ran ("+"-joined over parts)
   int64_t queries = 0;  // N
   int64_t keys = 0;     // M
   int64_t pool = 1;     // 1: full maps; else cells of pool x pool, averaged
   int64_t heads = 0;
   int64_t mask_heads = 0;  // heads or 1 (one plane shared by the heads)
   int64_t rows = 0;        // full probability rows kept for selected queries
+  std::string kind = kAttentionMap;
+  std::vector<Part> parts;
 };
+
+/// Whether `name` can name a part (one component of its tensors' names): letters, digits, "_.-".
+bool valid_part_name(const std::string& name);
 
 struct TraceMetadata {
   TraceInfo info;
@@ -66,12 +91,13 @@ struct TraceMetadata {
 /// segments}. The one writer of these keys, for the trace file's metadata and `trace info --json`.
 std::string trace_info_json(const TraceInfo& info);
 
-/// The metadata JSON of a trace file (format_version 1).
+/// The metadata JSON of a trace file (format_version 2).
 std::string trace_metadata_json(const TraceMetadata& metadata);
 
 /// Parses and range-checks the metadata JSON of a trace file: every number that later sizes a
 /// tensor is bounded, names are non-empty and unique. Throws sparsescope::Error naming `file` and
-/// the key path, or the format version when it is not 1.
+/// the key path, or the format version when it is neither 1 (read as 2 without parts, kinds or
+/// point layouts) nor 2.
 TraceMetadata parse_trace_metadata(const std::string& json, const std::string& file);
 
 }  // namespace sparsescope::vision
