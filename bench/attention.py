@@ -1,6 +1,7 @@
-"""Block-sparse, dense and top-k attention forward: sparsescope's fused kernels against
-FlexAttention (torch.compile'd, on the same BlockMask tensors) and SDPA's flash backend, all timed
-in this process with CUDA events (median of --reps after --warmup). Prints a Markdown report.
+"""Block-sparse, dense, dense-with-bias and top-k attention forward: sparsescope's fused kernels
+against FlexAttention (torch.compile'd, on the same BlockMask tensors, or a score_mod reading the
+same bias) and SDPA (flash backend; with a bias, the backend SDPA picks), all timed in this process
+with CUDA events (median of --reps after --warmup). Prints a Markdown report.
 
     python bench/attention.py --lib build/lib/kernels/libsparsescope_kernels.so [--out FILE]
 
@@ -34,6 +35,7 @@ def parse():
     p.add_argument("--densities", default="100,50,20,10,5")
     p.add_argument("--topk", default="32,64,128")
     p.add_argument("--topk-seq", default="4096,16384")
+    p.add_argument("--bias-seq", default="2048,4096,8192", help="N values of the additive-bias rows")
     p.add_argument("--heads", type=int, default=16)
     p.add_argument("--reps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
@@ -212,6 +214,22 @@ class Bench:
                         f"{pairs * 2 * d * 2 / t_ours / 1e6:.0f} | {err:.1e} |"))
         return rows
 
+    def bias_rows(self, n, d, q, k, v, gen):
+        """An additive bias [1, H, N, N] of the query dtype (a learnable soft mask, SwinBERT-style) with
+        a fifth of the keys dropped (-inf): ours reads it per score in the fused forward."""
+        heads = self.args.heads
+        bias = torch.randn((1, heads, n, n), generator=gen).to(self.device, torch.bfloat16)
+        bias.masked_fill_(torch.rand((1, heads, n, n), generator=gen).to(self.device) < 0.2, float("-inf"))
+        ours = lambda: self.ops.dense_attention(q, k, v, False, None, bias)[0]
+        sdpa = lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        flex = lambda: self.flex(q, k, v, score_mod=lambda score, b, h, qi, ki: score + bias[b, h, qi, ki])
+        t_ours, t_sdpa, t_flex = self.timer(ours), self.timer(sdpa), self.timer(flex)
+        err = (ours().float() - sdpa().float()).abs().max().item()
+        pairs = heads * n * n
+        return [self.progress(f"| {n} | {d} | {t_ours:.3f} | {t_sdpa:.3f} | {t_flex:.3f} | {t_sdpa / t_ours:.2f}x | "
+                              f"{t_flex / t_ours:.2f}x | {tflops(pairs, d, t_ours):.0f} | "
+                              f"{pairs * 2 / t_ours / 1e6:.0f} | {err:.1e} |")]
+
     def run(self):
         args = self.args
         gen = torch.Generator().manual_seed(0)
@@ -240,6 +258,14 @@ class Bench:
                 q, k, v = self.qkv(n, d, gen)
                 topk += self.topk_rows(n, d, q, k, v, gen)
                 del q, k, v
+        bias = []
+        for n in map(int, args.bias_seq.split(",")):
+            for d in map(int, args.dims.split(",")):
+                q, k, v = self.qkv(n, d, gen)
+                bias += self.bias_rows(n, d, q, k, v, gen)
+                del q, k, v
+                if self.device == "cuda":
+                    torch.cuda.empty_cache()
         self.say("## Block-sparse (128 x 128 blocks): sparsescope vs FlexAttention and dense SDPA-flash")
         self.say()
         self.say("| N | D | mask | density | ours ms | flex ms | sdpa ms | vs flex | vs sdpa | ours TFLOP/s | flex TFLOP/s | max abs diff vs flex |")
@@ -259,6 +285,13 @@ class Bench:
         self.say("| N | D | k | ours ms | best torch ms | vs torch | ours TFLOP/s | ours GB/s (K, V rows read) | max abs diff |")
         self.say("|---|---|---|---|---|---|---|---|---|")
         for r in topk:
+            self.say(r)
+        self.say()
+        self.say("## Dense with an additive bias [1, H, N, N] (bf16, 20% of it -inf): sparsescope vs SDPA and FlexAttention")
+        self.say()
+        self.say("| N | D | ours ms | sdpa ms | flex ms | vs sdpa | vs flex | ours TFLOP/s | ours bias GB/s | max abs diff vs sdpa |")
+        self.say("|---|---|---|---|---|---|---|---|---|---|")
+        for r in bias:
             self.say(r)
         if args.out:
             with open(args.out, "w") as f:

@@ -49,6 +49,28 @@ Pattern to_device(const Pattern& pattern, at::Device device) {
                                to(p.kv_perm, device));
 }
 
+// The pattern with a Dense bias in `dtype` (attend() takes biases of the query dtype).
+Pattern bias_as(const Pattern& pattern, at::ScalarType dtype) {
+  const auto* p = std::get_if<Dense>(&pattern);
+  if (!p || !p->mask.defined() || p->mask.scalar_type() == at::kBool) return pattern;
+  return Dense{p->causal, p->scale, p->mask.to(dtype)};
+}
+
+// A bias [batch, heads, n, m] with dropped keys (-inf) and a row without any key.
+Pattern dense_bias(int64_t batch, int64_t heads, int64_t n, int64_t m, bool causal) {
+  at::Tensor bias = at::randn({batch, heads, n, m}) * 2;
+  bias.masked_fill_(at::rand({batch, heads, n, m}) < 0.2, -INFINITY);
+  bias.select(2, n / 2).fill_(-INFINITY);
+  return Dense{causal, {}, bias};
+}
+
+// A bool mask shared by the heads, with a row without any key.
+Pattern dense_bool_mask(int64_t batch, int64_t n, int64_t m) {
+  at::Tensor keep = at::rand({batch, 1, n, m}) < 0.6;
+  keep.select(2, 1).fill_(false);
+  return Dense{false, {}, keep};
+}
+
 Pattern block_sparse(int64_t batch, int64_t heads, int64_t n, int64_t m, int64_t bq, int64_t bk,
                      bool full) {
   const int64_t rows = ceil_div(n, bq), cols = ceil_div(m, bk);
@@ -74,6 +96,8 @@ std::vector<GpuCase> small_cases() {
       {"block_sparse", 1, 2, 200, 150, [] { return block_sparse(1, 2, 200, 150, 128, 64, true); },
        "cuda_block_sparse"},
       {"topk", 1, 2, 9, 40, [] { return topk(1, 2, 9, 40, 37); }, "cuda_topk"},
+      {"dense_bias", 2, 2, 33, 140, [] { return dense_bias(2, 2, 33, 140, false); }, "cuda_dense"},
+      {"dense_bool_mask", 1, 2, 70, 90, [] { return dense_bool_mask(1, 70, 90); }, "cuda_dense"},
   };
 }
 
@@ -95,6 +119,9 @@ std::vector<GpuCase> odd_cases() {
          const at::Tensor full_index = at::tensor({0, 0, 2, 0}, at::kInt).view({1, 1, 2, 2});
          return Pattern(BlockSparse{128, 128, count, index, full_count, full_index, {}});
        }, "cuda_block_sparse"},
+      {"dense_bias_causal", 1, 3, 300, 333, [] { return dense_bias(1, 3, 300, 333, true); }, "cuda_dense"},
+      {"dense_bias_broadcast", 2, 2, 257, 200, [] { return dense_bias(1, 1, 257, 200, false); }, "cuda_dense"},
+      {"dense_bool_mask", 2, 3, 300, 333, [] { return dense_bool_mask(2, 300, 333); }, "cuda_dense"},
       {"topk", 2, 3, 300, 400, [] { return topk(2, 1, 300, 400, 37); }, "cuda_topk"},
       {"topk_k_over_m", 1, 2, 50, 20, [] { return topk(1, 2, 50, 20, 70); }, "cuda_topk"},
       {"topk_long_lists", 1, 2, 64, 900, [] { return topk(1, 2, 64, 900, 300); }, "cuda_topk"},
@@ -130,11 +157,12 @@ TEST_P(CudaAttend, MatchesTheFloat32Reference) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
   const auto& [c, dtype, d] = GetParam();
   at::manual_seed(17);
-  const Pattern pattern = c.make();
+  const Pattern pattern = bias_as(c.make(), dtype);  // a bias as the kernel reads it, rounded to the dtype
   const at::Tensor q = at::randn({c.batch, c.heads, c.n, d}).to(dtype);
   const at::Tensor k = at::randn({c.batch, c.heads, c.m, d}).to(dtype);
   const at::Tensor v = at::randn({c.batch, c.heads, c.m, d}).to(dtype);
-  const AttendResult want = sparsescope::attend_lse(q.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat), pattern);
+  const AttendResult want = sparsescope::attend_lse(q.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat),
+                                                    bias_as(pattern, at::kFloat));
 
   const Pattern on_gpu = to_device(pattern, at::kCUDA);
   const at::Tensor gq = q.cuda(), gk = k.cuda(), gv = v.cuda();
@@ -278,5 +306,37 @@ INSTANTIATE_TEST_SUITE_P(Patterns, CudaGradient, ::testing::ValuesIn(std::vector
      "cuda_block_sparse"},
     {"topk", 1, 2, 40, 90, [] { return topk(1, 2, 40, 90, 20); }, "cuda_topk"},
 }), [](const auto& info) { return info.param.name; });
+
+// A learnable bias (SwinBERT's soft mask) runs the fused forward; its gradient, and those of q, k
+// and v, match the float32 reference's on the CPU.
+TEST(CudaAttendBias, GradientsFlowIntoTheBias) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
+  at::manual_seed(29);
+  const int64_t b = 1, h = 2, n = 150, m = 170, d = 64;
+  const at::Tensor bias = std::get<Dense>(dense_bias(b, h, n, m, true)).mask.to(at::kBFloat16);
+  const at::Tensor q = at::randn({b, h, n, d}).to(at::kBFloat16), k = at::randn({b, h, m, d}).to(at::kBFloat16),
+                   v = at::randn({b, h, m, d}).to(at::kBFloat16);
+  const at::Tensor g_out = at::randn({b, h, n, d});
+  auto grads = [&](at::Device device, at::ScalarType dtype) {
+    std::vector<at::Tensor> leaves;
+    for (const at::Tensor& t : {q, k, v, bias}) leaves.push_back(t.to(device, dtype).requires_grad_(true));
+    const Dense pattern{true, {}, leaves[3]};
+    if (device.is_cuda()) {
+      EXPECT_EQ(first_usable(sparsescope::backend_choices(leaves[0], leaves[1], leaves[2], pattern)), "cuda_dense");
+    }
+    const at::Tensor out = sparsescope::attend(leaves[0], leaves[1], leaves[2], pattern);
+    (out.to(at::kFloat) * g_out.to(device)).sum().backward();
+    std::vector<at::Tensor> g;
+    for (const auto& t : leaves) g.push_back(t.grad().cpu().to(at::kFloat).nan_to_num(0, 0, 0));
+    return g;
+  };
+  const auto got = grads(at::kCUDA, at::kBFloat16);
+  const auto want = grads(at::kCPU, at::kFloat);
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double scale = std::max(1.0, want[i].abs().max().item<double>());
+    EXPECT_LE((got[i] - want[i]).abs().max().item<double>(), 2e-2 * scale) << "input " << i;
+  }
+  EXPECT_GT(want[3].abs().sum().item<double>(), 0.0) << "the bias has a gradient";
+}
 
 }  // namespace

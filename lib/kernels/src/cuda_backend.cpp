@@ -8,7 +8,8 @@
 // torch::autograd::Function) runs the kernel in its forward and, in its backward, recomputes the
 // reference backend on the saved inputs with autograd on and differentiates that: the composite
 // backward (masked attention through ATen, O(N x listed keys) memory) until fused backward
-// kernels exist. Without a gradient to record the kernel is called directly.
+// kernels exist. A Dense bias is an input of the Function too, so that its gradient flows. Without
+// a gradient to record the kernel is called directly.
 #include "cuda_backend.h"
 
 #include <ATen/ATen.h>
@@ -140,7 +141,17 @@ AttendResult launch_fwd(const AttendParams& a, cuda::FwdParams& p, Launch launch
 AttendResult dense_fwd(const AttendParams& a) {
   const c10::cuda::CUDAGuard guard(a.q.device());
   cuda::FwdParams p{};
-  p.causal = std::get<Dense>(a.pattern).causal;
+  const Dense& dense = std::get<Dense>(a.pattern);
+  p.causal = dense.causal;
+  if (dense.mask.defined()) {
+    p.mask = dense.mask.data_ptr();
+    p.mask_is_bool = dense.mask.scalar_type() == at::kBool;
+    p.mask_batch_stride = stride_or_zero(dense.mask, 0);
+    p.mask_head_stride = stride_or_zero(dense.mask, 1);
+    p.mask_row_stride = dense.mask.stride(2);
+    p.mask_col_stride = dense.mask.stride(3);
+    p.inv_scale = static_cast<float>(1.0 / a.scale);
+  }
   return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
     SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
       SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_dense_fwd<kIsBf16, kHeadDim>(params, s); });
@@ -213,15 +224,22 @@ struct SavedPattern : torch::CustomClassHolder {
   double scale;
 };
 
+// The additive bias of a Dense pattern (a floating Dense.mask), or an undefined tensor.
+at::Tensor bias_of(const Pattern& pattern) {
+  const auto* dense = std::get_if<Dense>(&pattern);
+  return dense && dense->mask.defined() && dense->mask.scalar_type() != at::kBool ? dense->mask : at::Tensor();
+}
+
 class FusedAttention : public torch::autograd::Function<FusedAttention> {
  public:
+  // `bias` is bias_of(saved->pattern), passed as an input so that autograd tracks it.
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
                                                 const at::Tensor& q, const at::Tensor& k,
-                                                const at::Tensor& v,
+                                                const at::Tensor& v, const at::Tensor& bias,
                                                 const c10::intrusive_ptr<SavedPattern>& saved,
                                                 Forward kernel) {
     const AttendResult r = kernel({q, k, v, saved->pattern, saved->scale});
-    ctx->save_for_backward({q, k, v});
+    ctx->save_for_backward({q, k, v, bias});
     ctx->saved_data["pattern"] = at::IValue::make_capsule(saved);
     return {r.out, r.lse};
   }
@@ -232,11 +250,13 @@ class FusedAttention : public torch::autograd::Function<FusedAttention> {
     const auto saved = c10::static_intrusive_pointer_cast<SavedPattern>(
         ctx->saved_data["pattern"].toCapsule());
     std::vector<at::Tensor> leaves;
-    for (const at::Tensor& t : inputs) leaves.push_back(t.detach().requires_grad_(true));
+    for (const at::Tensor& t : inputs) leaves.push_back(t.defined() ? t.detach().requires_grad_(true) : t);
+    Pattern pattern = saved->pattern;
+    if (leaves[3].defined()) std::get<Dense>(pattern).mask = leaves[3];
     std::vector<at::Tensor> outputs, grad_outputs;
     {
       const at::AutoGradMode enable(true);
-      const AttendResult r = reference::run({leaves[0], leaves[1], leaves[2], saved->pattern, saved->scale});
+      const AttendResult r = reference::run({leaves[0], leaves[1], leaves[2], pattern, saved->scale});
       if (grads[0].defined()) {
         outputs.push_back(r.out);
         grad_outputs.push_back(grads[0]);
@@ -246,18 +266,22 @@ class FusedAttention : public torch::autograd::Function<FusedAttention> {
         grad_outputs.push_back(grads[1]);
       }
     }
-    if (outputs.empty()) return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
-    const auto g = torch::autograd::grad(outputs, leaves, grad_outputs, /*retain_graph=*/false,
+    const at::Tensor none;
+    if (outputs.empty()) return {none, none, none, none, none, none};
+    std::vector<at::Tensor> differentiated(leaves.begin(), leaves.begin() + 3);
+    if (leaves[3].defined()) differentiated.push_back(leaves[3]);
+    const auto g = torch::autograd::grad(outputs, differentiated, grad_outputs, /*retain_graph=*/false,
                                          /*create_graph=*/false, /*allow_unused=*/true);
-    return {g[0], g[1], g[2], at::Tensor(), at::Tensor()};
+    return {g[0], g[1], g[2], leaves[3].defined() ? g[3] : none, none, none};
   }
 };
 
 AttendResult with_autograd(const AttendParams& a, Forward kernel) {
-  const bool record = at::GradMode::is_enabled() &&
-                      (a.q.requires_grad() || a.k.requires_grad() || a.v.requires_grad());
+  const at::Tensor bias = bias_of(a.pattern);
+  const bool record = at::GradMode::is_enabled() && (a.q.requires_grad() || a.k.requires_grad() ||
+                                                     a.v.requires_grad() || (bias.defined() && bias.requires_grad()));
   if (!record) return kernel(a);
-  const auto outs = FusedAttention::apply(a.q, a.k, a.v,
+  const auto outs = FusedAttention::apply(a.q, a.k, a.v, bias,
                                           c10::make_intrusive<SavedPattern>(a.pattern, a.scale), kernel);
   return {outs[0], outs[1]};
 }
@@ -267,9 +291,7 @@ AttendResult with_autograd(const AttendParams& a, Forward kernel) {
 bool can_use_dense(const AttendParams& a, std::string* why_not) {
   const auto* p = std::get_if<Dense>(&a.pattern);
   if (!p) return refuse(why_not, std::string("not a Dense pattern (") + kind_name(a.pattern) + ")");
-  if (!can_use_common(a, why_not)) return false;
-  if (p->mask.defined()) return refuse(why_not, "Dense.mask is given; the fused kernel takes none");
-  return true;
+  return can_use_common(a, why_not);  // Dense.mask (bool or a bias of the query dtype) is read per score
 }
 
 AttendResult run_dense(const AttendParams& a) { return with_autograd(a, dense_fwd); }

@@ -185,14 +185,22 @@ struct FwdTraits {
   static constexpr int kTileSmemBytes = kQBytes + 2 * kKVBytes;
 };
 
+/// No additive bias: attend_tile's default.
+struct NoBias {
+  static constexpr bool kActive = false;
+  __device__ float operator()(int, int) const { return 0.f; }
+};
+
 /// One query tile against the key tiles that `tiles` yields. `tiles` provides
 ///   int first() / int next(): key-tile start positions in visiting order, -1 when done;
-///   bool needs_mask(int kstart): whether the tile may hold keys the tile's queries don't see.
-/// `visible(query, key)` decides those keys (called only in tiles that need masks; keys past M
-/// are dropped before it is asked).
-template <typename Traits, typename Tiles, typename Visible>
+///   bool needs_mask(int kstart): whether the tile may hold keys the tile's queries don't see, or
+///   biased scores.
+/// `visible(query, key)` decides those keys and `bias(query, key)` (when Bias::kActive) is added to
+/// the unscaled scores of the visible ones, already divided by the scale (both called only in tiles
+/// that need masks, for queries below N; keys past M are dropped before they are asked).
+template <typename Traits, typename Tiles, typename Visible, typename Bias = NoBias>
 __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int qstart, int b,
-                                            int h, Tiles& tiles, Visible visible) {
+                                            int h, Tiles& tiles, Visible visible, Bias bias = {}) {
   using Element = typename Traits::Element;
   using Layout = TileLayout<Traits::kHeadDim>;
   constexpr bool kIsBf16 = Traits::kIsBf16;
@@ -279,7 +287,11 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
           for (int e = 0; e < 4; ++e) {
             const int query = qstart + warp_row + mt * 16 + lane / 4 + (e / 2) * 8;
             const int key = kstart + t * 8 + col0 + (e % 2);
-            if (key >= p.m || !visible(query, key)) s[mt][t][e] = -INFINITY;
+            if (key >= p.m || query >= p.n || !visible(query, key)) {
+              s[mt][t][e] = -INFINITY;
+            } else if constexpr (Bias::kActive) {
+              s[mt][t][e] += bias(query, key);
+            }
           }
     }
 

@@ -25,6 +25,12 @@ struct FwdParams {
 
   // Dense
   bool causal;
+  // Dense.mask [B|1, H|1, N, M]: bool (nonzero = keep) or an additive bias of the query dtype,
+  // added to the scaled scores; nullptr when none. Strides in elements, 0 along a size-1 dim.
+  const void* mask;
+  bool mask_is_bool;
+  int64_t mask_batch_stride, mask_head_stride, mask_row_stride, mask_col_stride;
+  float inv_scale;  // 1 / softmax scale: the kernels add bias * inv_scale to the unscaled scores
 
   // BlockSparse (FlexAttention's BlockMask layout, int32). Strides are in elements; a dim of size 1
   // (pattern shared over batch or heads) has stride 0.

@@ -1,8 +1,11 @@
 #pragma once
 // Dense (optionally causal) forward: every key tile up to the last one a query of the tile can
 // see. Masks apply to the tile holding key M - 1 when M is not a tile multiple, and to the tiles
-// crossing the causal diagonal. Causal CTAs are scheduled heaviest first (the last query tiles
-// see the most keys), which evens out the tail of the grid.
+// crossing the causal diagonal; with Dense.mask, to every tile: a bool mask drops keys, a bias is
+// read per score from global memory (through L2: each quad of lanes reads 8 adjacent keys of a
+// row) and added, so a learnable mask costs one read of [N, M] and no N x M buffer. Causal CTAs
+// are scheduled heaviest first (the last query tiles see the most keys), which evens out the tail
+// of the grid.
 #include <c10/cuda/CUDAException.h>
 
 #include "../common/flash_fwd.cuh"
@@ -16,6 +19,7 @@ struct DenseTiles {
   int end;     // one past the last key any query of the tile sees
   int qstart;  // the tile's first query
   bool causal;
+  bool masked;  // Dense.mask: every tile
   int current;
   __device__ int first() { return current = end > 0 ? 0 : -1; }
   __device__ int next() {
@@ -23,11 +27,32 @@ struct DenseTiles {
     return current < end ? current : -1;
   }
   __device__ bool needs_mask(int kstart) const {
-    return kstart + kBlockN > end || (causal && kstart + kBlockN - 1 > qstart);
+    return masked || kstart + kBlockN > end || (causal && kstart + kBlockN - 1 > qstart);
   }
 };
 
-template <typename Traits, bool kCausal>
+// Dense.mask of one (batch, head): whether a key is kept, and the bias (divided by the scale) that
+// its score gets.
+template <typename Element>
+struct DenseMask {
+  static constexpr bool kActive = true;
+  const char* base;  // the (batch, head) plane
+  int64_t row_stride, col_stride;  // in elements
+  bool is_bool;
+  float inv_scale;
+  __device__ int64_t offset(int query, int key) const {
+    return static_cast<int64_t>(query) * row_stride + static_cast<int64_t>(key) * col_stride;
+  }
+  __device__ bool keep(int query, int key) const {
+    return !is_bool || reinterpret_cast<const bool*>(base)[offset(query, key)];
+  }
+  __device__ float operator()(int query, int key) const {
+    if (is_bool) return 0.f;
+    return static_cast<float>(reinterpret_cast<const Element*>(base)[offset(query, key)]) * inv_scale;
+  }
+};
+
+template <typename Traits, bool kCausal, bool kMasked>
 __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) dense_fwd_kernel(const FwdParams p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   extern __shared__ __align__(128) char smem[];
@@ -41,10 +66,22 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) dense_fw
     const int last_query = min(qstart + Traits::kBlockM, p.n) - 1;
     end = min(end, last_query + 1);  // top-left causal: key <= query
   }
-  DenseTiles<Traits::kBlockN> tiles{end, qstart, kCausal, 0};
-  attend_tile<Traits>(p, smem, qstart, b, h, tiles, [](int query, int key) {
-    return !kCausal || mask::causal_visible(query, key);
-  });
+  DenseTiles<Traits::kBlockN> tiles{end, qstart, kCausal, kMasked, 0};
+  if constexpr (kMasked) {
+    using Element = typename Traits::Element;
+    const int64_t element = p.mask_is_bool ? 1 : static_cast<int64_t>(sizeof(Element));
+    const DenseMask<Element> mask{static_cast<const char*>(p.mask) +
+                                      (b * p.mask_batch_stride + h * p.mask_head_stride) * element,
+                                  p.mask_row_stride, p.mask_col_stride, p.mask_is_bool, p.inv_scale};
+    attend_tile<Traits>(
+        p, smem, qstart, b, h, tiles,
+        [&mask](int query, int key) { return (!kCausal || mask::causal_visible(query, key)) && mask.keep(query, key); },
+        mask);
+  } else {
+    attend_tile<Traits>(p, smem, qstart, b, h, tiles, [](int query, int key) {
+      return !kCausal || mask::causal_visible(query, key);
+    });
+  }
 #else
   __trap();  // built for an architecture without bf16 mma.sync; can_use refuses such devices
 #endif
@@ -58,10 +95,12 @@ void run_dense_fwd(const FwdParams& params, cudaStream_t stream) {
   const dim3 grid((params.n + Traits::kBlockM - 1) / Traits::kBlockM, params.heads, params.batch);
   constexpr int smem = Traits::kTileSmemBytes;
   SPARSESCOPE_BOOL_SWITCH(params.causal, kCausal, [&] {
-    auto kernel = dense_fwd_kernel<Traits, kCausal>;
-    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    kernel<<<grid, Traits::kThreads, smem, stream>>>(params);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    SPARSESCOPE_BOOL_SWITCH(params.mask != nullptr, kMasked, [&] {
+      auto kernel = dense_fwd_kernel<Traits, kCausal, kMasked>;
+      C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+      kernel<<<grid, Traits::kThreads, smem, stream>>>(params);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
   });
 }
 
