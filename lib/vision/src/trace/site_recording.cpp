@@ -131,11 +131,11 @@ SiteTrace record_site(const std::vector<PartInput>& parts, int64_t N, int64_t M,
       bool union_shared = true;
       at::Tensor dense;  // softmax of the scores over every key, for recall
       std::vector<at::Tensor> part_lse(parts.size());
-      // The part's [P, R_part, M_part] at the step's rows and the site's keys: [P, r, M], `fill` elsewhere.
-      // [P, R_part] at the step's rows: [P, r], `fill` elsewhere.
+      // [P, R_part] at the step's rows `local`: [P, r], `fill` elsewhere.
       auto place_rows = [&](const at::Tensor& local, const at::Tensor& x, double fill) {
         return at::full({x.size(0), r}, fill, x.options()).index_copy_(1, local, x);
       };
+      // The part's [P, R_part, M_part] at the step's rows and the site's keys: [P, r, M], `fill` elsewhere.
       auto place = [&](const PartInput& p, const at::Tensor& local, const at::Tensor& x, double fill) {
         at::Tensor wide = x;
         if (p.keys.defined()) {
