@@ -97,6 +97,8 @@ std::vector<GpuCase> small_cases() {
        "cuda_block_sparse"},
       {"topk", 1, 2, 9, 40, [] { return topk(1, 2, 9, 40, 37); }, "cuda_topk"},
       {"dense_bias", 2, 2, 33, 140, [] { return dense_bias(2, 2, 33, 140, false); }, "cuda_dense"},
+      // M a multiple of 8: the bias is staged in shared memory per key tile.
+      {"dense_bias_staged", 2, 2, 130, 256, [] { return dense_bias(2, 2, 130, 256, true); }, "cuda_dense"},
       {"dense_bool_mask", 1, 2, 70, 90, [] { return dense_bool_mask(1, 70, 90); }, "cuda_dense"},
   };
 }

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -151,6 +152,10 @@ AttendResult dense_fwd(const AttendParams& a) {
     p.mask_row_stride = dense.mask.stride(2);
     p.mask_col_stride = dense.mask.stride(3);
     p.inv_scale = static_cast<float>(1.0 / a.scale);
+    const at::Tensor& mask = dense.mask;
+    p.mask_staged = !p.mask_is_bool && mask.stride(3) == 1 && mask.size(3) % 8 == 0 && p.mask_row_stride % 8 == 0 &&
+                    p.mask_batch_stride % 8 == 0 && p.mask_head_stride % 8 == 0 &&
+                    reinterpret_cast<std::uintptr_t>(mask.data_ptr()) % 16 == 0;
   }
   return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
     SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
@@ -232,14 +237,14 @@ at::Tensor bias_of(const Pattern& pattern) {
 
 class FusedAttention : public torch::autograd::Function<FusedAttention> {
  public:
-  // `bias` is bias_of(saved->pattern), passed as an input so that autograd tracks it.
+  // `bias` is bias_of(saved->pattern) when it has one, an input so that autograd tracks it.
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
                                                 const at::Tensor& q, const at::Tensor& k,
-                                                const at::Tensor& v, const at::Tensor& bias,
+                                                const at::Tensor& v, const std::optional<at::Tensor>& bias,
                                                 const c10::intrusive_ptr<SavedPattern>& saved,
                                                 Forward kernel) {
     const AttendResult r = kernel({q, k, v, saved->pattern, saved->scale});
-    ctx->save_for_backward({q, k, v, bias});
+    ctx->save_for_backward(bias ? torch::autograd::variable_list{q, k, v, *bias} : torch::autograd::variable_list{q, k, v});
     ctx->saved_data["pattern"] = at::IValue::make_capsule(saved);
     return {r.out, r.lse};
   }
@@ -250,9 +255,10 @@ class FusedAttention : public torch::autograd::Function<FusedAttention> {
     const auto saved = c10::static_intrusive_pointer_cast<SavedPattern>(
         ctx->saved_data["pattern"].toCapsule());
     std::vector<at::Tensor> leaves;
-    for (const at::Tensor& t : inputs) leaves.push_back(t.defined() ? t.detach().requires_grad_(true) : t);
+    for (const at::Tensor& t : inputs) leaves.push_back(t.detach().requires_grad_(true));
+    const bool biased = leaves.size() == 4;
     Pattern pattern = saved->pattern;
-    if (leaves[3].defined()) std::get<Dense>(pattern).mask = leaves[3];
+    if (biased) std::get<Dense>(pattern).mask = leaves[3];
     std::vector<at::Tensor> outputs, grad_outputs;
     {
       const at::AutoGradMode enable(true);
@@ -268,11 +274,9 @@ class FusedAttention : public torch::autograd::Function<FusedAttention> {
     }
     const at::Tensor none;
     if (outputs.empty()) return {none, none, none, none, none, none};
-    std::vector<at::Tensor> differentiated(leaves.begin(), leaves.begin() + 3);
-    if (leaves[3].defined()) differentiated.push_back(leaves[3]);
-    const auto g = torch::autograd::grad(outputs, differentiated, grad_outputs, /*retain_graph=*/false,
+    const auto g = torch::autograd::grad(outputs, leaves, grad_outputs, /*retain_graph=*/false,
                                          /*create_graph=*/false, /*allow_unused=*/true);
-    return {g[0], g[1], g[2], leaves[3].defined() ? g[3] : none, none, none};
+    return {g[0], g[1], g[2], biased ? g[3] : none, none, none};
   }
 };
 
@@ -281,7 +285,7 @@ AttendResult with_autograd(const AttendParams& a, Forward kernel) {
   const bool record = at::GradMode::is_enabled() && (a.q.requires_grad() || a.k.requires_grad() ||
                                                      a.v.requires_grad() || (bias.defined() && bias.requires_grad()));
   if (!record) return kernel(a);
-  const auto outs = FusedAttention::apply(a.q, a.k, a.v, bias,
+  const auto outs = FusedAttention::apply(a.q, a.k, a.v, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt,
                                           c10::make_intrusive<SavedPattern>(a.pattern, a.scale), kernel);
   return {outs[0], outs[1]};
 }

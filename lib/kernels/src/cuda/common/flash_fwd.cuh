@@ -185,19 +185,26 @@ struct FwdTraits {
   static constexpr int kTileSmemBytes = kQBytes + 2 * kKVBytes;
 };
 
-/// No additive bias: attend_tile's default.
+/// No additive bias: attend_tile's default. A bias provides
+///   kActive, kTileBytes: shared memory it may use per key tile (after the V tile);
+///   void load(uint32_t tile, int qstart, int kstart): issues cp.async copies of the key tile's
+///     bias into `tile` (committed with the K tile's group), or nothing;
+///   float operator()(const char* tile, int query, int key, int qstart, int kstart): the bias of a
+///     score divided by the scale, from `tile` or from global memory.
 struct NoBias {
   static constexpr bool kActive = false;
-  __device__ float operator()(int, int) const { return 0.f; }
+  static constexpr int kTileBytes = 0;
+  __device__ void load(uint32_t, int, int) const {}
+  __device__ float operator()(const char*, int, int, int, int) const { return 0.f; }
 };
 
 /// One query tile against the key tiles that `tiles` yields. `tiles` provides
 ///   int first() / int next(): key-tile start positions in visiting order, -1 when done;
 ///   bool needs_mask(int kstart): whether the tile may hold keys the tile's queries don't see, or
 ///   biased scores.
-/// `visible(query, key)` decides those keys and `bias(query, key)` (when Bias::kActive) is added to
-/// the unscaled scores of the visible ones, already divided by the scale (both called only in tiles
-/// that need masks, for queries below N; keys past M are dropped before they are asked).
+/// `visible(query, key)` decides those keys and `bias` (when Bias::kActive; NoBias says how) is added
+/// to the unscaled scores of the visible ones (both asked only in tiles that need masks, for queries
+/// below N; keys past M are dropped before they are asked). A bias tile travels with its K tile.
 template <typename Traits, typename Tiles, typename Visible, typename Bias = NoBias>
 __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int qstart, int b,
                                             int h, Tiles& tiles, Visible visible, Bias bias = {}) {
@@ -218,6 +225,8 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
   const uint32_t s_q = smem_addr(smem);
   const uint32_t s_k = s_q + Traits::kQBytes;
   const uint32_t s_v = s_k + Traits::kKVBytes;
+  const char* bias_tile = smem + Traits::kQBytes + 2 * Traits::kKVBytes;  // the bias's shared memory, if any
+  const uint32_t s_bias = s_v + Traits::kKVBytes;
 
   const Element* q = static_cast<const Element*>(p.q) + b * p.q_batch_stride +
                      h * p.q_head_stride + static_cast<int64_t>(qstart) * p.q_row_stride;
@@ -226,9 +235,11 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
 
   int kstart = tiles.first();
   load_tile<Traits::kBlockM, kHeadDim, kThreads>(s_q, q, p.q_row_stride, p.n - qstart);
-  if (kstart >= 0)
+  if (kstart >= 0) {
     load_tile<kBlockN, kHeadDim, kThreads>(s_k, k + kstart * p.k_row_stride, p.k_row_stride,
                                            p.m - kstart);
+    bias.load(s_bias, qstart, kstart);
+  }
   cp_async_commit();
 
   // This warp's first row; each lane holds rows lane / 4 and lane / 4 + 8 of every m-tile.
@@ -290,7 +301,7 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
             if (key >= p.m || query >= p.n || !visible(query, key)) {
               s[mt][t][e] = -INFINITY;
             } else if constexpr (Bias::kActive) {
-              s[mt][t][e] += bias(query, key);
+              s[mt][t][e] += bias(bias_tile, query, key, qstart, kstart);
             }
           }
     }
@@ -301,6 +312,7 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
     if (knext >= 0) {
       load_tile<kBlockN, kHeadDim, kThreads>(s_k, k + knext * p.k_row_stride, p.k_row_stride,
                                              p.m - knext);
+      bias.load(s_bias, qstart, knext);
       cp_async_commit();
     }
 

@@ -29,6 +29,8 @@ struct FwdParams {
   // added to the scaled scores; nullptr when none. Strides in elements, 0 along a size-1 dim.
   const void* mask;
   bool mask_is_bool;
+  bool mask_staged;  // a bias whose rows are copied in 16-byte chunks (contiguous rows, 16-byte
+                     // aligned rows and planes, M a multiple of 8): staged per tile in shared memory
   int64_t mask_batch_stride, mask_head_stride, mask_row_stride, mask_col_stride;
   float inv_scale;  // 1 / softmax scale: the kernels add bias * inv_scale to the unscaled scores
 

@@ -32,23 +32,45 @@ struct DenseTiles {
 };
 
 // Dense.mask of one (batch, head): whether a key is kept, and the bias (divided by the scale) that
-// its score gets.
-template <typename Element>
+// its score gets. A bias laid out for 16-byte copies (FwdParams::mask_staged) is staged per key
+// tile in shared memory with the K tile, rows padded by 16 bytes so that the 8 rows a warp reads
+// at once fall in distinct banks; otherwise each score reads global memory.
+template <typename Element, int kBlockM, int kBlockN, int kThreads>
 struct DenseMask {
   static constexpr bool kActive = true;
+  static constexpr int kRowElements = kBlockN + 8;
+  static constexpr int kTileBytes = kBlockM * kRowElements * 2;
   const char* base;  // the (batch, head) plane
   int64_t row_stride, col_stride;  // in elements
-  bool is_bool;
+  bool is_bool, staged;
   float inv_scale;
+  int n, m;
   __device__ int64_t offset(int query, int key) const {
     return static_cast<int64_t>(query) * row_stride + static_cast<int64_t>(key) * col_stride;
   }
   __device__ bool keep(int query, int key) const {
     return !is_bool || reinterpret_cast<const bool*>(base)[offset(query, key)];
   }
-  __device__ float operator()(int query, int key) const {
+  __device__ void load(uint32_t tile, int qstart, int kstart) const {
+    if (!staged) return;
+    constexpr int kChunks = kBlockN * 2 / 16;  // 16-byte chunks per row
+    static_assert(kBlockM * kChunks % kThreads == 0, "bias tile not divisible among threads");
+#pragma unroll
+    for (int i = 0; i < kBlockM * kChunks / kThreads; ++i) {
+      const int linear = i * kThreads + static_cast<int>(threadIdx.x);
+      const int row = linear / kChunks, chunk = linear % kChunks;
+      const int query = qstart + row, key = kstart + chunk * 8;
+      // staged implies m % 8 == 0: a chunk is wholly inside or wholly past M.
+      const bool valid = query < n && key < m;
+      const Element* from = reinterpret_cast<const Element*>(base) + (valid ? offset(query, key) : 0);
+      cp_async_16(tile + static_cast<uint32_t>((row * kRowElements + chunk * 8) * 2), from, valid);
+    }
+  }
+  __device__ float operator()(const char* tile, int query, int key, int qstart, int kstart) const {
     if (is_bool) return 0.f;
-    return static_cast<float>(reinterpret_cast<const Element*>(base)[offset(query, key)]) * inv_scale;
+    const Element value = staged ? reinterpret_cast<const Element*>(tile)[(query - qstart) * kRowElements + key - kstart]
+                                 : reinterpret_cast<const Element*>(base)[offset(query, key)];
+    return static_cast<float>(value) * inv_scale;
   }
 };
 
@@ -70,9 +92,9 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) dense_fw
   if constexpr (kMasked) {
     using Element = typename Traits::Element;
     const int64_t element = p.mask_is_bool ? 1 : static_cast<int64_t>(sizeof(Element));
-    const DenseMask<Element> mask{static_cast<const char*>(p.mask) +
-                                      (b * p.mask_batch_stride + h * p.mask_head_stride) * element,
-                                  p.mask_row_stride, p.mask_col_stride, p.mask_is_bool, p.inv_scale};
+    const DenseMask<Element, Traits::kBlockM, Traits::kBlockN, Traits::kThreads> mask{
+        static_cast<const char*>(p.mask) + (b * p.mask_batch_stride + h * p.mask_head_stride) * element,
+        p.mask_row_stride, p.mask_col_stride, p.mask_is_bool, p.mask_staged, p.inv_scale, p.n, p.m};
     attend_tile<Traits>(
         p, smem, qstart, b, h, tiles,
         [&mask](int query, int key) { return (!kCausal || mask::causal_visible(query, key)) && mask.keep(query, key); },
@@ -93,9 +115,10 @@ void run_dense_fwd(const FwdParams& params, cudaStream_t stream) {
   static_assert(Traits::kBlockM == kBlockM && Traits::kBlockN == kBlockN &&
                 Traits::kTileSmemBytes == tile_smem_bytes(kHeadDim));
   const dim3 grid((params.n + Traits::kBlockM - 1) / Traits::kBlockM, params.heads, params.batch);
-  constexpr int smem = Traits::kTileSmemBytes;
   SPARSESCOPE_BOOL_SWITCH(params.causal, kCausal, [&] {
     SPARSESCOPE_BOOL_SWITCH(params.mask != nullptr, kMasked, [&] {
+      using Mask = DenseMask<typename Traits::Element, Traits::kBlockM, Traits::kBlockN, Traits::kThreads>;
+      const int smem = Traits::kTileSmemBytes + (params.mask_staged ? Mask::kTileBytes : 0);
       auto kernel = dense_fwd_kernel<Traits, kCausal, kMasked>;
       C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
       kernel<<<grid, Traits::kThreads, smem, stream>>>(params);
