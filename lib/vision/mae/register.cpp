@@ -1,0 +1,14 @@
+// MAE's registry entry: the model family (its training tasks come with the pretraining recipe).
+#include "sparsescope/vision/mae.h"
+#include "sparsescope/vision/registry.h"
+
+namespace sparsescope::vision::detail {
+
+void register_mae() {
+  register_model_family({"mae",
+                         "masked autoencoders (MAE, He et al. 2022) and MAE-LUT (Kim et al. 2024): a ViT encoder "
+                         "over the visible patches and a pixel decoder, official parameter names",
+                         mae_config_names});
+}
+
+}  // namespace sparsescope::vision::detail

@@ -1,0 +1,148 @@
+// MAE and MAE-LUT against the official code (fixtures of scripts/fixtures/make_mae_fixtures.py:
+// models_mae.py and models_lut.py on random weights with fixed masking noise): outputs, losses and
+// gradients within 1e-5 in float32 on the CPU.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+
+#include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/mae.h"
+#include "sparsescope/vision/safetensors.h"
+
+namespace sv = sparsescope::vision;
+
+namespace {
+
+using Tensors = std::map<std::string, at::Tensor>;
+
+Tensors load(const std::string& name) {
+  const auto file = sv::load_safetensors(std::string(SPARSESCOPE_FIXTURES_DIR) + "/mae/" + name);
+  return Tensors(file.tensors.begin(), file.tensors.end());
+}
+
+sv::MaeConfig small(bool lut) {
+  sv::MaeConfig c;
+  c.name = lut ? "lut_small" : "mae_small";
+  c.img_size = 32;
+  c.patch_size = 4;
+  c.embed_dim = 48;
+  c.depth = 2;
+  c.num_heads = 3;
+  c.decoder_embed_dim = 32;
+  c.decoder_depth = 2;
+  c.decoder_num_heads = 4;
+  c.norm_pix_loss = true;
+  if (lut) {
+    c.depth_head = c.depth_pred = 2;
+    c.head_mlp_dim = 64;
+  }
+  return c;
+}
+
+// Every parameter and buffer of `model` from `prefix` + its official name; all must be there.
+void load_weights(torch::nn::Module& model, const Tensors& t, const std::string& prefix) {
+  const at::NoGradGuard no_grad;
+  size_t used = 0;
+  for (auto& item : model.named_parameters(true)) {
+    ASSERT_TRUE(t.count(prefix + item.key())) << item.key();
+    if (item.key().find("pos_embed") != std::string::npos) {  // ours is computed: it must equal theirs
+      EXPECT_LE((item.value() - t.at(prefix + item.key())).abs().max().item<double>(), 1e-7) << item.key();
+    }
+    item.value().copy_(t.at(prefix + item.key()));
+    ++used;
+  }
+  for (auto& item : model.named_buffers(true)) {
+    ASSERT_TRUE(t.count(prefix + item.key())) << item.key();
+    item.value().copy_(t.at(prefix + item.key()));
+    ++used;
+  }
+  size_t theirs = 0;
+  for (const auto& [name, tensor] : t) theirs += name.rfind(prefix, 0) == 0;
+  EXPECT_EQ(used, theirs) << "parameters the official model has and ours has not";
+}
+
+double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+// Within 1e-5 of `want`, relative to its largest magnitude where that exceeds 1.
+void expect_close(const at::Tensor& got, const at::Tensor& want, const std::string& what) {
+  ASSERT_EQ(got.sizes(), want.sizes()) << what;
+  EXPECT_LE(max_diff(got, want), 1e-5 * std::max(1.0, want.abs().max().item<double>())) << what;
+}
+
+void expect_grads(torch::nn::Module& model, const Tensors& t) {
+  const auto params = model.named_parameters(true);
+  int checked = 0;
+  for (const auto& [name, want] : t) {
+    if (name.rfind("grad/", 0) != 0) continue;
+    const at::Tensor& got = params[name.substr(5)].grad();
+    ASSERT_TRUE(got.defined()) << name;
+    expect_close(got, want, name);
+    ++checked;
+  }
+  EXPECT_GE(checked, 7);
+}
+
+}  // namespace
+
+TEST(Mae, MatchesTheOfficialModelWithItsMaskingNoise) {
+  const Tensors t = load("mae_small.safetensors");
+  sv::MaskedAutoencoder model(small(false));
+  load_weights(*model, t, "weights/");
+  const auto out = model->forward(t.at("images"), t.at("noise"), 0.75);
+  EXPECT_TRUE(at::equal(out.masking.mask, t.at("mask")));
+  EXPECT_EQ(out.masking.ids_keep.size(1), 16);  // int(64 * 0.25)
+  expect_close(out.pred, t.at("pred"), "pred");
+  EXPECT_NEAR(out.loss.item<double>(), t.at("loss").item<double>(), 1e-5);
+  out.loss.backward();
+  expect_grads(*model, t);
+}
+
+TEST(Mae, PatchifyInvertsUnpatchifyAndKeepsChannelsLast) {
+  sv::MaskedAutoencoder model(small(false));
+  const at::Tensor images = at::randn({2, 3, 32, 32});
+  const at::Tensor patches = model->patchify(images);
+  ASSERT_EQ(patches.sizes(), at::IntArrayRef({2, 64, 48}));
+  EXPECT_TRUE(at::equal(model->unpatchify(patches), images));
+  // Patch (row 1, column 2), pixel (0, 3), channel 2.
+  EXPECT_EQ(patches[1][1 * 8 + 2][(0 * 4 + 3) * 3 + 2].item<float>(), images[1][2][4][11].item<float>());
+  EXPECT_THROW(model->patchify(at::randn({2, 3, 30, 30})), sparsescope::Error);
+}
+
+TEST(Mae, ConfigurationsAreTheOfficialOnes) {
+  const sv::MaeConfig base = sv::mae_config("mae_vit_base_patch16");
+  EXPECT_EQ(base.embed_dim, 768);
+  EXPECT_EQ(base.decoder_depth, 8);
+  EXPECT_EQ(sv::mae_config("mae_vit_huge_patch14").patch_size, 14);
+  EXPECT_EQ(sv::mae_config("lut_vit_small_patch16").depth_head, 2);
+  EXPECT_THROW(sv::mae_config("mae_vit_tiny"), sparsescope::Error);
+  // The encoder fine-tunes as a ViT under timm's names.
+  const sv::ViTConfig vit = sv::mae_encoder_config(base);
+  EXPECT_EQ(vit.num_classes, 0);
+  EXPECT_EQ(vit.tokens(), 197);
+}
+
+// The LUT student (train mode: BatchNorm over the batch) and its EMA teacher (eval mode), with
+// engine_lut.py's combined loss.
+TEST(MaeLut, MatchesTheOfficialStudentTeacherAndLoss) {
+  const Tensors t = load("lut_small.safetensors");
+  sv::MaskedAutoencoder student(small(true)), teacher(small(true));
+  load_weights(*student, t, "weights/");
+  load_weights(*teacher, t, "teacher/");
+  student->train();
+  teacher->eval();
+  const auto out = student->forward_lut(t.at("view1"), t.at("view2"), t.at("noise"), 0.75);
+  // Disjoint visible sets from one shuffle.
+  EXPECT_EQ((out.masking.view1.mask + out.masking.mask2).eq(0).sum().item<int64_t>(), 0);
+  expect_close(out.pred, t.at("pred"), "pred");
+  EXPECT_NEAR(out.mae_loss.item<double>(), t.at("mae_loss").item<double>(), 1e-5);
+  expect_close(out.q, t.at("q"), "q");
+  const at::Tensor teacher_q = teacher->forward_lut_teacher(t.at("view1"), t.at("view2"));
+  expect_close(teacher_q, t.at("teacher_q"), "teacher q");
+  const at::Tensor bc = sv::lut_loss(out.q, teacher_q);
+  EXPECT_NEAR(bc.item<double>(), t.at("bc_loss").item<double>(), 1e-5);
+  (out.mae_loss + bc).backward();
+  expect_grads(*student, t);
+}
