@@ -27,15 +27,23 @@ ViTConfig block_config(const MaeConfig& c, int64_t dim, int64_t heads) {
   return v;
 }
 
-// _build_mlp of models_lut.py: Linear (no bias), then BatchNorm1d and ReLU between layers.
-nn::Sequential build_mlp(int64_t layers, int64_t dim, int64_t hidden) {
+// _build_mlp of models_lut.py: Linear (no bias), then the norm and the activation between layers.
+nn::Sequential build_mlp(const MaeConfig& c, int64_t layers) {
+  SPARSESCOPE_CHECK(c.head_norm.empty() || c.head_norm == "BN" || c.head_norm == "LN", "MAE-LUT: head_norm '",
+                    c.head_norm, "' is not BN, LN or empty");
+  SPARSESCOPE_CHECK(c.head_act == "ReLU" || c.head_act == "GELU", "MAE-LUT: head_act '", c.head_act,
+                    "' is not ReLU or GELU");
   nn::Sequential mlp;
   for (int64_t l = 0; l < layers; ++l) {
-    const int64_t in = l == 0 ? dim : hidden, out = l == layers - 1 ? dim : hidden;
+    const int64_t in = l == 0 ? c.embed_dim : c.head_mlp_dim, out = l == layers - 1 ? c.embed_dim : c.head_mlp_dim;
     mlp->push_back(nn::Linear(nn::LinearOptions(in, out).bias(false)));
-    if (l < layers - 1) {
-      mlp->push_back(nn::BatchNorm1d(out));
+    if (l == layers - 1) break;
+    if (c.head_norm == "BN") mlp->push_back(nn::BatchNorm1d(out));
+    if (c.head_norm == "LN") mlp->push_back(nn::LayerNorm(nn::LayerNormOptions({out}).eps(1e-6)));
+    if (c.head_act == "ReLU") {
       mlp->push_back(nn::ReLU(nn::ReLUOptions().inplace(true)));
+    } else {
+      mlp->push_back(nn::GELU());
     }
   }
   return mlp;
@@ -135,8 +143,8 @@ MaskedAutoencoderImpl::MaskedAutoencoderImpl(const MaeConfig& c) : config_(c) {
   register_module("decoder_blocks", decoder_blocks);
   decoder_norm_ = register_module("decoder_norm", nn::LayerNorm(nn::LayerNormOptions({c.decoder_embed_dim}).eps(c.norm_eps)));
   decoder_pred_ = register_module("decoder_pred", nn::Linear(c.decoder_embed_dim, c.patch_size * c.patch_size * c.in_chans));
-  if (c.depth_head > 0) head_ = register_module("head", build_mlp(c.depth_head, c.embed_dim, c.head_mlp_dim));
-  if (c.depth_pred > 0) predictor_ = register_module("predictor", build_mlp(c.depth_pred, c.embed_dim, c.head_mlp_dim));
+  if (c.depth_head > 0) head_ = register_module("head", build_mlp(c, c.depth_head));
+  if (c.depth_pred > 0) predictor_ = register_module("predictor", build_mlp(c, c.depth_pred));
 }
 
 at::Tensor MaskedAutoencoderImpl::patchify(const at::Tensor& images) const {

@@ -124,6 +124,27 @@ TEST(Mae, ConfigurationsAreTheOfficialOnes) {
   EXPECT_EQ(vit.tokens(), 197);
 }
 
+// main_lut.py's --head_norm_layer and --head_act_layer: the layers of head and predictor by name.
+TEST(MaeLut, HeadNormAndActivationAreOptions) {
+  sv::MaeConfig c = small(true);
+  auto names = [](const sv::MaeConfig& config) {
+    sv::MaskedAutoencoder model(config);
+    std::string out;
+    for (const auto& item : model->named_parameters(true)) {
+      if (item.key().rfind("head.", 0) == 0) out += item.key() + " ";
+    }
+    return out;
+  };
+  EXPECT_EQ(names(c), "head.0.weight head.1.weight head.1.bias head.3.weight ");
+  c.head_norm = "";
+  EXPECT_EQ(names(c), "head.0.weight head.2.weight ");
+  c.head_norm = "LN";
+  c.head_act = "GELU";
+  EXPECT_EQ(names(c), "head.0.weight head.1.weight head.1.bias head.3.weight ");
+  c.head_act = "SiLU";
+  EXPECT_THROW(sv::MaskedAutoencoder{c}, sparsescope::Error);
+}
+
 // The LUT student (train mode: BatchNorm over the batch) and its EMA teacher (eval mode), with
 // engine_lut.py's combined loss.
 TEST(MaeLut, MatchesTheOfficialStudentTeacherAndLoss) {

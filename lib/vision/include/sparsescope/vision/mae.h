@@ -40,10 +40,14 @@ struct MaeConfig {
   double mlp_ratio = 4.0;
   double norm_eps = 1e-6;
   bool norm_pix_loss = false;  ///< the loss compares patches normalised by their own mean and variance
-  /// LUT's projector (`head`) and predictor MLPs: layers (0: none), hidden width.
+  /// LUT's projector (`head`) and predictor MLPs: layers (0: none), hidden width, the norm between
+  /// layers ("BN": BatchNorm1d, "LN": LayerNorm eps 1e-6, "": none) and the activation ("ReLU",
+  /// "GELU"): main_lut.py's --head_norm_layer and --head_act_layer (recommended: BN, ReLU).
   int64_t depth_head = 0;
   int64_t depth_pred = 0;
   int64_t head_mlp_dim = 4096;
+  std::string head_norm = "BN";
+  std::string head_act = "ReLU";
 
   int64_t grid() const { return img_size / patch_size; }
   int64_t num_patches() const { return grid() * grid(); }
