@@ -147,6 +147,31 @@ MaskedAutoencoderImpl::MaskedAutoencoderImpl(const MaeConfig& c) : config_(c) {
   if (c.depth_pred > 0) predictor_ = register_module("predictor", build_mlp(c, c.depth_pred));
 }
 
+void MaskedAutoencoderImpl::initialize(at::Generator& gen) {
+  const at::NoGradGuard no_grad;
+  auto xavier = [&gen](at::Tensor& w, int64_t fan_in, int64_t fan_out) {
+    const double bound = std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
+    w.uniform_(-bound, bound, gen);
+  };
+  for (const auto& item : named_modules()) {
+    nn::Module& module = *item.value();
+    if (auto* linear = module.as<nn::Linear>()) {
+      xavier(linear->weight, linear->weight.size(1), linear->weight.size(0));
+      if (linear->bias.defined()) linear->bias.zero_();
+    } else if (auto* norm = module.as<nn::LayerNorm>()) {
+      norm->weight.fill_(1.0);
+      norm->bias.zero_();
+    }
+  }
+  // The patch embedding like a Linear over its flattened kernel; its bias keeps nn.Conv2d's init.
+  at::Tensor& w = patch_embed_->weight;
+  xavier(w, w[0].numel(), w.size(0));
+  const double bound = 1.0 / std::sqrt(static_cast<double>(w[0].numel()));
+  patch_embed_->bias.uniform_(-bound, bound, gen);
+  cls_token_.normal_(0.0, 0.02, gen);
+  mask_token_.normal_(0.0, 0.02, gen);
+}
+
 at::Tensor MaskedAutoencoderImpl::patchify(const at::Tensor& images) const {
   const int64_t p = config_.patch_size, g = config_.grid(), c = config_.in_chans;
   SPARSESCOPE_CHECK(images.dim() == 4 && images.size(1) == c && images.size(2) == config_.img_size &&

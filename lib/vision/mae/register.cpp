@@ -1,14 +1,17 @@
-// MAE's registry entry: the model family (its training tasks come with the pretraining recipe).
+// MAE's registry entries: the model family and the pretraining task (pretrain.cpp).
 #include "sparsescope/vision/mae.h"
 #include "sparsescope/vision/registry.h"
 
 namespace sparsescope::vision::detail {
+
+void register_mae_task();  // pretrain.cpp
 
 void register_mae() {
   register_model_family({"mae",
                          "masked autoencoders (MAE, He et al. 2022) and MAE-LUT (Kim et al. 2024): a ViT encoder "
                          "over the visible patches and a pixel decoder, official parameter names",
                          mae_config_names});
+  register_mae_task();
 }
 
 }  // namespace sparsescope::vision::detail

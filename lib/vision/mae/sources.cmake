@@ -2,5 +2,6 @@
 target_sources(sparsescope_vision PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/configs.cpp
   ${CMAKE_CURRENT_LIST_DIR}/mae.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/pretrain.cpp
   ${CMAKE_CURRENT_LIST_DIR}/register.cpp
 )

@@ -7,6 +7,7 @@
 // and an EMA teacher (lib/vision/mae/README.md). Parameter names as the official code
 // (facebookresearch/mae models_mae.py, naver-ai/lut models_lut.py), so its checkpoints load; the
 // encoder keeps timm's ViT names (mae_encoder_config) so that it fine-tunes as a VisionTransformer.
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
@@ -60,6 +61,12 @@ struct MaeConfig {
 /// wide); unknown names throw sparsescope::Error listing them.
 MaeConfig mae_config(const std::string& name);
 std::vector<std::string> mae_config_names();
+
+/// The configuration as JSON (the model card of MAE weights under kMaeCardKey) and back; the reader
+/// throws sparsescope::Error naming the key at fault.
+inline constexpr const char* kMaeCardKey = "sparsescope.mae";
+std::string mae_config_json(const MaeConfig& config);
+MaeConfig mae_config_from_json(const std::string& json);
 
 /// The encoder as a ViT without a head (timm's names: patch_embed, cls_token, pos_embed, blocks,
 /// norm), for fine-tuning and linear probing from MAE weights.
@@ -117,6 +124,11 @@ class MaskedAutoencoderImpl : public torch::nn::Module {
   at::Tensor project(const at::Tensor& latent);
   /// LUT: the predictor over projections [B, D] -> [B, D].
   at::Tensor predict(const at::Tensor& projection);
+
+  /// initialize_weights of models_mae.py with `gen`: xavier-uniform Linear weights (the patch
+  /// embedding's too, over its flattened kernel), zero biases, unit LayerNorms, class and mask
+  /// tokens N(0, 0.02); the position embeddings stay the fixed sin-cos tables.
+  void initialize(at::Generator& gen);
 
   /// models_lut.py forward (ema=False): the MAE loss of view 1 and predictor(head(...)) of both
   /// views' visible tokens, concatenated [2B, D].
