@@ -1,17 +1,22 @@
-// MAE pretraining as a task of the training loop (train_loop.h): main_pretrain.py's recipe on
-// images without labels (RandomResizedCrop with scale (0.2, 1), horizontal flips, ImageNet's mean
-// and std), the masking noise drawn from the loop's generator so that a resumed run is exact,
-// AdamW with betas (0.9, 0.95) and timm's add_weight_decay groups, and the MAE loss on held-out
-// images (fixed noise) as the evaluation.
+// MAE and MAE-LUT pretraining as tasks of the training loop (train_loop.h). MAE: main_pretrain.py's
+// recipe on images without labels (RandomResizedCrop with scale (0.2, 1), horizontal flips,
+// ImageNet's mean and std). LUT: main_lut.py's two views (lut_views.h), the EMA teacher with its
+// cosine decay schedule (model_ema_sched.py) kept in the checkpoint, and engine_lut.py's loss
+// w_mae * MAE + w_bc * LUT. Both: the masking noise drawn from the loop's generator so that a
+// resumed run is exact, AdamW with betas (0.9, 0.95) and timm's add_weight_decay groups, the MAE
+// loss on held-out images (fixed noise) as the evaluation.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/optim/adamw.h>
 
 #include <algorithm>
+#include <cmath>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <tuple>
 
+#include "lut_views.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/augment.h"
 #include "sparsescope/vision/datasets.h"
@@ -25,14 +30,17 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kMaeTask = "mae";
+constexpr const char* kLutTask = "mae-lut";
 constexpr float kMean[3] = {0.485f, 0.456f, 0.406f}, kStd[3] = {0.229f, 0.224f, 0.225f};
 
-// Images on the training device, normalised after the geometric augmentation, with the masking
-// noise of every image drawn from the same generator.
+// Images on the training device, normalised after the augmentation, with the masking noise of
+// every image drawn from the same generator: "images" (MAE) or LUT's "view1" and "view2".
 class MaskedImages : public BatchSource {
  public:
-  MaskedImages(const ImageDataset& data, const AugmentOptions& augment, int64_t patches, at::Device device)
-      : images_(data.images.to(device)), source_(data.source), augment_(augment), patches_(patches) {
+  MaskedImages(const ImageDataset& data, const AugmentOptions& augment, int64_t patches, at::Device device,
+               bool two_views = false)
+      : images_(data.images.to(device)), source_(data.source), augment_(augment), patches_(patches),
+        two_views_(two_views) {
     const auto options = at::TensorOptions().dtype(at::kFloat).device(device);
     mean_ = at::tensor(at::ArrayRef<float>(kMean, 3)).to(options).view({1, 3, 1, 1});
     std_ = at::tensor(at::ArrayRef<float>(kStd, 3)).to(options).view({1, 3, 1, 1});
@@ -41,26 +49,35 @@ class MaskedImages : public BatchSource {
   std::string source() const override { return source_; }
 
   Batch batch(const at::Tensor& index, at::Generator* gen) const override {
-    at::Tensor x = images_.index_select(0, index).to(at::kFloat).div_(255);
-    if (gen) x = augment_geometry(x, augment_, *gen);
-    x = x.sub_(mean_).div_(std_);
-    const at::Tensor noise = gen ? at::rand({index.size(0), patches_}, *gen) : at::Tensor();
-    return {{{"images", x}, {"noise", noise.defined() ? noise.to(x.device()) : noise}}, index.size(0)};
+    const at::Tensor x = images_.index_select(0, index).to(at::kFloat).div_(255);
+    Batch b{{}, index.size(0)};
+    if (gen && two_views_) {
+      const auto [view1, view2] = detail::lut_views(x, *gen);
+      b.tensors = {{"view1", normalized(view1)}, {"view2", normalized(view2)}};
+    } else {
+      b.tensors = {{"images", normalized(gen ? augment_geometry(x, augment_, *gen) : x)}};
+    }
+    if (gen) b.tensors["noise"] = at::rand({index.size(0), patches_}, *gen).to(x.device());
+    return b;
   }
 
  private:
+  at::Tensor normalized(const at::Tensor& x) const { return (x - mean_) / std_; }
+
   at::Tensor images_, mean_, std_;
   std::string source_;
   AugmentOptions augment_;
   int64_t patches_;
+  bool two_views_;
 };
 
 class MaePretrainTask : public TrainTask {
  public:
-  MaePretrainTask(const MaeConfig& config, ImageDataset train, std::optional<ImageDataset> eval,
-                  const TrainRecipe& recipe, double mask_ratio, double crop_scale_min)
+  MaePretrainTask(const MaeConfig& config, const ImageDataset& train, std::optional<ImageDataset> eval,
+                  const TrainRecipe& recipe, double mask_ratio, double crop_scale_min, bool two_views = false)
       : config_(config), mask_ratio_(mask_ratio), model_(config), eval_(std::move(eval)),
-        data_(train, AugmentOptions{crop_scale_min, 1.0}, config.num_patches(), training_device(recipe.device)) {
+        data_(train, AugmentOptions{crop_scale_min, 1.0}, config.num_patches(), training_device(recipe.device),
+              two_views) {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(recipe.seed);
     model_->initialize(gen);
     fingerprint_ = {{"model", json::parse(mae_config_json(config))},
@@ -126,7 +143,7 @@ class MaePretrainTask : public TrainTask {
     return {{kMaeCardKey, mae_config_json(config_)}};
   }
 
- private:
+ protected:
   MaeConfig config_;
   double mask_ratio_;
   MaskedAutoencoder model_;
@@ -135,24 +152,119 @@ class MaePretrainTask : public TrainTask {
   json fingerprint_;
 };
 
-TrainResult run_mae(const TrainRequest& request, const TrainCallbacks& callbacks) {
-  const TrainTaskEntry& task = train_task(kMaeTask);
+// model_ema_sched.py's teacher: a copy of the student in eval mode whose every state entry moves as
+// ema * decay + (1 - decay) * student after each step, decay following DINO's cosine_scheduler from
+// ema_decay to 1 over the planned steps.
+class LutPretrainTask : public MaePretrainTask {
+ public:
+  LutPretrainTask(const MaeConfig& config, const ImageDataset& train, std::optional<ImageDataset> eval,
+                  const TrainRecipe& recipe, double mask_ratio, double w_mae, double w_bc, double ema_decay)
+      : MaePretrainTask(config, train, std::move(eval), recipe, mask_ratio, 1.0, /*two_views=*/true),
+        teacher_(config), w_mae_(w_mae), w_bc_(w_bc), ema_decay_(ema_decay),
+        total_steps_(recipe.epochs * (train.size() / std::min(recipe.batch, train.size()))) {
+    copy_state(*teacher_, *model_);
+    teacher_->to(training_device(recipe.device));
+    teacher_->eval();
+    for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
+    fingerprint_.update({{"w_mae", w_mae}, {"w_bc", w_bc}, {"ema_decay", ema_decay}});
+  }
+
+  StepResult step(const Batch& batch) override {
+    const auto out = model_->forward_lut(batch.at("view1"), batch.at("view2"), batch.at("noise"), mask_ratio_);
+    const at::Tensor teacher = teacher_->forward_lut_teacher(batch.at("view1"), batch.at("view2"));
+    const at::Tensor bc = lut_loss(out.q, teacher);
+    const double n = static_cast<double>(batch.size);
+    return {w_mae_ * out.mae_loss + w_bc_ * bc, {{"loss", out.mae_loss.detach() * n}, {"bc", bc.detach() * n}}};
+  }
+  Metrics train_metrics(const std::map<std::string, double>& sums, int64_t examples) const override {
+    const double n = static_cast<double>(examples);
+    return {{"mae_loss", sums.at("loss") / n}, {"lut_loss", sums.at("bc") / n}, {"ema_decay", decay(step_ - 1)}};
+  }
+
+  void after_step() override {
+    const double d = decay(step_++);
+    const at::NoGradGuard no_grad;
+    auto student = model_->named_parameters(true);
+    for (auto& item : teacher_->named_parameters(true)) {
+      item.value().copy_(item.value() * d + (1.0 - d) * student[item.key()]);
+    }
+    auto student_buffers = model_->named_buffers(true);
+    for (auto& item : teacher_->named_buffers(true)) {
+      item.value().copy_(item.value() * d + (1.0 - d) * student_buffers[item.key()]);
+    }
+  }
+
+  NamedTensors state() const override {
+    NamedTensors out;
+    for (const auto& item : teacher_->named_parameters(true)) out.emplace_back("teacher/" + item.key(), item.value());
+    for (const auto& item : teacher_->named_buffers(true)) out.emplace_back("teacher/" + item.key(), item.value());
+    out.emplace_back("ema_step", at::scalar_tensor(step_, at::kLong));
+    return out;
+  }
+  void load_state(const NamedTensors& state, const std::string& source) override {
+    std::map<std::string, at::Tensor> saved(state.begin(), state.end());
+    const at::NoGradGuard no_grad;
+    auto restore = [&](const std::string& name, at::Tensor& into) {
+      const auto it = saved.find("teacher/" + name);
+      SPARSESCOPE_CHECK(it != saved.end(), "checkpoint '", source, "' has no EMA teacher entry 'teacher/", name, "'");
+      into.copy_(it->second);
+    };
+    for (auto& item : teacher_->named_parameters(true)) restore(item.key(), item.value());
+    for (auto& item : teacher_->named_buffers(true)) restore(item.key(), item.value());
+    SPARSESCOPE_CHECK(saved.count("ema_step"), "checkpoint '", source, "' has no 'ema_step'");
+    step_ = saved.at("ema_step").item<int64_t>();
+  }
+
+ private:
+  static void copy_state(torch::nn::Module& to, torch::nn::Module& from) {
+    const at::NoGradGuard no_grad;
+    auto params = from.named_parameters(true);
+    for (auto& item : to.named_parameters(true)) item.value().copy_(params[item.key()]);
+    auto buffers = from.named_buffers(true);
+    for (auto& item : to.named_buffers(true)) item.value().copy_(buffers[item.key()]);
+  }
+  // cosine_scheduler(ema_decay, 1, epochs, steps per epoch) at iteration `it`.
+  double decay(int64_t it) const {
+    const double progress = static_cast<double>(std::clamp<int64_t>(it, 0, total_steps_)) / static_cast<double>(total_steps_);
+    return 1.0 + 0.5 * (ema_decay_ - 1.0) * (1.0 + std::cos(M_PI * progress));
+  }
+
+  MaskedAutoencoder teacher_;
+  double w_mae_, w_bc_, ema_decay_;
+  int64_t total_steps_;
+  int64_t step_ = 0;
+};
+
+TrainResult run_pretrain(const TrainRequest& request, const TrainCallbacks& callbacks, bool lut) {
+  const TrainTaskEntry& task = train_task(lut ? kLutTask : kMaeTask);
   MaeConfig config;
   try {
-    config = mae_config(request.model.empty() ? "mae_vit_tiny_patch4_32" : request.model);
+    config = mae_config(request.model.empty() ? (lut ? "lut_vit_tiny_patch4_32" : "mae_vit_tiny_patch4_32") : request.model);
   } catch (const Error& e) {
     SPARSESCOPE_FAIL("--model: ", e.what());
   }
   if (!request.name.empty()) config.name = request.name;
   config.norm_pix_loss = task_bool(task, request.options, "norm_pix_loss") || config.norm_pix_loss;
   const double mask_ratio = task_number(task, request.options, "mask_ratio");
-  const double crop_scale_min = task_number(task, request.options, "crop_scale_min");
   SPARSESCOPE_CHECK(mask_ratio > 0 && mask_ratio < 1 && config.visible(mask_ratio) >= 1, "--mask-ratio ", mask_ratio,
                     " must leave some of the ", config.num_patches(), " patches visible and mask some");
-  SPARSESCOPE_CHECK(crop_scale_min > 0 && crop_scale_min <= 1, "--crop-scale-min must be in (0, 1], got ",
-                    crop_scale_min);
   SPARSESCOPE_CHECK(config.in_chans == 3, "MAE pretraining takes RGB images (the model has ", config.in_chans,
                     " channels)");
+  double crop_scale_min = 1, w_mae = 1, w_bc = 0, ema_decay = 0;
+  if (lut) {
+    w_mae = task_number(task, request.options, "w_mae");
+    w_bc = task_number(task, request.options, "w_bc");
+    ema_decay = task_number(task, request.options, "ema_decay");
+    SPARSESCOPE_CHECK(w_mae >= 0 && w_bc >= 0, "--w-mae and --w-bc must not be negative");
+    SPARSESCOPE_CHECK(ema_decay > 0 && ema_decay < 1, "--ema-decay must be in (0, 1), got ", ema_decay);
+    SPARSESCOPE_CHECK(config.depth_head > 0 && 2 * config.visible(mask_ratio) <= config.num_patches(), "--model ",
+                      config.name, ": LUT needs the projector heads (a lut_* configuration) and a mask ratio of at "
+                      "least 0.5 (two disjoint visible sets)");
+  } else {
+    crop_scale_min = task_number(task, request.options, "crop_scale_min");
+    SPARSESCOPE_CHECK(crop_scale_min > 0 && crop_scale_min <= 1, "--crop-scale-min must be in (0, 1], got ",
+                      crop_scale_min);
+  }
   // Images at the model's input size, as the classification datasets load them (labels unused).
   const ViTConfig geometry = mae_encoder_config(config);
   const DatasetSpec spec = parse_dataset_spec(request.dataset);
@@ -171,12 +283,19 @@ TrainResult run_mae(const TrainRequest& request, const TrainCallbacks& callbacks
   if (eval) failures.insert(failures.end(), eval->failures.begin(), eval->failures.end());
   if (callbacks.on_note) {
     for (const auto& [file, reason] : failures) callbacks.on_note("skipped: " + file + ": " + reason);
-    callbacks.on_note("pretraining " + config.name + " (MAE, mask ratio " + std::to_string(mask_ratio) + ") on " +
-                      std::to_string(train.size()) + " images of " + train.source +
+    callbacks.on_note("pretraining " + config.name + (lut ? " (MAE-LUT" : " (MAE") + ", mask ratio " +
+                      std::to_string(mask_ratio) + ") on " + std::to_string(train.size()) + " images of " +
+                      train.source +
                       (eval ? ", evaluating on " + std::to_string(eval->size()) + " of " + eval->source : std::string()));
   }
-  MaePretrainTask pretrain(config, std::move(train), std::move(eval), request.recipe, mask_ratio, crop_scale_min);
-  TrainResult result = vision::train(pretrain, request.recipe, callbacks);
+  std::unique_ptr<MaePretrainTask> pretrain;
+  if (lut) {
+    pretrain = std::make_unique<LutPretrainTask>(config, train, std::move(eval), request.recipe, mask_ratio, w_mae, w_bc,
+                                                 ema_decay);
+  } else {
+    pretrain = std::make_unique<MaePretrainTask>(config, train, std::move(eval), request.recipe, mask_ratio, crop_scale_min);
+  }
+  TrainResult result = vision::train(*pretrain, request.recipe, callbacks);
   result.model_name = config.name;
   result.failures = failures;
   return result;
@@ -187,14 +306,23 @@ TrainResult run_mae(const TrainRequest& request, const TrainCallbacks& callbacks
 namespace detail {
 
 void register_mae_task() {
+  const OptionDoc mask_ratio{"mask_ratio", "0.75", "fraction of the patches removed"};
+  const OptionDoc norm_pix_loss{"norm_pix_loss", "false",
+                                "normalise each target patch by its mean and variance (on in the configurations "
+                                "for 32 x 32 images)"};
   register_train_task({kMaeTask,
                        "MAE pretraining (He et al. 2022) on images without labels (an image folder; labels unused): "
                        "--model a MAE configuration (default mae_vit_tiny_patch4_32), the loss on masked patches",
-                       {{"mask_ratio", "0.75", "fraction of the patches removed"},
-                        {"norm_pix_loss", "false", "normalise each target patch by its mean and variance (on in "
-                                                   "the configurations for 32 x 32 images)"},
-                        {"crop_scale_min", "0.2", "RandomResizedCrop's smallest area fraction"}},
-                       run_mae});
+                       {mask_ratio, norm_pix_loss, {"crop_scale_min", "0.2", "RandomResizedCrop's smallest area fraction"}},
+                       [](const TrainRequest& r, const TrainCallbacks& cb) { return run_pretrain(r, cb, false); }});
+  register_train_task({kLutTask,
+                       "MAE-LUT pretraining (Kim et al. 2024): MAE on view 1 plus the unmasked-token loss between "
+                       "the two views' projections and an EMA teacher's (--model a lut_* configuration, default "
+                       "lut_vit_tiny_patch4_32)",
+                       {mask_ratio, norm_pix_loss, {"w_mae", "1.0", "weight of the MAE loss"},
+                        {"w_bc", "0.25", "weight of the unmasked-token loss (PRETRAIN.md's recommendation)"},
+                        {"ema_decay", "0.996", "the teacher's first EMA decay; it rises to 1 along a cosine"}},
+                       [](const TrainRequest& r, const TrainCallbacks& cb) { return run_pretrain(r, cb, true); }});
 }
 
 }  // namespace detail

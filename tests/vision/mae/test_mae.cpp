@@ -2,6 +2,7 @@
 // models_mae.py and models_lut.py on random weights with fixed masking noise): outputs, losses and
 // gradients within 1e-5 in float32 on the CPU.
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <map>
 #include <string>
 
+#include "mae/lut_views.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/mae.h"
 #include "sparsescope/vision/safetensors.h"
@@ -236,4 +238,76 @@ TEST_F(MaePretrain, BadOptionsAreClearErrors) {
     EXPECT_NE(std::string(e.what()).find("--model"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(std::filesystem::exists(dir_ / "bad"));
+}
+
+// LUT's views: view 1 is a crop of the reflect-padded image (flipped or not), found exactly among
+// the 9 x 9 offsets; every step of view 2 keeps a gray image gray; draws come from the generator.
+TEST(MaeLut, ViewsAreReflectPaddedCropsAndKeepGrayGray) {
+  at::manual_seed(4);
+  const at::Tensor images = at::rand({6, 3, 16, 16});
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  const auto [view1, view2] = sv::detail::lut_views(images, gen);
+  ASSERT_EQ(view1.sizes(), images.sizes());
+  const at::Tensor padded = at::reflection_pad2d(images, {4, 4, 4, 4});
+  for (int64_t b = 0; b < 6; ++b) {
+    bool found = false;
+    for (int64_t y = 0; y <= 8 && !found; ++y)
+      for (int64_t x = 0; x <= 8 && !found; ++x) {
+        const at::Tensor crop = padded[b].narrow(1, y, 16).narrow(2, x, 16);
+        found = at::equal(view1[b], crop) || at::equal(view1[b], crop.flip(2));
+      }
+    EXPECT_TRUE(found) << "image " << b;
+  }
+  EXPECT_GE(view2.min().item<float>(), 0.0f);
+  EXPECT_LE(view2.max().item<float>(), 1.0f);
+
+  const at::Tensor gray = at::rand({64, 1, 16, 16}).expand({64, 3, 16, 16}).contiguous();
+  at::Generator again = at::make_generator<at::CPUGeneratorImpl>(9);
+  const at::Tensor g2 = sv::detail::lut_views(gray, again).second;
+  EXPECT_LE((g2.select(1, 0) - g2.select(1, 1)).abs().max().item<double>(), 1e-5);
+  EXPECT_LE((g2.select(1, 0) - g2.select(1, 2)).abs().max().item<double>(), 1e-5);
+  at::Generator same = at::make_generator<at::CPUGeneratorImpl>(9);
+  EXPECT_TRUE(at::equal(sv::detail::lut_views(gray, same).second, g2));
+}
+
+// `sparsescope train --task mae-lut`: both losses logged, the EMA decay rising, and the teacher
+// kept in the checkpoint so that an interrupted + resumed run equals the uninterrupted one.
+TEST_F(MaePretrain, LutTrainsAndResumesWithItsTeacher) {
+  const sv::TrainTaskEntry& task = sv::train_task("mae-lut");
+  auto lut_request = [&](const std::string& out) {
+    sv::TrainRequest r = request(out);
+    r.recipe.epochs = 2;
+    r.options = R"({"ema_decay": 0.9})";
+    return r;
+  };
+  const sv::TrainResult whole = task.run(lut_request("lut_whole"), {});
+  ASSERT_EQ(whole.epochs.size(), 2u);
+  EXPECT_EQ(whole.model_name, "lut_vit_tiny_patch4_32");
+  for (const auto& e : whole.epochs) {
+    EXPECT_TRUE(std::isfinite(e.train.at("lut_loss")));
+    EXPECT_TRUE(std::isfinite(e.train.at("mae_loss")));
+  }
+  EXPECT_GT(whole.epochs[1].train.at("ema_decay"), whole.epochs[0].train.at("ema_decay"));
+  EXPECT_LT(whole.epochs[1].train.at("ema_decay"), 1.0);
+
+  sv::TrainRequest part = lut_request("lut_part");
+  part.recipe.stop_after = 1;
+  EXPECT_FALSE(task.run(part, {}).finished);
+  part.recipe.stop_after = 0;
+  part.recipe.resume = true;
+  EXPECT_TRUE(task.run(part, {}).finished);
+  const auto a = sv::load_safetensors(whole.model_path);
+  const auto b = sv::load_safetensors((dir_ / "lut_part" / "model.safetensors").string());
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    EXPECT_TRUE(at::equal(a.tensors[i].second, b.tensors[i].second)) << a.tensors[i].first;
+  }
+  const auto checkpoint = sv::load_safetensors((dir_ / "lut_part" / "checkpoint.safetensors").string());
+  bool teacher = false;
+  for (const auto& [name, tensor] : checkpoint.tensors) teacher = teacher || name == "task/teacher/head.0.weight";
+  EXPECT_TRUE(teacher);
+
+  sv::TrainRequest mae_model = lut_request("bad");
+  mae_model.model = "mae_vit_tiny_patch4_32";  // no projector heads
+  EXPECT_THROW(task.run(mae_model, {}), sparsescope::Error);
 }

@@ -21,6 +21,7 @@ NamedTensors checkpoint_tensors(torch::nn::Module& model, torch::optim::AdamW& o
   NamedTensors tensors;
   const auto params = model.named_parameters(/*recurse=*/true);
   for (const auto& item : params) tensors.emplace_back(item.key(), item.value().detach());
+  for (const auto& item : model.named_buffers(/*recurse=*/true)) tensors.emplace_back(item.key(), item.value());
   auto& state = optimizer.state();
   for (const auto& item : params) {
     const auto it = state.find(item.value().unsafeGetTensorImpl());

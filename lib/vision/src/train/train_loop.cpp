@@ -277,6 +277,10 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
     for (const auto& item : model.named_parameters(/*recurse=*/true)) {
       weights.emplace_back(item.key(), item.value().detach().to(at::kCPU, o.save_dtype));
     }
+    for (const auto& item : model.named_buffers(/*recurse=*/true)) {  // BatchNorm statistics; counts stay integers
+      const at::Tensor& b = item.value();
+      weights.emplace_back(item.key(), b.to(at::kCPU, at::isFloatingType(b.scalar_type()) ? o.save_dtype : b.scalar_type()));
+    }
     save_safetensors(model_path, weights, model_metadata);
 
     json options = print;

@@ -139,9 +139,10 @@ struct TrainResult {
 };
 
 /// Trains `task` with `recipe`. After each epoch it writes, atomically: out/checkpoint.safetensors
-/// (float32 weights, AdamW moments and steps under "optimizer/<name>/...", the loss scale, the
-/// task's state under "task/..."; metadata: the model card and the training state),
-/// out/model.safetensors (weights in save_dtype with the model card and a training summary) and
+/// (float32 weights and buffers such as BatchNorm statistics, AdamW moments and steps under
+/// "optimizer/<name>/...", the loss scale, the task's state under "task/..."; metadata: the model
+/// card and the training state), out/model.safetensors (weights and floating buffers in
+/// save_dtype with the model card and a training summary) and
 /// out/log.json (options and one record per epoch). With `resume`, a checkpoint in `out` is
 /// continued exactly (same data order, augmentation and optimizer state) after checking that its
 /// fingerprint is this run's. Everything random comes from CPU generators seeded from (seed, epoch).
