@@ -311,3 +311,19 @@ TEST_F(MaePretrain, LutTrainsAndResumesWithItsTeacher) {
   mae_model.model = "mae_vit_tiny_patch4_32";  // no projector heads
   EXPECT_THROW(task.run(mae_model, {}), sparsescope::Error);
 }
+
+// The pretraining tasks on the GPU with bfloat16 autocast (the views, masking and EMA on the device).
+TEST_F(MaePretrain, BothTasksRunOnCudaInBfloat16) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
+  for (const char* name : {"mae", "mae-lut"}) {
+    sv::TrainRequest r = request(std::string("cuda_") + name);
+    r.recipe.epochs = 2;
+    r.recipe.device = "cuda";
+    r.recipe.precision = sv::Precision::BF16;
+    r.options = "{}";
+    const sv::TrainResult result = sv::train_task(name).run(r, {});
+    ASSERT_TRUE(result.finished) << name;
+    for (const auto& [metric, value] : result.epochs.back().train) EXPECT_TRUE(std::isfinite(value)) << name << " " << metric;
+    EXPECT_TRUE(std::isfinite(result.epochs.back().eval.at("mae_loss"))) << name;
+  }
+}

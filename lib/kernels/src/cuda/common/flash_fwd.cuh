@@ -186,25 +186,27 @@ struct FwdTraits {
 };
 
 /// No additive bias: attend_tile's default. A bias provides
-///   kActive, kTileBytes: shared memory it may use per key tile (after the V tile);
+///   kActive;
 ///   void load(uint32_t tile, int qstart, int kstart): issues cp.async copies of the key tile's
-///     bias into `tile` (committed with the K tile's group), or nothing;
-///   float operator()(const char* tile, int query, int key, int qstart, int kstart): the bias of a
-///     score divided by the scale, from `tile` or from global memory.
+///     bias into `tile` (shared memory after the V tile; committed with the K tile's group), or
+///     nothing;
+///   void add(float (&s)[kMTiles][kNTiles][4], const char* tile, int qstart, int kstart, int row0,
+///     int lane): adds to this lane's unscaled scores (rows from row0 within the query tile) their
+///     bias divided by the scale, from `tile` or from global memory, before masking.
 struct NoBias {
   static constexpr bool kActive = false;
-  static constexpr int kTileBytes = 0;
   __device__ void load(uint32_t, int, int) const {}
-  __device__ float operator()(const char*, int, int, int, int) const { return 0.f; }
+  template <int kMTiles, int kNTiles>
+  __device__ void add(float (&)[kMTiles][kNTiles][4], const char*, int, int, int, int) const {}
 };
 
 /// One query tile against the key tiles that `tiles` yields. `tiles` provides
 ///   int first() / int next(): key-tile start positions in visiting order, -1 when done;
 ///   bool needs_mask(int kstart): whether the tile may hold keys the tile's queries don't see, or
 ///   biased scores.
-/// `visible(query, key)` decides those keys and `bias` (when Bias::kActive; NoBias says how) is added
-/// to the unscaled scores of the visible ones (both asked only in tiles that need masks, for queries
-/// below N; keys past M are dropped before they are asked). A bias tile travels with its K tile.
+/// `visible(query, key)` decides those keys (asked only in tiles that need masks; keys past M are
+/// dropped before it is asked). `bias` (NoBias says how) is added to every tile's scores before
+/// the masks; a bias tile travels with its K tile.
 template <typename Traits, typename Tiles, typename Visible, typename Bias = NoBias>
 __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int qstart, int b,
                                             int h, Tiles& tiles, Visible visible, Bias bias = {}) {
@@ -289,6 +291,7 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
       }
     }
 
+    if constexpr (Bias::kActive) bias.add(s, bias_tile, qstart, kstart, warp_row, lane);
     if (tiles.needs_mask(kstart)) {
 #pragma unroll
       for (int mt = 0; mt < kMTiles; ++mt)
@@ -298,11 +301,7 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
           for (int e = 0; e < 4; ++e) {
             const int query = qstart + warp_row + mt * 16 + lane / 4 + (e / 2) * 8;
             const int key = kstart + t * 8 + col0 + (e % 2);
-            if (key >= p.m || query >= p.n || !visible(query, key)) {
-              s[mt][t][e] = -INFINITY;
-            } else if constexpr (Bias::kActive) {
-              s[mt][t][e] += bias(bias_tile, query, key, qstart, kstart);
-            }
+            if (key >= p.m || !visible(query, key)) s[mt][t][e] = -INFINITY;
           }
     }
 

@@ -19,7 +19,7 @@ struct DenseTiles {
   int end;     // one past the last key any query of the tile sees
   int qstart;  // the tile's first query
   bool causal;
-  bool masked;  // Dense.mask: every tile
+  bool masked;  // a bool Dense.mask: every tile
   int current;
   __device__ int first() { return current = end > 0 ? 0 : -1; }
   __device__ int next() {
@@ -31,12 +31,14 @@ struct DenseTiles {
   }
 };
 
-// Dense.mask of one (batch, head): whether a key is kept, and the bias (divided by the scale) that
-// its score gets. A bias laid out for 16-byte copies (FwdParams::mask_staged) is staged per key
-// tile in shared memory with the K tile, rows padded by 16 bytes so that the 8 rows a warp reads
-// at once fall in distinct banks; otherwise each score reads global memory.
-template <typename Element, int kBlockM, int kBlockN, int kThreads>
+// Dense.mask of one (batch, head): whether a key is kept (a bool mask), and the bias that a score
+// gets (a floating mask). A bias laid out for 16-byte copies (FwdParams::mask_staged) is staged per
+// key tile in shared memory with the K tile, rows padded by 16 bytes so that the 8 rows a warp reads
+// at once fall in distinct banks, and each lane reads its two adjacent keys in one 32-bit load;
+// otherwise each score reads global memory, bounds-checked.
+template <bool kIsBf16, int kBlockM, int kBlockN, int kThreads>
 struct DenseMask {
+  using Element = typename ElementOf<kIsBf16>::type;
   static constexpr bool kActive = true;
   static constexpr int kRowElements = kBlockN + 8;
   static constexpr int kTileBytes = kBlockM * kRowElements * 2;
@@ -48,8 +50,11 @@ struct DenseMask {
   __device__ int64_t offset(int query, int key) const {
     return static_cast<int64_t>(query) * row_stride + static_cast<int64_t>(key) * col_stride;
   }
-  __device__ bool keep(int query, int key) const {
-    return !is_bool || reinterpret_cast<const bool*>(base)[offset(query, key)];
+  __device__ bool keep(int query, int key) const {  // rows past N (computed, never written) read nothing
+    return !is_bool || (query < n && reinterpret_cast<const bool*>(base)[offset(query, key)]);
+  }
+  __device__ float at(int query, int key) const {
+    return query < n && key < m ? static_cast<float>(reinterpret_cast<const Element*>(base)[offset(query, key)]) : 0.f;
   }
   __device__ void load(uint32_t tile, int qstart, int kstart) const {
     if (!staged) return;
@@ -66,11 +71,29 @@ struct DenseMask {
       cp_async_16(tile + static_cast<uint32_t>((row * kRowElements + chunk * 8) * 2), from, valid);
     }
   }
-  __device__ float operator()(const char* tile, int query, int key, int qstart, int kstart) const {
-    if (is_bool) return 0.f;
-    const Element value = staged ? reinterpret_cast<const Element*>(tile)[(query - qstart) * kRowElements + key - kstart]
-                                 : reinterpret_cast<const Element*>(base)[offset(query, key)];
-    return static_cast<float>(value) * inv_scale;
+  template <int kMTiles, int kNTiles>
+  __device__ void add(float (&s)[kMTiles][kNTiles][4], const char* tile, int qstart, int kstart, int row0,
+                      int lane) const {
+    if (is_bool) return;
+    const int col0 = (lane % 4) * 2;
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int row = row0 + mt * 16 + lane / 4 + r * 8;
+#pragma unroll
+        for (int t = 0; t < kNTiles; ++t) {
+          const int col = t * 8 + col0;
+          float2 b;
+          if (staged) {
+            b = unpack2<kIsBf16>(*reinterpret_cast<const uint32_t*>(tile + (row * kRowElements + col) * 2));
+          } else {
+            b = make_float2(at(qstart + row, kstart + col), at(qstart + row, kstart + col + 1));
+          }
+          s[mt][t][2 * r] += b.x * inv_scale;
+          s[mt][t][2 * r + 1] += b.y * inv_scale;
+        }
+      }
   }
 };
 
@@ -88,11 +111,12 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) dense_fw
     const int last_query = min(qstart + Traits::kBlockM, p.n) - 1;
     end = min(end, last_query + 1);  // top-left causal: key <= query
   }
-  DenseTiles<Traits::kBlockN> tiles{end, qstart, kCausal, kMasked, 0};
+  // A bool mask can drop keys in any tile; a bias only adds to the scores.
+  DenseTiles<Traits::kBlockN> tiles{end, qstart, kCausal, kMasked && p.mask_is_bool, 0};
   if constexpr (kMasked) {
     using Element = typename Traits::Element;
     const int64_t element = p.mask_is_bool ? 1 : static_cast<int64_t>(sizeof(Element));
-    const DenseMask<Element, Traits::kBlockM, Traits::kBlockN, Traits::kThreads> mask{
+    const DenseMask<Traits::kIsBf16, Traits::kBlockM, Traits::kBlockN, Traits::kThreads> mask{
         static_cast<const char*>(p.mask) + (b * p.mask_batch_stride + h * p.mask_head_stride) * element,
         p.mask_row_stride, p.mask_col_stride, p.mask_is_bool, p.mask_staged, p.inv_scale, p.n, p.m};
     attend_tile<Traits>(
@@ -117,7 +141,7 @@ void run_dense_fwd(const FwdParams& params, cudaStream_t stream) {
   const dim3 grid((params.n + Traits::kBlockM - 1) / Traits::kBlockM, params.heads, params.batch);
   SPARSESCOPE_BOOL_SWITCH(params.causal, kCausal, [&] {
     SPARSESCOPE_BOOL_SWITCH(params.mask != nullptr, kMasked, [&] {
-      using Mask = DenseMask<typename Traits::Element, Traits::kBlockM, Traits::kBlockN, Traits::kThreads>;
+      using Mask = DenseMask<Traits::kIsBf16, Traits::kBlockM, Traits::kBlockN, Traits::kThreads>;
       const int smem = Traits::kTileSmemBytes + (params.mask_staged ? Mask::kTileBytes : 0);
       auto kernel = dense_fwd_kernel<Traits, kCausal, kMasked>;
       C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
