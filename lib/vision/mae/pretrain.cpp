@@ -15,11 +15,13 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <tuple>
+#include <vector>
 
 #include "lut_views.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/augment.h"
 #include "sparsescope/vision/datasets.h"
+#include "sparsescope/vision/knn.h"
 #include "sparsescope/vision/mae.h"
 #include "sparsescope/vision/train_task.h"
 
@@ -74,15 +76,19 @@ class MaskedImages : public BatchSource {
 class MaePretrainTask : public TrainTask {
  public:
   MaePretrainTask(const MaeConfig& config, const ImageDataset& train, std::optional<ImageDataset> eval,
-                  const TrainRecipe& recipe, double mask_ratio, double crop_scale_min, bool two_views = false)
-      : config_(config), mask_ratio_(mask_ratio), model_(config), eval_(std::move(eval)),
+                  const TrainRecipe& recipe, double mask_ratio, double crop_scale_min, int64_t knn_k,
+                  bool two_views = false)
+      : config_(config), mask_ratio_(mask_ratio), knn_k_(knn_k), model_(config), eval_(std::move(eval)),
         data_(train, AugmentOptions{crop_scale_min, 1.0}, config.num_patches(), training_device(recipe.device),
-              two_views) {
+              two_views),
+        plain_train_(train, {}, config.num_patches(), training_device(recipe.device)),
+        train_labels_(train.labels), classes_(static_cast<int64_t>(train.classes.size())) {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(recipe.seed);
     model_->initialize(gen);
     fingerprint_ = {{"model", json::parse(mae_config_json(config))},
                     {"mask_ratio", mask_ratio},
                     {"crop_scale_min", crop_scale_min},
+                    {"knn_k", knn_k},
                     {"train_data", {{"source", train.source}, {"images", train.size()}}},
                     {"eval_data", eval_ ? json{{"source", eval_->source}, {"images", eval_->size()}} : json(nullptr)}};
   }
@@ -120,24 +126,43 @@ class MaePretrainTask : public TrainTask {
     return {{"mae_loss", sums.at("loss") / static_cast<double>(examples)}};
   }
 
-  // The MAE loss on the held-out images, each with the noise of a generator seeded 0.
+  // The MAE loss on the held-out images, each with the noise of a generator seeded 0; with labels
+  // on both splits, the weighted k-NN top-1 of the encoder's class token (all patches visible).
   Metrics evaluate(const TrainRecipe& recipe) override {
     if (!eval_) return {};
     const at::NoGradGuard no_grad;
     model_->eval();
-    const MaskedImages held_out(*eval_, {}, config_.num_patches(), training_device(recipe.device));
+    const at::Device device = training_device(recipe.device);
+    const MaskedImages held_out(*eval_, {}, config_.num_patches(), device);
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(0);
     double sum = 0;
     for (int64_t begin = 0; begin < held_out.size(); begin += recipe.eval_batch) {
       const int64_t count = std::min(recipe.eval_batch, held_out.size() - begin);
-      const Batch b = held_out.batch(at::arange(begin, begin + count, at::kLong).to(training_device(recipe.device)), nullptr);
-      const at::Tensor noise = at::rand({count, config_.num_patches()}, gen).to(b.at("images").device());
+      const Batch b = held_out.batch(at::arange(begin, begin + count, at::kLong).to(device), nullptr);
+      const at::Tensor noise = at::rand({count, config_.num_patches()}, gen).to(device);
       sum += model_->forward(b.at("images"), noise, mask_ratio_).loss.item<double>() * static_cast<double>(count);
     }
+    Metrics metrics = {{"mae_loss", sum / static_cast<double>(held_out.size())},
+                       {"images", static_cast<double>(held_out.size())}};
+    if (knn_k_ > 0 && classes_ > 1 && train_labels_.defined() && eval_->labels.defined()) {
+      metrics["knn_top1"] = knn_top1(features(plain_train_, recipe.eval_batch, device), train_labels_,
+                                     features(held_out, recipe.eval_batch, device), eval_->labels, classes_, knn_k_);
+    }
     model_->train();
-    return {{"mae_loss", sum / static_cast<double>(held_out.size())}, {"images", static_cast<double>(held_out.size())}};
+    return metrics;
   }
   std::string eval_source() const override { return eval_ ? eval_->source : std::string(); }
+
+  // The encoder's class token over every patch of each image of `data`: [N, D] on the CPU.
+  at::Tensor features(const MaskedImages& data, int64_t batch, at::Device device) {
+    std::vector<at::Tensor> out;
+    for (int64_t begin = 0; begin < data.size(); begin += batch) {
+      const int64_t count = std::min(batch, data.size() - begin);
+      const Batch b = data.batch(at::arange(begin, begin + count, at::kLong).to(device), nullptr);
+      out.push_back(model_->forward_encoder(b.at("images"), {}).select(1, 0).to(at::kFloat).cpu());
+    }
+    return at::cat(out);
+  }
 
   std::map<std::string, std::string> model_metadata() const override {
     return {{kMaeCardKey, mae_config_json(config_)}};
@@ -146,9 +171,12 @@ class MaePretrainTask : public TrainTask {
  protected:
   MaeConfig config_;
   double mask_ratio_;
+  int64_t knn_k_;
   MaskedAutoencoder model_;
   std::optional<ImageDataset> eval_;
-  MaskedImages data_;
+  MaskedImages data_, plain_train_;  // augmented for training; as loaded, for k-NN features
+  at::Tensor train_labels_;
+  int64_t classes_;
   json fingerprint_;
 };
 
@@ -158,8 +186,9 @@ class MaePretrainTask : public TrainTask {
 class LutPretrainTask : public MaePretrainTask {
  public:
   LutPretrainTask(const MaeConfig& config, const ImageDataset& train, std::optional<ImageDataset> eval,
-                  const TrainRecipe& recipe, double mask_ratio, double w_mae, double w_bc, double ema_decay)
-      : MaePretrainTask(config, train, std::move(eval), recipe, mask_ratio, 1.0, /*two_views=*/true),
+                  const TrainRecipe& recipe, double mask_ratio, int64_t knn_k, double w_mae, double w_bc,
+                  double ema_decay)
+      : MaePretrainTask(config, train, std::move(eval), recipe, mask_ratio, 1.0, knn_k, /*two_views=*/true),
         teacher_(config), w_mae_(w_mae), w_bc_(w_bc), ema_decay_(ema_decay),
         total_steps_(recipe.epochs * (train.size() / std::min(recipe.batch, train.size()))) {
     copy_state(*teacher_, *model_);
@@ -251,6 +280,9 @@ TrainResult run_pretrain(const TrainRequest& request, const TrainCallbacks& call
   SPARSESCOPE_CHECK(config.in_chans == 3, "MAE pretraining takes RGB images (the model has ", config.in_chans,
                     " channels)");
   double crop_scale_min = 1, w_mae = 1, w_bc = 0, ema_decay = 0;
+  const double knn_k = task_number(task, request.options, "knn_k");
+  SPARSESCOPE_CHECK(knn_k >= 0 && knn_k == static_cast<double>(static_cast<int64_t>(knn_k)),
+                    "--knn-k must be a whole number of neighbours (0: no k-NN evaluation), got ", knn_k);
   if (lut) {
     w_mae = task_number(task, request.options, "w_mae");
     w_bc = task_number(task, request.options, "w_bc");
@@ -290,10 +322,11 @@ TrainResult run_pretrain(const TrainRequest& request, const TrainCallbacks& call
   }
   std::unique_ptr<MaePretrainTask> pretrain;
   if (lut) {
-    pretrain = std::make_unique<LutPretrainTask>(config, train, std::move(eval), request.recipe, mask_ratio, w_mae, w_bc,
-                                                 ema_decay);
+    pretrain = std::make_unique<LutPretrainTask>(config, train, std::move(eval), request.recipe, mask_ratio,
+                                                 static_cast<int64_t>(knn_k), w_mae, w_bc, ema_decay);
   } else {
-    pretrain = std::make_unique<MaePretrainTask>(config, train, std::move(eval), request.recipe, mask_ratio, crop_scale_min);
+    pretrain = std::make_unique<MaePretrainTask>(config, train, std::move(eval), request.recipe, mask_ratio,
+                                                 crop_scale_min, static_cast<int64_t>(knn_k));
   }
   TrainResult result = vision::train(*pretrain, request.recipe, callbacks);
   result.model_name = config.name;
@@ -310,16 +343,19 @@ void register_mae_task() {
   const OptionDoc norm_pix_loss{"norm_pix_loss", "false",
                                 "normalise each target patch by its mean and variance (on in the configurations "
                                 "for 32 x 32 images)"};
+  const OptionDoc knn_k{"knn_k", "20",
+                        "neighbours of the weighted k-NN evaluation of the class token on labelled splits (0: off)"};
   register_train_task({kMaeTask,
                        "MAE pretraining (He et al. 2022) on images without labels (an image folder; labels unused): "
                        "--model a MAE configuration (default mae_vit_tiny_patch4_32), the loss on masked patches",
-                       {mask_ratio, norm_pix_loss, {"crop_scale_min", "0.2", "RandomResizedCrop's smallest area fraction"}},
+                       {mask_ratio, norm_pix_loss, knn_k,
+                        {"crop_scale_min", "0.2", "RandomResizedCrop's smallest area fraction"}},
                        [](const TrainRequest& r, const TrainCallbacks& cb) { return run_pretrain(r, cb, false); }});
   register_train_task({kLutTask,
                        "MAE-LUT pretraining (Kim et al. 2024): MAE on view 1 plus the unmasked-token loss between "
                        "the two views' projections and an EMA teacher's (--model a lut_* configuration, default "
                        "lut_vit_tiny_patch4_32)",
-                       {mask_ratio, norm_pix_loss, {"w_mae", "1.0", "weight of the MAE loss"},
+                       {mask_ratio, norm_pix_loss, knn_k, {"w_mae", "1.0", "weight of the MAE loss"},
                         {"w_bc", "0.25", "weight of the unmasked-token loss (PRETRAIN.md's recommendation)"},
                         {"ema_decay", "0.996", "the teacher's first EMA decay; it rises to 1 along a cosine"}},
                        [](const TrainRequest& r, const TrainCallbacks& cb) { return run_pretrain(r, cb, true); }});

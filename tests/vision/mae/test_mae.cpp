@@ -200,6 +200,9 @@ TEST_F(MaePretrain, TrainsLogsAndResumesExactly) {
   EXPECT_EQ(whole.model_name, "mae_vit_tiny_patch4_32");
   EXPECT_LT(whole.epochs.back().train.at("mae_loss"), whole.epochs.front().train.at("mae_loss"));
   EXPECT_EQ(whole.epochs.back().eval.at("images"), 4);
+  const double knn = whole.epochs.back().eval.at("knn_top1");  // the folder's two classes
+  EXPECT_GE(knn, 0.0);
+  EXPECT_LE(knn, 1.0);
   EXPECT_TRUE(std::isfinite(whole.epochs.back().eval.at("mae_loss")));
 
   const auto file = sv::load_safetensors(whole.model_path);
