@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "overlay_options.h"
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/attention_maps.h"
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/overlay.h"
 #include "sparsescope/vision/trace.h"
@@ -161,13 +162,9 @@ std::string trace_stem(const std::string& name) {
 // Returns the number of images written.
 int export_trace(const vision::Trace& trace, const fs::path& dir, const ExportOptions& opt) {
   const auto style = opt.overlay.style();
-  std::vector<const vision::SiteTrace*> sites;
+  const std::vector<const vision::SiteTrace*> drawable = vision::attention_sites(trace);
+  std::vector<const vision::SiteTrace*> sites = opt.sites.empty() ? drawable : std::vector<const vision::SiteTrace*>{};
   for (const auto& name : opt.sites) sites.push_back(&trace.site(name));
-  if (opt.sites.empty()) {  // every attention site (maps of other kinds are not over the image's tokens)
-    for (const auto& s : trace.sites) {
-      if (s.kind == vision::kAttentionMap) sites.push_back(&s);
-    }
-  }
   fs::create_directories(dir);
   int written = 0;
   for (const auto* s : sites) {
@@ -177,11 +174,8 @@ int export_trace(const vision::Trace& trace, const fs::path& dir, const ExportOp
     ++written;
   }
   // Rollout multiplies full maps of every layer; pooled traces have none to multiply.
-  const bool full = std::all_of(trace.sites.begin(), trace.sites.end(),
-                                [](const auto& s) { return s.pool == 1 || s.kind != vision::kAttentionMap; });
-  const bool attention = std::any_of(trace.sites.begin(), trace.sites.end(),
-                                     [](const auto& s) { return s.kind == vision::kAttentionMap; });
-  if (full && attention) {
+  const bool full = std::all_of(drawable.begin(), drawable.end(), [](const auto* s) { return s->pool == 1; });
+  if (full && !drawable.empty()) {
     vision::write_png((dir / "rollout.png").string(), vision::rollout_overlay(trace, opt.query, style));
     ++written;
   }

@@ -34,11 +34,14 @@ std::shared_ptr<const vision::Trace> mean_over_heads(const vision::Trace& trace)
 
 // The viewer draws attention over the tokens; maps of other kinds (channel x channel, per-pixel
 // kernels) are left out of its layers.
-std::shared_ptr<const vision::Trace> attention_sites(std::shared_ptr<const vision::Trace> trace) {
-  const auto other = [](const vision::SiteTrace& s) { return s.kind != vision::kAttentionMap; };
-  if (std::none_of(trace->sites.begin(), trace->sites.end(), other)) return trace;
-  auto kept = std::make_shared<vision::Trace>(*trace);
-  kept->sites.erase(std::remove_if(kept->sites.begin(), kept->sites.end(), other), kept->sites.end());
+std::shared_ptr<const vision::Trace> attention_only(std::shared_ptr<const vision::Trace> trace) {
+  const std::vector<const vision::SiteTrace*> sites = vision::attention_sites(*trace);
+  if (sites.size() == trace->sites.size()) return trace;
+  auto kept = std::make_shared<vision::Trace>();
+  kept->info = trace->info;
+  kept->image = trace->image;
+  kept->coords = trace->coords;
+  for (const vision::SiteTrace* s : sites) kept->sites.push_back(*s);
   return kept;
 }
 
@@ -63,7 +66,7 @@ TraceModel::Maps TraceModel::compute_maps(const vision::Trace& trace, const visi
 
 void TraceModel::set_trace(std::shared_ptr<const vision::Trace> trace) {
   SPARSESCOPE_CHECK(trace != nullptr, "no trace to display");
-  trace = attention_sites(std::move(trace));
+  trace = attention_only(std::move(trace));
   SPARSESCOPE_CHECK(!trace->sites.empty(), "trace of '", trace->info.input, "' holds no attention site");
   const int64_t tokens = trace->sites.front().queries;
   Selection next = selection_;

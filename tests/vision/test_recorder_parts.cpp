@@ -25,6 +25,13 @@ namespace {
 
 at::Tensor range(int64_t begin, int64_t end) { return at::arange(begin, end, at::kLong); }
 
+sv::SitePart part_named(const std::string& name, sv::SitePart::Merge merge = sv::SitePart::Merge::Sum) {
+  sv::SitePart part;
+  part.name = name;
+  part.merge = merge;
+  return part;
+}
+
 // A TopK site of 13 queries run whole, and in two row ranges whose patterns are the whole's rows.
 struct RowRanges {
   at::Tensor q = at::randn({2, 2, 13, 8}), k = at::randn({2, 2, 11, 8});
@@ -38,7 +45,7 @@ struct RowRanges {
   std::vector<sv::Trace> parts(const sv::RecorderOptions& options) const {
     sv::Recorder recorder(options);
     for (auto [name, r0, r1] : {std::tuple{"rows0", 0, 6}, {"rows1", 6, 13}}) {
-      sv::SitePart part{name};
+      sv::SitePart part = part_named(name);
       part.queries = range(r0, r1);
       part.site_queries = 13;
       sparsescope::attend(q.narrow(2, r0, r1 - r0), k, k, TopK{topk.index.narrow(2, r0, r1 - r0), {}},
@@ -67,7 +74,9 @@ TEST(RecorderParts, RowRangesMakeUpTheWholeSite) {
       EXPECT_LE(max_diff(p.probs, w.probs), 1e-6) << budget;
       EXPECT_LE(max_diff(p.mask, w.mask), 1e-6) << budget;
       EXPECT_TRUE(at::equal(p.row_queries, w.row_queries));
-      if (w.row_queries.numel() > 0) EXPECT_LE(max_diff(p.rows, w.rows), 1e-6) << budget;
+      if (w.row_queries.numel() > 0) {
+        EXPECT_LE(max_diff(p.rows, w.rows), 1e-6) << budget;
+      }
       EXPECT_LE(max_diff(p.stats.narrow(1, sv::kDensity, 2), w.stats.narrow(1, sv::kDensity, 2)), 1e-5);
       EXPECT_TRUE(std::isnan(p.stats[0][sv::kRecall].item<float>())) << "no part covers the whole site";
       ASSERT_EQ(p.parts.size(), 2u);
@@ -93,7 +102,7 @@ TEST(RecorderParts, PassesMergedByLogSumExpAreOneSoftmaxOverTheUnion) {
   sv::Recorder recorder;
   std::vector<sparsescope::AttendResult> passes;
   for (auto [name, m0, m1] : {std::tuple{"local", 0, 5}, {"global", 5, 11}}) {
-    sv::SitePart part{name, sv::SitePart::Merge::Lse};
+    sv::SitePart part = part_named(name, sv::SitePart::Merge::Lse);
     part.keys = range(m0, m1);
     part.site_keys = 11;
     passes.push_back(sparsescope::attend_lse(q, k.narrow(2, m0, m1 - m0), v.narrow(2, m0, m1 - m0), Dense{},
@@ -129,7 +138,7 @@ TEST(RecorderParts, GatedBranchesSumTheirWeightedProbabilities) {
   const Neighborhood window{{3, 4}, {3, 3}, {}, {}, {}};
   const TopK selected{at::randint(-1, n, {2, 3, n, 3}, at::kLong), {}};
   sv::Recorder recorder;
-  sv::SitePart a{"window"}, b{"selected"};
+  sv::SitePart a = part_named("window"), b = part_named("selected");
   a.gate = gate_window;
   b.gate = gate_selected;
   const at::Tensor out_window = sparsescope::attend(q, k, v, window, recorder.part("s", a));
@@ -187,32 +196,32 @@ TEST(RecorderParts, RejectsMisuse) {
     return "no error";
   };
   EXPECT_EQ(message([&](sv::Recorder& r) {
-              sparsescope::attend(x, x, x, Dense{}, r.part("s", {"a"}));
-              sparsescope::attend(x, x, x, Dense{}, r.part("s", {"a"}));
+              sparsescope::attend(x, x, x, Dense{}, r.part("s", part_named("a")));
+              sparsescope::attend(x, x, x, Dense{}, r.part("s", part_named("a")));
             }),
             "Recorder: site 's', part 'a' was observed twice; call take() after each forward pass");
   EXPECT_EQ(message([&](sv::Recorder& r) {
               sparsescope::attend(x, x, x, Dense{}, r.site("s"));
-              sparsescope::attend(x, x, x, Dense{}, r.part("s", {"a"}));
+              sparsescope::attend(x, x, x, Dense{}, r.part("s", part_named("a")));
             }),
             "Recorder: site 's' was observed whole and in parts; call take() after each forward pass");
-  EXPECT_EQ(message([&](sv::Recorder& r) { sparsescope::attend(x, x, x, Dense{}, r.part("s", {"a/b"})); }),
+  EXPECT_EQ(message([&](sv::Recorder& r) { sparsescope::attend(x, x, x, Dense{}, r.part("s", part_named("a/b"))); }),
             "Recorder: site 's', part 'a/b': a part's name must be letters, digits, '_', '.' or '-'");
   EXPECT_EQ(message([&](sv::Recorder& r) {
-              sv::SitePart p{"a", sv::SitePart::Merge::Lse};
+              sv::SitePart p = part_named("a", sv::SitePart::Merge::Lse);
               p.gate = at::ones({1, 1, 4});
               sparsescope::attend(x, x, x, Dense{}, r.part("s", p));
             }),
             "Recorder: site 's', part 'a': a part merged by log-sum-exp takes no gate");
   EXPECT_EQ(message([&](sv::Recorder& r) {
-              sv::SitePart p{"a"};
+              sv::SitePart p = part_named("a");
               p.keys = at::tensor({0, 1, 2, 9}, at::kLong);
               p.site_keys = 6;
               sparsescope::attend(x, x, x, Dense{}, r.part("s", p));
             }),
             "Recorder: site 's', part 'a': SitePart::keys holds indices outside [0, 6)");
   EXPECT_EQ(message([&](sv::Recorder& r) {
-              sv::SitePart p{"a"};
+              sv::SitePart p = part_named("a");
               p.site_queries = 8;
               sparsescope::attend(x, x, x, Dense{}, r.part("s", p));
             }),

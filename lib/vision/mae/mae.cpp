@@ -88,26 +88,33 @@ at::Tensor sincos_pos_embed_2d(int64_t dim, int64_t grid) {
   return at::cat({at::zeros({1, dim}, at::kDouble), emb}, 0).to(at::kFloat);
 }
 
+namespace {
+
+// The mask of the patches ids_shuffle[:, begin:begin + count] (0 kept, 1 removed), in patch order.
+at::Tensor shuffled_mask(const at::Tensor& noise, const at::Tensor& ids_restore, int64_t begin, int64_t count) {
+  at::Tensor mask = at::ones(noise.sizes(), noise.options().dtype(at::kFloat));
+  mask.narrow(1, begin, count).zero_();
+  return mask.gather(1, ids_restore);
+}
+
+}  // namespace
+
 MaeMasking random_masking(const at::Tensor& noise, int64_t visible) {
   SPARSESCOPE_CHECK(noise.dim() == 2 && visible >= 1 && visible <= noise.size(1), "random_masking: noise [B, L] ",
                     noise.sizes(), " and ", visible, " visible patches");
   const at::Tensor ids_shuffle = noise.argsort(/*stable=*/false, 1);
   const at::Tensor ids_restore = ids_shuffle.argsort(/*stable=*/false, 1);
-  at::Tensor mask = at::ones(noise.sizes(), noise.options().dtype(at::kFloat));
-  mask.narrow(1, 0, visible).zero_();
-  return {ids_shuffle.narrow(1, 0, visible), mask.gather(1, ids_restore), ids_restore};
+  return {ids_shuffle.narrow(1, 0, visible), shuffled_mask(noise, ids_restore, 0, visible), ids_restore};
 }
 
 LutMasking lut_random_masking(const at::Tensor& noise, int64_t visible) {
-  SPARSESCOPE_CHECK(2 * visible <= noise.size(1), "lut_random_masking: two views of ", visible,
-                    " visible patches need at least ", 2 * visible, " patches, got ", noise.size(1));
-  LutMasking m{random_masking(noise, visible), {}, {}};
+  SPARSESCOPE_CHECK(noise.dim() == 2 && visible >= 1 && 2 * visible <= noise.size(1), "lut_random_masking: two views of ",
+                    visible, " visible patches need at least ", 2 * visible, " patches, got noise ", noise.sizes());
   const at::Tensor ids_shuffle = noise.argsort(/*stable=*/false, 1);
-  m.ids_keep2 = ids_shuffle.narrow(1, visible, visible);
-  at::Tensor mask = at::ones(noise.sizes(), noise.options().dtype(at::kFloat));
-  mask.narrow(1, visible, visible).zero_();
-  m.mask2 = mask.gather(1, m.view1.ids_restore);
-  return m;
+  const at::Tensor ids_restore = ids_shuffle.argsort(/*stable=*/false, 1);
+  return {{ids_shuffle.narrow(1, 0, visible), shuffled_mask(noise, ids_restore, 0, visible), ids_restore},
+          ids_shuffle.narrow(1, visible, visible),
+          shuffled_mask(noise, ids_restore, visible, visible)};
 }
 
 MaskedAutoencoderImpl::MaskedAutoencoderImpl(const MaeConfig& c) : config_(c) {

@@ -7,7 +7,6 @@
 // loss on held-out images (fixed noise) as the evaluation.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/optim/adamw.h>
 
 #include <algorithm>
 #include <cmath>
@@ -23,6 +22,7 @@
 #include "sparsescope/vision/datasets.h"
 #include "sparsescope/vision/knn.h"
 #include "sparsescope/vision/mae.h"
+#include "sparsescope/vision/train_optim.h"
 #include "sparsescope/vision/train_task.h"
 
 namespace sparsescope::vision {
@@ -81,8 +81,8 @@ class MaePretrainTask : public TrainTask {
       : config_(config), mask_ratio_(mask_ratio), knn_k_(knn_k), model_(config), eval_(std::move(eval)),
         data_(train, AugmentOptions{crop_scale_min, 1.0}, config.num_patches(), training_device(recipe.device),
               two_views),
-        plain_train_(train, {}, config.num_patches(), training_device(recipe.device)),
         train_labels_(train.labels), classes_(static_cast<int64_t>(train.classes.size())) {
+    if (eval_) held_out_.emplace(*eval_, AugmentOptions{}, config.num_patches(), training_device(recipe.device));
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(recipe.seed);
     model_->initialize(gen);
     fingerprint_ = {{"model", json::parse(mae_config_json(config))},
@@ -101,20 +101,10 @@ class MaePretrainTask : public TrainTask {
   // timm's add_weight_decay as main_pretrain.py calls it (no skip list: the tokens decay too), and
   // AdamW's betas (0.9, 0.95).
   std::vector<torch::optim::OptimizerParamGroup> param_groups(double lr, double weight_decay) override {
-    std::vector<at::Tensor> decay, no_decay;
-    for (const auto& item : model_->named_parameters(true)) {
-      if (!item.value().requires_grad()) continue;
-      const bool bias = item.key().size() >= 5 && item.key().compare(item.key().size() - 5, 5, ".bias") == 0;
-      (item.value().dim() <= 1 || bias ? no_decay : decay).push_back(item.value());
-    }
-    const auto options = [lr](double wd) {
-      return std::make_unique<torch::optim::AdamWOptions>(
-          torch::optim::AdamWOptions(lr).weight_decay(wd).betas(std::make_tuple(0.9, 0.95)));
+    const DecayRule add_weight_decay = [](const std::string& name, const at::Tensor& param) {
+      return param.dim() > 1 && !(name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0);
     };
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    groups.emplace_back(no_decay, options(0.0));
-    groups.emplace_back(decay, options(weight_decay));
-    return groups;
+    return weight_decay_groups(*model_, lr, weight_decay, add_weight_decay, {0.9, 0.95});
   }
   const BatchSource& data() const override { return data_; }
 
@@ -133,7 +123,7 @@ class MaePretrainTask : public TrainTask {
     const at::NoGradGuard no_grad;
     model_->eval();
     const at::Device device = training_device(recipe.device);
-    const MaskedImages held_out(*eval_, {}, config_.num_patches(), device);
+    const MaskedImages& held_out = *held_out_;
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(0);
     double sum = 0;
     for (int64_t begin = 0; begin < held_out.size(); begin += recipe.eval_batch) {
@@ -145,7 +135,8 @@ class MaePretrainTask : public TrainTask {
     Metrics metrics = {{"mae_loss", sum / static_cast<double>(held_out.size())},
                        {"images", static_cast<double>(held_out.size())}};
     if (knn_k_ > 0 && classes_ > 1 && train_labels_.defined() && eval_->labels.defined()) {
-      metrics["knn_top1"] = knn_top1(features(plain_train_, recipe.eval_batch, device), train_labels_,
+      // Without a generator the training source yields the images as loaded.
+      metrics["knn_top1"] = knn_top1(features(data_, recipe.eval_batch, device), train_labels_,
                                      features(held_out, recipe.eval_batch, device), eval_->labels, classes_, knn_k_);
     }
     model_->train();
@@ -174,7 +165,8 @@ class MaePretrainTask : public TrainTask {
   int64_t knn_k_;
   MaskedAutoencoder model_;
   std::optional<ImageDataset> eval_;
-  MaskedImages data_, plain_train_;  // augmented for training; as loaded, for k-NN features
+  MaskedImages data_;
+  std::optional<MaskedImages> held_out_;  // eval_ on the device
   at::Tensor train_labels_;
   int64_t classes_;
   json fingerprint_;

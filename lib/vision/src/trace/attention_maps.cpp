@@ -33,6 +33,14 @@ int64_t recorded_row(const SiteTrace& site, int64_t query) {
 
 }  // namespace
 
+std::vector<const SiteTrace*> attention_sites(const Trace& trace) {
+  std::vector<const SiteTrace*> sites;
+  for (const auto& site : trace.sites) {
+    if (site.kind == kAttentionMap) sites.push_back(&site);
+  }
+  return sites;
+}
+
 at::Tensor query_maps(const SiteTrace& site, const TokenLayout& layout, int64_t query) {
   const int64_t grid = grid_tokens(layout, "query_maps");
   SPARSESCOPE_CHECK(site.kind == kAttentionMap, "query_maps: site '", site.name, "' holds a ", site.kind,
@@ -59,11 +67,7 @@ at::Tensor rollout(const Trace& trace, int64_t query) {
   const auto& layout = trace.info.layout;
   const int64_t grid = grid_tokens(layout, "rollout");
   const int64_t n = layout.tokens();
-  // Rollout multiplies the attention of every layer; maps of other kinds (channel, kernel) are not token mixing by attention.
-  std::vector<const SiteTrace*> sites;
-  for (const auto& site : trace.sites) {
-    if (site.kind == kAttentionMap) sites.push_back(&site);
-  }
+  const std::vector<const SiteTrace*> sites = attention_sites(trace);
   SPARSESCOPE_CHECK(!sites.empty(), "rollout: the trace has no attention sites");
   for (const SiteTrace* s : sites) {
     const SiteTrace& site = *s;

@@ -5,16 +5,21 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "sparsescope/vision/trace.h"
 
 namespace sparsescope::vision {
 
+/// The sites whose maps are attention over the tokens (kind kAttentionMap), in order: what query
+/// maps, rollout, overlays and the viewer draw (channel and kernel maps are over other axes).
+std::vector<const SiteTrace*> attention_sites(const Trace& trace);
+
 /// Attention of `query` to the grid tokens, per head: float32 [H, T, gh, gw]. Exact when the site
 /// holds full maps or a recorded row for `query`; from the pooled cell otherwise.
 at::Tensor query_maps(const SiteTrace& site, const TokenLayout& layout, int64_t query);
 
-/// Rollout of all sites in order for `query`: prod_l (0.5 * mean_h A_l + 0.5 * I), row `query`,
+/// Rollout of the attention sites in order for `query`: prod_l (0.5 * mean_h A_l + 0.5 * I), row `query`,
 /// restricted to the grid: float32 [T, gh, gw]. Needs full maps (pool 1) at every site.
 at::Tensor rollout(const Trace& trace, int64_t query = 0);
 

@@ -75,7 +75,7 @@ struct SiteShape {
   int64_t mask_heads = 0;  // heads or 1 (one plane shared by the heads)
   int64_t rows = 0;        // full probability rows kept for selected queries
   std::string kind = kAttentionMap;
-  std::vector<Part> parts;
+  std::vector<Part> parts{};
 };
 
 /// Whether `name` can name a part (one component of its tensors' names): letters, digits, "_.-".

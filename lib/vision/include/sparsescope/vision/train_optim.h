@@ -6,7 +6,9 @@
 #include <torch/optim/optimizer.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "sparsescope/vision/lr_schedule.h"
@@ -18,10 +20,16 @@ namespace sparsescope::vision {
 /// pos_embed, cls_token, dist_token are not decayed; the other weights are.
 bool uses_weight_decay(const std::string& name, const at::Tensor& param);
 
-/// Two AdamW parameter groups in the module's parameter order: [0] the decayed parameters with
-/// `weight_decay`, [1] the others with 0. Each group's options start from `lr`.
+/// Which parameters a recipe decays (uses_weight_decay is timm's rule for classification).
+using DecayRule = std::function<bool(const std::string& name, const at::Tensor& param)>;
+
+/// Two AdamW parameter groups in the module's parameter order, over the parameters that require
+/// gradients: [0] those `decays` picks with `weight_decay`, [1] the others with 0. Each group's
+/// options start from `lr` and `betas`.
 std::vector<torch::optim::OptimizerParamGroup> weight_decay_groups(const torch::nn::Module& module, double lr,
-                                                                   double weight_decay);
+                                                                   double weight_decay,
+                                                                   const DecayRule& decays = uses_weight_decay,
+                                                                   std::tuple<double, double> betas = {0.9, 0.999});
 
 /// Scales the gradients of `params` so that their global L2 norm is at most `max_norm`
 /// (torch.nn.utils.clip_grad_norm_, foreach path), without waiting for the device. Returns the
