@@ -1,13 +1,28 @@
 #include "batch.h"
 
+#include <c10/util/Exception.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <new>
 
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/utf8.h"
 
 namespace sparsescope::cli {
 
 namespace fs = std::filesystem;
+using vision::printable;
 
 const std::vector<std::string>& image_extensions() {
   static const std::vector<std::string> extensions{".png", ".jpg", ".jpeg", ".bmp", ".gif"};
@@ -15,39 +30,139 @@ const std::vector<std::string>& image_extensions() {
 }
 
 namespace {
+
 std::string lower_extension(const fs::path& p) {
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
   return ext;
 }
+
+const char* file_kind(const fs::file_status& status) {
+  switch (status.type()) {
+    case fs::file_type::fifo: return "a FIFO (named pipe)";
+    case fs::file_type::socket: return "a socket";
+    case fs::file_type::block:
+    case fs::file_type::character: return "a device";
+    default: return "not a regular file";
+  }
+}
+
+// Whether `path` lies inside `folder` (both canonical).
+bool is_under(const fs::path& path, const fs::path& folder) {
+  const auto [f, p] = std::mismatch(folder.begin(), folder.end(), path.begin(), path.end());
+  return f == folder.end();
+}
+
 }  // namespace
 
-std::vector<Item> expand_inputs(const std::vector<std::string>& paths, const std::vector<std::string>& extensions) {
+std::vector<Item> expand_inputs(const std::vector<std::string>& paths, const std::vector<std::string>& extensions,
+                                const fs::path& exclude) {
+  std::error_code ec;
+  const fs::path excluded = exclude.empty() ? fs::path() : fs::weakly_canonical(exclude, ec);
   std::vector<Item> items;
+  std::map<fs::path, std::size_t> by_file;      // canonical path -> item
+  std::map<std::string, std::size_t> by_name;  // output name -> item
+  auto add = [&](Item item) {
+    std::error_code canonical_error;
+    fs::path file = fs::weakly_canonical(item.source, canonical_error);
+    if (canonical_error) file = fs::absolute(item.source).lexically_normal();
+    if (!excluded.empty() && !file.empty() && is_under(file, excluded)) return;  // our own outputs
+    if (!by_file.emplace(file, items.size()).second) return;                   // named twice
+    const auto [other, fresh] = by_name.emplace(item.name, items.size());
+    SPARSESCOPE_CHECK(fresh, "inputs '", printable(items[other->second].source.string()), "' and '",
+                      printable(item.source.string()), "' would both be written as '", item.name,
+                      "'; give them in separate runs with separate --out folders, or give their common folder");
+    items.push_back(std::move(item));
+  };
   for (const auto& path : paths) {
     const fs::path p(path);
-    std::error_code ec;
-    const auto status = fs::status(p, ec);
-    SPARSESCOPE_CHECK(!ec && fs::exists(status), "input '", path, "' does not exist");
+    std::error_code status_error;
+    const auto status = fs::status(p, status_error);
+    if (status_error && status_error != std::errc::no_such_file_or_directory) {
+      add({p, printable(p.filename().string()), "cannot read: " + status_error.message()});  // e.g. a link loop
+      continue;
+    }
+    SPARSESCOPE_CHECK(fs::exists(status), "input '", printable(path), "' does not exist");
     if (!fs::is_directory(status)) {
-      items.push_back({p, p.filename().string()});
+      add({p, printable(p.filename().string()), fs::is_regular_file(status) ? "" : file_kind(status)});
       continue;
     }
     std::vector<Item> found;
-    for (const auto& entry : fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied)) {
-      if (!entry.is_regular_file()) continue;
-      const auto ext = lower_extension(entry.path());
+    std::error_code walk_error;
+    fs::recursive_directory_iterator it(p, fs::directory_options::skip_permission_denied, walk_error), end;
+    for (; !walk_error && it != end; it.increment(walk_error)) {
+      const fs::path& file = it->path();
+      const auto ext = lower_extension(file);
       if (std::find(extensions.begin(), extensions.end(), ext) == extensions.end()) continue;
-      found.push_back({entry.path(), fs::relative(entry.path(), p).string()});
+      std::error_code entry_error;
+      const fs::file_status entry = fs::status(file, entry_error);  // follows symbolic links
+      if (!entry_error && fs::is_directory(entry)) continue;
+      std::string error = entry_error ? "cannot read: " + entry_error.message()
+                          : fs::is_regular_file(entry) ? ""
+                                                       : file_kind(entry);
+      found.push_back({file, printable(file.lexically_relative(p).string()), std::move(error)});
     }
+    if (walk_error) found.push_back({p, printable(path), "cannot read the folder: " + walk_error.message()});
     std::sort(found.begin(), found.end(), [](const Item& a, const Item& b) { return a.name < b.name; });
-    items.insert(items.end(), found.begin(), found.end());
+    for (auto& item : found) add(std::move(item));
   }
   return items;
 }
 
+std::string batch_failure(const std::exception& e, std::size_t items, const std::string& device) {
+  const std::string batch = "a batch of " + std::to_string(items) + "; a smaller --batch may fit";
+  if (dynamic_cast<const c10::OutOfMemoryError*>(&e)) return "out of memory on " + device + " for " + batch;
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return "out of host memory for " + batch;
+  return error_text(e);
+}
+
+namespace {
+
+// Bytes this process may still allocate: MemAvailable of /proc/meminfo, bounded by what RLIMIT_AS
+// leaves beside the current address space; 0 when unknown.
+int64_t usable_host_bytes() {
+  int64_t available = 0;
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string key; meminfo >> key;) {
+    int64_t kib = 0;
+    meminfo >> kib;
+    if (key == "MemAvailable:") available = kib * 1024;
+    meminfo.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  rlimit limit{};
+  std::ifstream statm("/proc/self/statm");
+  int64_t pages = 0;
+  if (::getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && (statm >> pages)) {
+    const int64_t left = static_cast<int64_t>(limit.rlim_cur) - pages * ::sysconf(_SC_PAGESIZE);
+    available = available > 0 ? std::min(available, left) : left;
+  }
+  return std::max<int64_t>(available, 0);
+}
+
+}  // namespace
+
+int64_t fit_batch(int64_t requested, int64_t bytes_per_image, const std::string& device, const std::string& flag) {
+  if (device != "cpu" || bytes_per_image <= 0) return requested;
+  const int64_t usable = usable_host_bytes() / 2;
+  if (usable <= 0 || requested * bytes_per_image <= usable) return requested;
+  const int64_t fits = std::max<int64_t>(1, usable / bytes_per_image);
+  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+  std::cerr << std::fixed << std::setprecision(1) << "sparsescope: " << flag << " " << requested << " needs about "
+            << static_cast<double>(requested * bytes_per_image) / kGiB << " GiB; " << static_cast<double>(usable) / kGiB
+            << " GiB can be used, so batches of " << fits << " run instead\n"
+            << std::defaultfloat;
+  return fits;
+}
+
+std::string error_text(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return "out of host memory";
+  const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+  const std::string text = torch_error ? torch_error->what_without_backtrace() : e.what();
+  return printable(text.substr(0, text.find('\n')));
+}
+
 void BatchReport::failed(const std::string& item, const std::string& reason) {
-  failures_.emplace_back(item, reason);
+  failures_.emplace_back(printable(item), printable(reason));
 }
 
 std::string BatchReport::last_failure_line() const {

@@ -7,18 +7,29 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sparsescope/vision/output_dir.h"
+#include "sparsescope/vision/utf8.h"
+
 namespace sparsescope::cli {
+
+using vision::OutputDir;
+using vision::printable;
 
 /// One unit of work: a file the user named or one found under a folder they named.
 struct Item {
   std::filesystem::path source;  // as found on disk
-  std::string name;              // relative to the folder it was found in (or the file name)
+  std::string name;              // relative to the folder it was found in (or the file name), printable()
+  std::string error;             // why it cannot be read (a symbolic-link loop, a FIFO): report it as failed
 };
 
 /// Files are taken as given (a non-image among them becomes a reported failure); folders are
 /// walked recursively for files whose extension is in `extensions` (lower case, with the dot).
-/// A path that does not exist throws sparsescope::Error naming it.
-std::vector<Item> expand_inputs(const std::vector<std::string>& paths, const std::vector<std::string>& extensions);
+/// The same file named twice (directly or through folders) is one item; files under `exclude`
+/// (the output folder) are left out. Entries that cannot be read come back with their `error`.
+/// Throws sparsescope::Error naming the path when an input does not exist, and naming both files
+/// when two would have the same name (their outputs would overwrite each other).
+std::vector<Item> expand_inputs(const std::vector<std::string>& paths, const std::vector<std::string>& extensions,
+                                const std::filesystem::path& exclude = {});
 
 /// Counts and failures of a batch; prints one line per failure and decides the exit status.
 class BatchReport {
@@ -37,6 +48,19 @@ class BatchReport {
   std::size_t skipped_ = 0;
   std::vector<std::pair<std::string, std::string>> failures_;
 };
+
+/// Why a whole batch of `items` failed, in one line: out of device or host memory (with the advice
+/// of a smaller --batch), LibTorch's message without its backtrace, or the exception's text.
+std::string batch_failure(const std::exception& e, std::size_t items, const std::string& device);
+
+/// The batch to run: `requested`, or fewer when `requested` images of `bytes_per_image` would not
+/// fit in half of the memory this process may still use (the host's available memory, bounded by
+/// its address-space limit) on a CPU `device`; a GPU's out-of-memory is a failed batch instead.
+/// Prints a note naming `flag` on stderr when it lowers the batch.
+int64_t fit_batch(int64_t requested, int64_t bytes_per_image, const std::string& device, const std::string& flag);
+
+/// An exception as one printable line: LibTorch's messages lose their backtrace.
+std::string error_text(const std::exception& e);
 
 /// Extensions `expand_inputs` collects from folders for image commands.
 const std::vector<std::string>& image_extensions();

@@ -4,11 +4,14 @@
 #include <c10/util/Exception.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "number_checks.h"
+#include "batch.h"
 #include "commands.h"
 #include "progress.h"
 #include "sparsescope/kernels/error.h"
@@ -58,12 +61,13 @@ int run_eval(const EvalCommandOptions& o) {
   {
     ProgressBar bar("eval", static_cast<size_t>(data.size()));
     sv::EvalOptions options;
-    options.batch = o.batch;
+    options.batch = fit_batch(std::min<int64_t>(o.batch, data.size()),
+                              sv::inference_bytes_per_image(config, at::elementSize(loaded.dtype)), o.device, "--batch");
     options.on_batch = [&bar](int64_t images) { bar.advance(static_cast<size_t>(images)); };
     try {
       result = sv::evaluate(loaded.model, data, options);
-    } catch (const c10::Error& e) {
-      std::cerr << "sparsescope eval: " << e.what_without_backtrace() << "\n";
+    } catch (const std::exception& e) {
+      std::cerr << "sparsescope eval: " << batch_failure(e, static_cast<size_t>(options.batch), o.device) << "\n";
       return 1;
     }
   }
@@ -87,7 +91,7 @@ int run_eval(const EvalCommandOptions& o) {
   nlohmann::json failures = nlohmann::json::array();
   for (const auto& [file, reason] : data.failures) failures.push_back({{"input", file}, {"error", reason}});
   nlohmann::json summary = {{"model", config.name},
-                            {"weights", o.weights},
+                            {"weights", printable(o.weights)},
                             {"dataset", data.source},
                             {"method", method},
                             {"images", result.images},
@@ -144,9 +148,9 @@ Command add_eval_command(CLI::App& app) {
       ->check(CLI::IsMember(sv::attention_policy_names()));
   cmd->add_option("--recall-against", opt->recall_against,
                   "Sparse methods: also measure mask recall per block against this dense model's attention");
-  cmd->add_option("--recall-images", opt->recall_images, "Images for --recall-against")->check(CLI::PositiveNumber);
+  cmd->add_option("--recall-images", opt->recall_images, "Images for --recall-against")->check(kPositive);
   cmd->add_option("--batch", opt->batch, "Images per forward pass")->check(CLI::Range(1, 65536));
-  cmd->add_option("--limit", opt->limit, "Evaluate the first N images only")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--limit", opt->limit, "Evaluate the first N images only")->check(kNonNegative);
   cmd->add_option("--device", opt->device, "cpu, cuda or cuda:N");
   cmd->add_option("--dtype", opt->dtype, "Compute dtype")->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   cmd->add_flag("--json", opt->json, "Print the result as JSON on stdout");

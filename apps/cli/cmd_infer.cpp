@@ -16,6 +16,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "number_checks.h"
 #include "batch.h"
 #include "commands.h"
 #include "model_options.h"
@@ -23,6 +24,7 @@
 #include "progress.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/atomic_file.h"
+#include "sparsescope/vision/evaluate.h"
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/overlay.h"
 #include "sparsescope/vision/prediction.h"
@@ -72,7 +74,11 @@ std::vector<std::string> read_labels(const std::string& path) {
   std::ifstream in(path);
   SPARSESCOPE_CHECK(in.good(), "--labels: cannot read '", path, "'");
   std::vector<std::string> labels;
-  for (std::string line; std::getline(in, line);) labels.push_back(line);
+  for (std::string line; std::getline(in, line);) {
+    SPARSESCOPE_CHECK(vision::is_utf8(line), "--labels: '", printable(path), "' line ", labels.size() + 1,
+                      " is not UTF-8 text (", printable(line), "); save the file as UTF-8");
+    labels.push_back(line);
+  }
   return labels;
 }
 
@@ -167,8 +173,11 @@ int run_infer(const InferOptions& opt) {
 
   std::vector<std::string> extensions = image_extensions();
   extensions.insert(extensions.end(), video_extensions().begin(), video_extensions().end());
-  const auto items = expand_inputs(opt.inputs, extensions);
-  fs::create_directories(opt.out);
+  const auto items = expand_inputs(opt.inputs, extensions, opt.out);
+  const OutputDir out_dir(opt.out);
+  const int64_t batch = fit_batch(
+      opt.batch, vision::inference_bytes_per_image(model->config(), at::elementSize(loaded.dtype)), opt.model.device,
+      "--batch");
   Predictions predictions((fs::path(opt.out) / "predictions.jsonl").string(), opt.force);
   BatchReport report;
   ProgressBar progress("infer", items.size());
@@ -213,22 +222,25 @@ int run_infer(const InferOptions& opt) {
     try {
       logits = model->forward(at::stack(inputs).to(loaded.device, loaded.dtype), recording ? &recorder : nullptr);
       if (recording) traces = recorder.take();
-    } catch (const sparsescope::Error& e) {
+    } catch (const std::exception& e) {
       recorder.take();  // drop what a failed pass left behind
-      for (const auto& p : pending) fail(p.key, e.what());
+      const std::string reason = batch_failure(e, pending.size(), opt.model.device);
+      for (const auto& p : pending) fail(p.key, reason);
       pending.clear();
       return;
     }
+    const auto finite = at::isfinite(logits.to(at::kFloat)).all(1).cpu();
     const auto top = vision::top_classes(logits, opt.topk, labels);
     for (size_t i = 0; i < pending.size(); ++i) {
+      if (!finite[static_cast<int64_t>(i)].item<bool>()) {
+        fail(pending[i].key, "the model's outputs are NaN or infinite (check the weights and --dtype)");
+        continue;
+      }
       try {
         if (recording) {
           write_artifacts(traces.at(i), pending[i], top[i]);
         }
-      } catch (const sparsescope::Error& e) {
-        fail(pending[i].key, e.what());
-        continue;
-      } catch (const fs::filesystem_error& e) {
+      } catch (const std::exception& e) {
         fail(pending[i].key, e.what());
         continue;
       }
@@ -246,17 +258,20 @@ int run_infer(const InferOptions& opt) {
                      std::int64_t frame) {
     line["key"] = key;
     pending.push_back({std::move(key), std::move(line), vision::vit_input(image, model->config()),
-                       item.source.string(), frame, frame < 0});
-    if (static_cast<int>(pending.size()) >= opt.batch) run_batch();
+                       printable(item.source.string()), frame, frame < 0});
+    if (static_cast<int64_t>(pending.size()) >= batch) run_batch();
   };
 
   for (const auto& item : items) {
+    const std::string source = printable(item.source.string());
     try {
-      if (!is_video(item.source)) {
+      if (!item.error.empty()) {
+        fail(source, item.error);
+      } else if (!is_video(item.source)) {
         if (finished(item.name)) {
           report.skipped();
         } else {
-          enqueue(item.name, {{"input", item.name}, {"source", item.source.string()}, {"frame", nullptr}},
+          enqueue(item.name, {{"input", item.name}, {"source", source}, {"frame", nullptr}},
                   vision::read_image(item.source.string()), item, -1);
         }
       } else {
@@ -268,12 +283,18 @@ int run_infer(const InferOptions& opt) {
           const std::string key = item.name + "#" + std::to_string(index);
           if (finished(key)) continue;
           any_new = true;
-          enqueue(key, {{"input", item.name}, {"source", item.source.string()}, {"frame", index}}, frame, item, index);
+          enqueue(key, {{"input", item.name}, {"source", source}, {"frame", index}}, frame, item, index);
         }
-        any_new ? report.succeeded() : report.skipped();
+        if (video.ended_early()) {
+          fail(source, "the stream ended after " + std::to_string(video.frames_passed()) + " of the " +
+                           std::to_string(video.info().frame_count) +
+                           " frames its container announces (truncated or damaged); the frames read are kept");
+        } else {
+          any_new ? report.succeeded() : report.skipped();
+        }
       }
-    } catch (const sparsescope::Error& e) {
-      fail(item.source.string(), e.what());
+    } catch (const std::exception& e) {
+      fail(source, e.what());
     }
     progress.advance();
   }
@@ -284,11 +305,11 @@ int run_infer(const InferOptions& opt) {
   summary["images"] = frames;
   summary["images_per_second"] = progress.elapsed_seconds() > 0 ? frames / progress.elapsed_seconds() : 0.0;
   summary["model"] = loaded.name;
-  summary["weights"] = opt.model.weights;
+  summary["weights"] = printable(opt.model.weights);
   summary["device"] = opt.model.device;
   summary["dtype"] = opt.model.dtype;
   const std::string text = summary.dump(2) + "\n";
-  vision::write_file_atomically((fs::path(opt.out) / "summary.json").string(), text.data(), text.size());
+  vision::write_file_atomically((out_dir.path() / "summary.json").string(), text.data(), text.size());
   if (opt.json) {
     std::cout << text;
   } else {
@@ -332,7 +353,7 @@ Command add_infer_command(CLI::App& app) {
   cmd->add_flag("--overlays", opt->overlays, "Draw attention overlays of every image or frame under DIR/overlays");
   cmd->add_option("--record-budget", opt->record_budget,
                   "Cells per head kept at full resolution in traces; larger maps are mean-pooled to fit")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   add_overlay_options(*cmd, opt->overlay);
   return [opt] { return run_infer(*opt); };
 }

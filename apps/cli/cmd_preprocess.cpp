@@ -38,15 +38,16 @@ int run_preprocess(const PreprocessOptions& opt) {
   transform.crop_pct = opt.crop_pct;
   transform.interpolation = vision::parse_interpolation(opt.interpolation);
 
-  const auto items = expand_inputs(opt.inputs, image_extensions());
-  fs::create_directories(opt.out);
+  const auto items = expand_inputs(opt.inputs, image_extensions(), opt.out);
+  const OutputDir out_dir(opt.out);
   BatchReport report;
   ProgressBar progress("preprocess", items.size());
   for (const auto& item : items) {
-    const fs::path stem = fs::path(opt.out) / fs::path(item.name).replace_extension();
+    const fs::path stem = out_dir.path() / fs::path(item.name).replace_extension();
     const std::string tensor_path = stem.string() + ".safetensors";
     const std::string preview_path = stem.string() + ".png";
     try {
+      SPARSESCOPE_CHECK(item.error.empty(), item.error);
       if (!opt.force && fs::exists(tensor_path) && fs::exists(preview_path)) {
         report.skipped();
         progress.advance();
@@ -56,7 +57,7 @@ int run_preprocess(const PreprocessOptions& opt) {
       const vision::Image seen = vision::eval_geometry(image, transform);
       const at::Tensor input = vision::normalize_image(seen, transform.mean, transform.std);  // [3, S, S]
       fs::create_directories(stem.parent_path());
-      const nlohmann::json meta = {{"source", item.source.string()},
+      const nlohmann::json meta = {{"source", printable(item.source.string())},
                                    {"source_width", image.width},
                                    {"source_height", image.height},
                                    {"img_size", transform.img_size},
@@ -70,14 +71,14 @@ int run_preprocess(const PreprocessOptions& opt) {
                             "], wrote " + tensor_path);
       }
       report.succeeded();
-    } catch (const sparsescope::Error& e) {
-      report.failed(item.source.string(), e.what());
+    } catch (const std::exception& e) {
+      report.failed(item.source.string(), error_text(e));
       progress.print_line(report.last_failure_line());
     }
     progress.advance();
   }
   const auto summary = report.summary(progress.elapsed_seconds());
-  const std::string summary_path = (fs::path(opt.out) / "summary.json").string();
+  const std::string summary_path = (out_dir.path() / "summary.json").string();
   const std::string text = summary.dump(2) + "\n";
   vision::write_file_atomically(summary_path, text.data(), text.size());
   if (opt.json) std::cout << text;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "number_checks.h"
 #include "batch.h"
 #include "commands.h"
 #include "overlay_options.h"
@@ -80,7 +81,7 @@ nlohmann::json info_json(const std::string& file, const vision::Trace& trace) {
                                                           s.row_queries.data_ptr<int64_t>() + s.row_queries.numel())}});
   }
   nlohmann::json info = nlohmann::json::parse(vision::trace_info_json(trace.info));
-  info["file"] = file;
+  info["file"] = printable(file);
   info["layout"]["tokens"] = trace.info.layout.tokens();
   info["image"] = trace.image.defined() ? nlohmann::json(trace.image.sizes().vec()) : nlohmann::json(nullptr);
   info["sites"] = sites;
@@ -140,8 +141,8 @@ int run_info(const InfoOptions& opt) {
         print_info(file, trace, opt.per_head);
       }
       report.succeeded();
-    } catch (const sparsescope::Error& e) {
-      report.failed(file, e.what());
+    } catch (const std::exception& e) {
+      report.failed(file, error_text(e));
       std::cerr << "sparsescope: " << report.last_failure_line() << "\n";
     }
   }
@@ -183,20 +184,20 @@ int export_trace(const vision::Trace& trace, const fs::path& dir, const ExportOp
 }
 
 int run_export(const ExportOptions& opt) {
-  const auto items = expand_inputs(opt.inputs, trace_extensions());
+  const auto items = expand_inputs(opt.inputs, trace_extensions(), opt.out);
+  const OutputDir out_dir(opt.out);
   BatchReport report;
   for (const auto& item : items) {
     try {
+      SPARSESCOPE_CHECK(item.error.empty(), item.error);
       const auto trace = vision::load_trace(item.source.string());
-      const fs::path dir = fs::path(opt.out) / trace_stem(item.name);
+      const fs::path dir = out_dir.path() / trace_stem(item.name);
       const int written = export_trace(trace, dir, opt);
-      std::cerr << item.source.string() << ": " << written << " images in " << dir.string() << "\n";
+      std::cerr << printable(item.source.string()) << ": " << written << " images in " << printable(dir.string())
+                << "\n";
       report.succeeded();
-    } catch (const sparsescope::Error& e) {
-      report.failed(item.source.string(), e.what());
-      std::cerr << "sparsescope: " << report.last_failure_line() << "\n";
-    } catch (const fs::filesystem_error& e) {
-      report.failed(item.source.string(), e.what());
+    } catch (const std::exception& e) {
+      report.failed(item.source.string(), error_text(e));
       std::cerr << "sparsescope: " << report.last_failure_line() << "\n";
     }
   }
@@ -240,7 +241,7 @@ Command add_trace_command(CLI::App& app) {
   exp_cmd->add_option("input", exp->inputs, "Trace files and folders")->required();
   exp_cmd->add_option("--out", exp->out, "Output directory")->required();
   exp_cmd->add_option("--query", exp->query, "Query token whose attention is drawn (0: the class token)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   exp_cmd->add_option("--sites", exp->sites, "Sites to draw (default: all)")->delimiter(',');
   add_overlay_options(*exp_cmd, exp->overlay);
 

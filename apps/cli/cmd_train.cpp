@@ -1,7 +1,6 @@
 // sparsescope train: runs a training task of the registry (train_task.h; classify by default, a ViT
 // classifier from scratch) on the training loop; writes OUT/model.safetensors (weights with the
 // model card, ready for `sparsescope infer|eval --weights`), OUT/checkpoint.safetensors and OUT/log.json.
-#include <c10/util/Exception.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -14,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "number_checks.h"
+#include "batch.h"
 #include "commands.h"
 #include "progress.h"
 #include "sparsescope/kernels/error.h"
@@ -128,9 +129,11 @@ int run_train(TrainCommandOptions& o) {
   sv::TrainResult result;
   try {
     result = task.run(request, callbacks);
-  } catch (const c10::Error& e) {  // LibTorch failures while training (out of memory, device errors)
+  } catch (const Error&) {
+    throw;  // a usage error: exit status 2
+  } catch (const std::exception& e) {  // failures while training (out of memory, device errors, a full disk)
     bar.reset();
-    std::cerr << "sparsescope train: " << e.what_without_backtrace() << "\n";
+    std::cerr << "sparsescope train: " << error_text(e) << "\n";
     return 1;
   }
 
@@ -177,31 +180,31 @@ Command add_train_command(CLI::App& app) {
       ->required();
   cmd->add_option("--out", t.out, "Output folder")->required();
   cmd->add_option("--eval-dataset", r.eval_dataset, "Held-out data (default: the dataset's test split)");
-  cmd->add_option("--limit-train", r.limit_train, "Use the first N training examples")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--limit-eval", r.limit_eval, "Use the first N evaluation examples")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--limit-train", r.limit_train, "Use the first N training examples")->check(kNonNegative);
+  cmd->add_option("--limit-eval", r.limit_eval, "Use the first N evaluation examples")->check(kNonNegative);
   cmd->add_option("--model", r.model, "The model's named configuration (classify: a timm name, default vit_tiny_patch16_224)");
   cmd->add_option("--name", r.name, "Name of the trained model (default from its shape)");
   cmd->option_defaults()->always_capture_default();  // the recipe's defaults show in --help
-  cmd->add_option("--epochs", t.epochs, "Epochs")->check(CLI::PositiveNumber);
-  cmd->add_option("--batch", t.batch, "Examples per step")->check(CLI::PositiveNumber);
-  cmd->add_option("--lr", t.lr, "Peak learning rate")->check(CLI::PositiveNumber);
-  cmd->add_option("--min-lr", t.min_lr, "Final learning rate")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--warmup-lr", t.warmup_lr, "First warmup learning rate")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--warmup-epochs", t.warmup_epochs, "Warmup epochs")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--weight-decay", t.weight_decay, "AdamW weight decay")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--clip-grad", t.clip_grad, "Max gradient norm, 0 = off")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--epochs", t.epochs, "Epochs")->check(kPositive);
+  cmd->add_option("--batch", t.batch, "Examples per step")->check(kPositive);
+  cmd->add_option("--lr", t.lr, "Peak learning rate")->check(kPositive);
+  cmd->add_option("--min-lr", t.min_lr, "Final learning rate")->check(kNonNegative);
+  cmd->add_option("--warmup-lr", t.warmup_lr, "First warmup learning rate")->check(kNonNegative);
+  cmd->add_option("--warmup-epochs", t.warmup_epochs, "Warmup epochs (by default at most --epochs - 1)")->check(kNonNegative);
+  cmd->add_option("--weight-decay", t.weight_decay, "AdamW weight decay")->check(kNonNegative);
+  cmd->add_option("--clip-grad", t.clip_grad, "Max gradient norm, 0 = off")->check(kNonNegative);
   cmd->add_option("--device", t.device, "cpu, cuda or cuda:N");
   cmd->add_option("--amp", opt->precision, "Mixed precision of the forward pass")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
   cmd->add_flag("--tf32", t.tf32, "Allow TF32 matmuls on CUDA");
   cmd->add_option("--seed", t.seed, "Seed of initialisation, data order and augmentation");
-  cmd->add_option("--eval-batch", t.eval_batch, "Examples per evaluation step")->check(CLI::PositiveNumber);
+  cmd->add_option("--eval-batch", t.eval_batch, "Examples per evaluation step")->check(kPositive);
   cmd->add_option("--save-dtype", opt->save_dtype, "dtype of OUT/model.safetensors")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   cmd->add_flag("--resume", t.resume, "Continue OUT/checkpoint.safetensors");
-  cmd->add_option("--stop-after", t.stop_after, "Stop after epoch N (resume later)")->check(CLI::PositiveNumber);
-  cmd->add_option("--time-budget", t.time_budget, "Seconds: after epoch 2, train fewer epochs to fit")
-      ->check(CLI::PositiveNumber);
+  cmd->add_option("--stop-after", t.stop_after, "Stop after epoch N (resume later)")->check(kPositive);
+  cmd->add_option("--time-budget", t.time_budget, "Seconds: after epoch 2, train fewer epochs to fit (1 when the first epoch spends it all)")
+      ->check(kPositive);
   cmd->add_option("--task,--method", opt->task, "What to train (`sparsescope methods` lists the tasks and their options)")
       ->check(CLI::IsMember(sv::train_task_names()));
   cmd->option_defaults()->always_capture_default(false);
@@ -223,7 +226,12 @@ Command add_train_command(CLI::App& app) {
   }
   cmd->add_flag("--json", opt->json, "Print the summary as JSON on stdout");
   return [opt, cmd] {
-    opt->request.recipe.command = command_line(*cmd);
+    sv::TrainRecipe& recipe = opt->request.recipe;
+    recipe.command = command_line(*cmd);
+    // The default must not make short runs fail; log.json records the warmup that ran.
+    if (cmd->get_option("--warmup-epochs")->count() == 0 && recipe.warmup_epochs >= static_cast<double>(recipe.epochs)) {
+      recipe.warmup_epochs = static_cast<double>(recipe.epochs - 1);
+    }
     return run_train(*opt);
   };
 }

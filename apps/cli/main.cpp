@@ -1,14 +1,9 @@
 // sparsescope: batch jobs over files, folders and videos. Exit status: 0 success, 1 when some item
 // failed (each reported, none stops the batch), 2 for usage errors (bad flags, unknown names).
-#include <ATen/Parallel.h>
-
 #include <CLI/CLI.hpp>
-#include <iostream>
 #include <map>
-#include <thread>
 
 #include "commands.h"
-#include "sparsescope/kernels/error.h"
 #include "sparsescope/kernels/version.h"
 
 int main(int argc, char** argv) {
@@ -29,26 +24,5 @@ int main(int argc, char** argv) {
   add(sparsescope::cli::add_trace_command);
   add(sparsescope::cli::add_methods_command);
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "sparsescope: " << e.what() << " (see sparsescope --help)\n";
-    return 2;
-  }
-
-  // LibTorch starts with one intra-op thread on these machines; use every core.
-  at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  try {
-    for (auto* sub : app.get_subcommands()) return commands.at(sub)();
-  } catch (const sparsescope::Error& e) {
-    std::cerr << "sparsescope: " << e.what() << "\n";
-    return 2;
-  }
-  return 2;
+  return sparsescope::cli::run_program(app, commands, argc, argv);
 }

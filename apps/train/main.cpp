@@ -1,15 +1,10 @@
 // sparsescope-train: the `train` and `eval` commands of sparsescope in a program that needs neither
 // OpenCV nor Qt, for machines that build the libraries only (-DSPARSESCOPE_BUILD_APPS=OFF), such as
 // the GPU machine that trains the bundled models. Same flags, output and exit status as sparsescope.
-#include <ATen/Parallel.h>
-
 #include <CLI/CLI.hpp>
-#include <iostream>
 #include <map>
-#include <thread>
 
 #include "commands.h"
-#include "sparsescope/kernels/error.h"
 #include "sparsescope/kernels/version.h"
 
 int main(int argc, char** argv) {
@@ -23,18 +18,5 @@ int main(int argc, char** argv) {
     auto run = (*adder)(app);
     commands[app.get_subcommands({}).back()] = std::move(run);
   }
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    std::cerr << "sparsescope-train: " << e.what() << " (see sparsescope-train --help)\n";
-    return 2;
-  }
-  at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  try {
-    return commands.at(app.get_subcommands().front())();
-  } catch (const sparsescope::Error& e) {
-    std::cerr << "sparsescope-train: " << e.what() << "\n";
-    return 2;
-  }
+  return sparsescope::cli::run_program(app, commands, argc, argv);
 }

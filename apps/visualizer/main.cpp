@@ -18,6 +18,7 @@
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/kernels/version.h"
 #include "sparsescope/vision/colormap.h"
+#include "sparsescope/vision/model_spec.h"
 #include "sparsescope/vision/vit.h"
 #include "trace_model.h"
 #include "view_options.h"
@@ -82,7 +83,13 @@ int main(int argc, char** argv) {
       return fail(2, QString("--model: %1").arg(e.what()));
     }
   }
-  if (parser.isSet(model) || parser.isSet(weights)) {
+  try {
+    if (parser.isSet(device)) sparsescope::vision::parse_device(parser.value(device).toStdString());
+    if (parser.isSet(dtype)) sparsescope::vision::parse_dtype(parser.value(dtype).toStdString());
+  } catch (const sparsescope::Error& e) {
+    return fail(2, e.what());
+  }
+  if (parser.isSet(model) || parser.isSet(weights) || parser.isSet(device) || parser.isSet(dtype)) {
     RunSettings run = window.run_panel()->settings();
     if (parser.isSet(model)) run.model = parser.value(model);
     if (parser.isSet(weights)) run.weights = parser.value(weights);
@@ -104,6 +111,8 @@ int main(int argc, char** argv) {
     QString error;
     window.open_file(files.front());
     if (!window.wait_for_job(&error) && batch) return fail(1, error);
+    // A file that opened but cannot be shown (a trace whose maps do not fit its layout) has said why.
+    if (batch && !window.last_error().isEmpty()) return fail(1, window.last_error());
     const bool image_or_video = window.document() && window.document()->kind() != Document::Kind::Trace;
     if (image_or_video && (parser.isSet(model) || parser.isSet(weights))) {
       window.run_model(false);

@@ -1,6 +1,7 @@
 #include "main_window.h"
 
 #include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 
 #include <QAction>
 #include <QCloseEvent>
@@ -233,6 +234,12 @@ void MainWindow::show_frame(int frame) {
     } catch (const sparsescope::Error& e) {
       model_->clear();
       show_error(QString::fromStdString(e.what()));
+    } catch (const c10::Error& e) {  // e.g. out of memory for the maps of a huge trace
+      model_->clear();
+      show_error(QString::fromStdString(e.what_without_backtrace()));
+    } catch (const std::exception& e) {
+      model_->clear();
+      show_error(QString::fromStdString(std::string("cannot show the trace: ") + e.what()));
     }
   } else {
     model_->clear();

@@ -1,9 +1,11 @@
 #include <ATen/ATen.h>  // before Qt (process.h), whose `slots` macro breaks LibTorch's headers
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -117,6 +119,59 @@ TEST_F(ViewerProcess, AFailedRunExitsOneNamingTheWeights) {
       kOffscreen);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("missing.safetensors"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(path("shot.png")));
+}
+
+TEST_F(ViewerProcess, TracesItCannotShowExitOneSayingWhy) {
+  auto nan = sparsescope::test::fixture_trace();
+  nan.sites[0].probs[0][0][0] = NAN;
+  sparsescope::vision::save_trace(nan, path("nan.trace.safetensors"));
+  auto r = sparsescope::test::run_process(
+      SPARSESCOPE_VIEWER, {path("nan.trace.safetensors"), "--screenshot", path("nan.png")}, kOffscreen);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("blocks.0.attn/probs' holds 1 NaN or infinite values"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(path("nan.png")));
+
+  auto layout = sparsescope::test::fixture_trace();
+  layout.info.layout.grid = {1, 1, 3};  // 1 + 3 tokens, the maps have more
+  layout.info.layout.segments = {{"prefix", 0, 1}, {"image", 1, 4}};
+  sparsescope::vision::save_trace(layout, path("layout.trace.safetensors"));
+  r = sparsescope::test::run_process(
+      SPARSESCOPE_VIEWER, {path("layout.trace.safetensors"), "--screenshot", path("layout.png")}, kOffscreen);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("the token layout has 4 tokens"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(path("layout.png")));
+}
+
+TEST_F(ViewerProcess, DevicesAndDtypesAreCheckedAsTheCliChecksThem) {
+  std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--device", "tpu"}, "--device: unknown device 'tpu'"}, {{"--dtype", "nonsense"}, "--dtype: unknown dtype"}};
+  if (!at::hasCUDA()) cases.push_back({{"--device", "cuda"}, "no CUDA device is available"});
+  for (const auto& [args, message] : cases) {
+    std::vector<std::string> argv{trace_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"--screenshot", path("shot.png")});
+    const auto r = sparsescope::test::run_process(SPARSESCOPE_VIEWER, argv, kOffscreen);
+    EXPECT_EQ(r.status, 2) << args[1];
+    EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(path("shot.png")));
+}
+
+TEST_F(ViewerProcess, FifosAndBrokenVideosAreRefusedQuietly) {
+  ASSERT_EQ(::mkfifo(path("p.png").c_str(), 0600), 0);
+  auto r = sparsescope::test::run_process(SPARSESCOPE_VIEWER, {path("p.png"), "--screenshot", path("shot.png")},
+                                          kOffscreen);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("is a FIFO (named pipe), not a regular file"), std::string::npos) << r.err;
+  std::ofstream(path("garbage.mp4")) << std::string(4096, 'x');
+  r = sparsescope::test::run_process(SPARSESCOPE_VIEWER, {path("garbage.mp4"), "--screenshot", path("shot.png")},
+                                     kOffscreen);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("garbage.mp4"), std::string::npos) << r.err;
+  for (const std::string noise : {"WARN", "moov atom", "GStreamer"}) {
+    EXPECT_EQ(r.err.find(noise), std::string::npos) << "backend noise before our message: " << r.err;
+  }
   EXPECT_FALSE(fs::exists(path("shot.png")));
 }
 

@@ -85,6 +85,29 @@ TEST_F(VideoTest, InfoAndEveryFrameInRgb) {
   }
   EXPECT_EQ(n, kFrames);
   EXPECT_FALSE(reader.next(frame));  // stays at the end
+  EXPECT_FALSE(reader.ended_early());
+  EXPECT_EQ(reader.frames_passed(), kFrames);
+}
+
+TEST_F(VideoTest, ADamagedStreamEndsEarlyAndSaysSo) {
+  // Zeros over the middle of the file: the container still announces every frame.
+  std::string bytes;
+  {
+    std::ifstream in(clip_, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(bytes.size() / 2),
+            bytes.begin() + static_cast<std::ptrdiff_t>(bytes.size() * 9 / 10), '\0');
+  const std::string damaged = (dir_ / "damaged.avi").string();
+  std::ofstream(damaged, std::ios::binary) << bytes;
+  sv::VideoReader reader(damaged);
+  EXPECT_EQ(reader.info().frame_count, kFrames);
+  sv::Image frame;
+  int n = 0;
+  while (reader.next(frame)) ++n;
+  EXPECT_GE(n, 1);
+  EXPECT_LT(n + 1, kFrames);
+  EXPECT_TRUE(reader.ended_early());
 }
 
 TEST_F(VideoTest, EveryNthFrame) {
@@ -111,11 +134,11 @@ TEST_F(VideoTest, EveryNthFrame) {
 
 TEST_F(VideoTest, BadFilesGiveErrorsNamingTheFile) {
   const std::string missing = (dir_ / "missing.mp4").string();
-  expect_error([&] { sv::VideoReader r(missing); }, "video '" + missing + "': no such file");
+  expect_error([&] { sv::VideoReader r(missing); }, "cannot open video '" + missing + "': No such file");
   const std::string empty = (dir_ / "empty.mp4").string();
   std::ofstream(empty).close();
   expect_error([&] { sv::VideoReader r(empty); }, "video '" + empty + "': empty file");
-  expect_error([&] { sv::VideoReader r(dir_.string()); }, "is a directory");
+  expect_error([&] { sv::VideoReader r(dir_.string()); }, "is a folder, not a regular file");
   expect_error([&] { sv::VideoReader r(clip_, 0); }, "step must be >= 1");
 
   const std::string garbage = (dir_ / "garbage.mp4").string();
@@ -137,8 +160,12 @@ TEST_F(VideoTest, BadFilesGiveErrorsNamingTheFile) {
     std::ofstream(cut, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
   }
   try {
-    const auto frames = sv::read_video_frames(cut);
-    EXPECT_LT(frames.size(), static_cast<std::size_t>(kFrames));
+    sv::VideoReader reader(cut);
+    sv::Image frame;
+    std::size_t frames = 0;
+    while (reader.next(frame)) ++frames;
+    EXPECT_LT(frames, static_cast<std::size_t>(kFrames));
+    EXPECT_EQ(reader.ended_early(), static_cast<std::int64_t>(frames) + 1 < reader.info().frame_count);
   } catch (const sparsescope::Error& e) {
     EXPECT_NE(std::string(e.what()).find(cut), std::string::npos) << e.what();
   }
@@ -166,6 +193,7 @@ TEST(VideoSharedData, RealClips) {
     }
     // The container's frame count is an estimate; the stream may hold a frame more or less.
     EXPECT_NEAR(static_cast<double>(n), std::ceil(info.frame_count / 10.0), 1.0);
+    EXPECT_FALSE(reader.ended_early()) << reader.frames_passed() << " of " << info.frame_count << " frames";
     std::printf("%s: %dx%d, %lld frames at %.2f fps, read %lld with step 10\n", e.path().filename().c_str(),
                 info.width, info.height, static_cast<long long>(info.frame_count), info.fps,
                 static_cast<long long>(n));

@@ -18,20 +18,22 @@ at::ScalarType parse_dtype(const std::string& name, const std::string& flag) {
   SPARSESCOPE_FAIL(flag, ": unknown dtype '", name, "' (fp32, fp16, bf16)");
 }
 
+at::Device parse_device(const std::string& name, const std::string& flag) {
+  std::optional<at::Device> device;
+  try {
+    device = at::Device(name);
+  } catch (const c10::Error&) {
+    SPARSESCOPE_FAIL(flag, ": unknown device '", name, "' (cpu, cuda, cuda:N)");
+  }
+  SPARSESCOPE_CHECK(device->is_cpu() || device->is_cuda(), flag, ": '", name, "' is neither cpu nor cuda");
+  SPARSESCOPE_CHECK(device->is_cpu() || at::hasCUDA(), flag, " ", name, ": no CUDA device is available on this machine");
+  return *device;
+}
+
 LoadedModel load_model(const ModelSpec& spec, const ModelSpecNames& names) {
   LoadedModel loaded;
   loaded.dtype = parse_dtype(spec.dtype, names.dtype);
-  std::optional<at::Device> device;
-  try {
-    device = at::Device(spec.device);
-  } catch (const c10::Error&) {
-    SPARSESCOPE_FAIL(names.device, ": unknown device '", spec.device, "' (cpu, cuda, cuda:N)");
-  }
-  SPARSESCOPE_CHECK(device->is_cpu() || device->is_cuda(), names.device, ": '", spec.device,
-                    "' is neither cpu nor cuda");
-  SPARSESCOPE_CHECK(device->is_cpu() || at::hasCUDA(), names.device, " ", spec.device,
-                    ": no CUDA device is available on this machine");
-  loaded.device = *device;
+  loaded.device = parse_device(spec.device, names.device);
   if (!spec.name.empty()) {
     try {
       vit_config(spec.name);

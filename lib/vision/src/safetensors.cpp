@@ -22,6 +22,7 @@
 #include <numeric>
 #include <optional>
 
+#include "regular_file.h"
 #include "safetensors_format.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/atomic_file.h"
@@ -126,6 +127,7 @@ SafetensorsFile make_tensors(const io::Header& header, const unsigned char* byte
 }  // namespace
 
 SafetensorsFile load_safetensors(const std::string& path) {
+  io::require_regular_file(path, "safetensors file");
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   SPARSESCOPE_CHECK(fd >= 0, "cannot open safetensors file '", path, "': ", std::strerror(errno));
   struct stat st {};

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "pickle_state_dict.h"
+#include "regular_file.h"
 #include "sparsescope/kernels/error.h"
 
 namespace sparsescope::vision {
@@ -43,6 +44,7 @@ at::ScalarType storage_dtype(const std::string& type, const std::string& path) {
 }  // namespace
 
 NamedTensors load_pth_state_dict(const std::string& path) {
+  io::require_regular_file(path, "checkpoint");
   std::array<char, 4> magic{};
   {
     std::ifstream in(path, std::ios::binary);
@@ -89,7 +91,8 @@ NamedTensors load_pth_state_dict(const std::string& path) {
   return out;
 }
 
-NamedTensors load_state_dict(const std::string& path) {
+bool is_torch_save(const std::string& path) {
+  io::require_regular_file(path, "weights file");
   std::ifstream in(path, std::ios::binary);
   SPARSESCOPE_CHECK(in.is_open(), "cannot open weights file '", path, "': ", std::strerror(errno));
   std::array<char, 9> magic{};
@@ -100,9 +103,11 @@ NamedTensors load_state_dict(const std::string& path) {
   // JSON header's '{' at byte 8.
   const bool legacy_pickle = in.gcount() >= 1 && static_cast<unsigned char>(magic[0]) == kPickleProto &&
                              !(in.gcount() == 9 && magic[8] == '{');
-  in.close();
-  if (zip || legacy_pickle) return load_pth_state_dict(path);
-  return load_safetensors(path).tensors;
+  return zip || legacy_pickle;
+}
+
+NamedTensors load_state_dict(const std::string& path) {
+  return is_torch_save(path) ? load_pth_state_dict(path) : load_safetensors(path).tensors;
 }
 
 NamedTensors cast_floating(NamedTensors tensors, at::ScalarType dtype) {

@@ -5,6 +5,7 @@
 #include "sparsescope/vision/video.h"
 
 #include <opencv2/core.hpp>
+#include <opencv2/core/utils/logger.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 
@@ -12,8 +13,11 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
+#include <optional>
 #include <cstring>
 
+#include "regular_file.h"
 #include "sparsescope/kernels/error.h"
 
 namespace sparsescope::vision {
@@ -40,6 +44,26 @@ Image to_rgb(const cv::Mat& mat, const std::string& path) {
   for (int y = 0; y < rgb.rows; ++y) std::memcpy(image.pixel(0, y), rgb.ptr<std::uint8_t>(y), image.row_bytes());
   return image;
 }
+
+// OpenCV's backends log their own view of a failure (FFmpeg's "moov atom not found", GStreamer's
+// pipeline warnings) before ours, which names the file; they stay quiet unless the user asked for
+// them (OPENCV_LOG_LEVEL or OPENCV_FFMPEG_LOGLEVEL set). FFmpeg's level is read once, at first use.
+class QuietBackends {
+ public:
+  QuietBackends() {
+    static const int ffmpeg_quiet = ::setenv("OPENCV_FFMPEG_LOGLEVEL", "-8", /*overwrite=*/0);  // AV_LOG_QUIET
+    (void)ffmpeg_quiet;
+    if (!std::getenv("OPENCV_LOG_LEVEL")) previous_ = cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+  }
+  ~QuietBackends() {
+    if (previous_) cv::utils::logging::setLogLevel(*previous_);
+  }
+  QuietBackends(const QuietBackends&) = delete;
+  QuietBackends& operator=(const QuietBackends&) = delete;
+
+ private:
+  std::optional<cv::utils::logging::LogLevel> previous_;
+};
 
 }  // namespace
 
@@ -78,16 +102,13 @@ struct VideoReader::Impl {
 
 VideoReader::VideoReader(const std::string& path, int step) : impl_(std::make_unique<Impl>()) {
   SPARSESCOPE_CHECK(step >= 1, "video '", path, "': frame step must be >= 1, got ", step);
-  // POSIX stat rather than std::filesystem: libtorch.so exports its own, ABI-incompatible copies
-  // of std::filesystem functions, which win symbol resolution in this LibTorch-linked library.
+  io::require_regular_file(path, "video");
   struct stat st {};
-  SPARSESCOPE_CHECK(::stat(path.c_str(), &st) == 0, "video '", path, "': ",
-                    errno == ENOENT ? "no such file" : std::strerror(errno));
-  SPARSESCOPE_CHECK(!S_ISDIR(st.st_mode), "video '", path, "': is a directory");
-  SPARSESCOPE_CHECK(st.st_size > 0, "video '", path, "': empty file");
+  SPARSESCOPE_CHECK(::stat(path.c_str(), &st) == 0 && st.st_size > 0, "video '", path, "': empty file");
   impl_->step = step;
   impl_->info.path = path;
   try {
+    const QuietBackends quiet;
     impl_->capture.open(path, cv::CAP_ANY);
   } catch (const cv::Exception& e) {
     SPARSESCOPE_FAIL("video '", path, "': cannot open (OpenCV: ", e.what(), ")");
@@ -110,6 +131,11 @@ VideoReader::VideoReader(VideoReader&&) noexcept = default;
 VideoReader& VideoReader::operator=(VideoReader&&) noexcept = default;
 
 const VideoInfo& VideoReader::info() const { return impl_->info; }
+std::int64_t VideoReader::frames_passed() const { return impl_->next_index; }
+bool VideoReader::ended_early() const {
+  const Impl& s = *impl_;
+  return s.ended && s.info.frame_count > 0 && s.next_index + 1 < s.info.frame_count;
+}
 int VideoReader::step() const { return impl_->step; }
 
 bool VideoReader::next(Image& frame, std::int64_t* index) {

@@ -8,6 +8,7 @@
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/datasets.h"
 #include "sparsescope/vision/image.h"
+#include "sparsescope/vision/utf8.h"
 #include "sparsescope/vision/vit_input.h"
 
 namespace sparsescope::vision {
@@ -35,14 +36,21 @@ ImageDataset load_image_folder(const std::string& dir, const ViTConfig& config,
   std::error_code ec;
   SPARSESCOPE_CHECK(fs::is_directory(dir, ec), "image folder '", dir, "' does not exist or is not a folder");
   std::vector<std::string> folders;
-  for (const auto& entry : fs::directory_iterator(dir, fs::directory_options::skip_permission_denied)) {
-    if (entry.is_directory()) folders.push_back(entry.path().filename().string());
+  for (fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::error_code status_error;  // a link that loops or dangles is no class folder
+    if (!fs::is_directory(fs::status(it->path(), status_error))) continue;
+    const std::string folder = it->path().filename().string();
+    SPARSESCOPE_CHECK(is_utf8(folder), "image folder '", printable(dir), "': class folder '", printable(folder),
+                      "' is not named in UTF-8 (class names go into model cards and predictions); rename it");
+    folders.push_back(folder);
   }
+  SPARSESCOPE_CHECK(!ec, "image folder '", printable(dir), "': cannot list it: ", ec.message());
   std::sort(folders.begin(), folders.end());
   SPARSESCOPE_CHECK(!folders.empty(), "image folder '", dir, "' has no class folders (expected DIR/<class>/<image>)");
 
   ImageDataset dataset;
-  dataset.source = dir;
+  dataset.source = printable(dir);
   std::map<std::string, int64_t> index;  // folder name -> class index
   if (classes.empty()) {
     dataset.classes = folders;
@@ -61,17 +69,27 @@ ImageDataset load_image_folder(const std::string& dir, const ViTConfig& config,
   std::vector<int64_t> labels;
   for (const auto& folder : folders) {
     std::vector<fs::path> files;
-    for (const auto& entry :
-         fs::recursive_directory_iterator(fs::path(dir) / folder, fs::directory_options::skip_permission_denied)) {
-      if (entry.is_regular_file() && is_image_file(entry.path())) files.push_back(entry.path());
+    fs::recursive_directory_iterator it(fs::path(dir) / folder, fs::directory_options::skip_permission_denied, ec);
+    for (const fs::recursive_directory_iterator end; !ec && it != end; it.increment(ec)) {
+      if (!is_image_file(it->path())) continue;
+      std::error_code status_error;  // follows links: one that loops is reported, not thrown
+      const fs::file_status status = fs::status(it->path(), status_error);
+      if (status_error) {
+        dataset.failures.emplace_back(printable(it->path().string()), "cannot read: " + status_error.message());
+      } else if (fs::is_regular_file(status)) {
+        files.push_back(it->path());
+      } else if (!fs::is_directory(status)) {
+        dataset.failures.emplace_back(printable(it->path().string()), "not a regular file");
+      }
     }
+    SPARSESCOPE_CHECK(!ec, "image folder '", printable(dir), "': cannot list '", folder, "': ", ec.message());
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
       try {
         images.push_back(vit_pixels(read_image(file.string()), config));
         labels.push_back(index.at(folder));
       } catch (const Error& e) {
-        dataset.failures.emplace_back(file.string(), e.what());
+        dataset.failures.emplace_back(printable(file.string()), printable(e.what()));
       }
     }
   }

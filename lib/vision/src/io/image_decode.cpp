@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "image_structure.h"
+#include "regular_file.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/atomic_file.h"
 
@@ -84,6 +85,13 @@ Image decode_image(const std::uint8_t* data, std::size_t size, const std::string
   }
   const int len = static_cast<int>(size);
 
+  std::int64_t stated_width = 0, stated_height = 0;
+  if (detail::header_size(format, data, size, stated_width, stated_height)) {
+    SPARSESCOPE_CHECK(static_cast<double>(stated_width) * static_cast<double>(stated_height) <=
+                          static_cast<double>(max_pixels),
+                      "image '", name, "': ", stated_width, " x ", stated_height, " pixels exceeds the limit of ",
+                      max_pixels, " pixels");
+  }
   int width = 0, height = 0, channels = 0;
   SPARSESCOPE_CHECK(stbi_info_from_memory(data, len, &width, &height, &channels), "image '", name,
                     "': corrupt ", fmt, " header (stb: ", stb_reason(), ")");
@@ -142,11 +150,7 @@ Image decode_image(const std::uint8_t* data, std::size_t size, const std::string
 }
 
 Image read_image(const std::string& path, std::size_t max_pixels) {
-  // POSIX stat rather than std::filesystem: libtorch.so exports its own, ABI-incompatible copies
-  // of std::filesystem functions, which win symbol resolution in LibTorch-linked programs.
-  struct stat st {};
-  SPARSESCOPE_CHECK(::stat(path.c_str(), &st) == 0, "image '", path, "': cannot open: ", std::strerror(errno));
-  SPARSESCOPE_CHECK(!S_ISDIR(st.st_mode), "image '", path, "': is a directory");
+  io::require_regular_file(path, "image");
   std::ifstream in(path, std::ios::binary);
   SPARSESCOPE_CHECK(in.is_open(), "image '", path, "': cannot open: ", std::strerror(errno));
   in.seekg(0, std::ios::end);

@@ -14,6 +14,7 @@
 #include "image_structure.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <string>
@@ -268,6 +269,55 @@ StructureProblem check_structure(ImageFormat format, const std::uint8_t* data, s
     case ImageFormat::Png: return {};
   }
   return {};
+}
+
+bool header_size(ImageFormat format, const std::uint8_t* data, std::size_t size, std::int64_t& width,
+                 std::int64_t& height) {
+  auto be32 = [](const std::uint8_t* p) {
+    return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | std::uint32_t(p[3]);
+  };
+  switch (format) {
+    case ImageFormat::Png:  // signature (8), IHDR length and type (8), width, height
+      if (size < 24 || std::memcmp(data + 12, "IHDR", 4) != 0) return false;
+      width = be32(data + 16);
+      height = be32(data + 20);
+      return true;
+    case ImageFormat::Gif:  // "GIF89a", logical screen width and height
+      if (size < 10) return false;
+      width = le16(data + 6);
+      height = le16(data + 8);
+      return true;
+    case ImageFormat::Bmp:  // file header (14), info header size, width, height (negative: top-down)
+      if (size < 26 || le32(data + 14) < 12) return false;
+      if (le32(data + 14) == 12) {
+        width = le16(data + 18);
+        height = le16(data + 20);
+      } else {
+        width = static_cast<std::int32_t>(le32(data + 18));
+        height = std::abs(static_cast<std::int64_t>(static_cast<std::int32_t>(le32(data + 22))));
+      }
+      return true;
+    case ImageFormat::Jpeg:  // the segments before the frame header: lengths only, no entropy data
+      for (std::size_t pos = 2; pos + 4 <= size;) {
+        if (data[pos] != 0xff) return false;
+        const std::uint8_t marker = data[pos + 1];
+        if (marker == 0xff) {
+          ++pos;
+          continue;
+        }
+        const std::size_t length = std::size_t(data[pos + 2]) << 8 | data[pos + 3];
+        if (marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc) {
+          if (length < 7 || pos + 9 > size) return false;
+          height = std::int64_t(data[pos + 5]) << 8 | data[pos + 6];
+          width = std::int64_t(data[pos + 7]) << 8 | data[pos + 8];
+          return true;
+        }
+        if (marker == 0xda || marker == 0xd9 || length < 2) return false;
+        pos += 2 + length;
+      }
+      return false;
+  }
+  return false;
 }
 
 }  // namespace sparsescope::vision::detail

@@ -27,6 +27,12 @@ struct StructureProblem {
 
 StructureProblem check_structure(ImageFormat format, const std::uint8_t* data, std::size_t size);
 
+/// Width and height as the file's header states them (PNG IHDR, GIF screen, BMP info header, JPEG
+/// frame header), read before stb, which refuses images over 2^30 bytes as "unknown image type";
+/// false when the header cannot be read.
+bool header_size(ImageFormat format, const std::uint8_t* data, std::size_t size, std::int64_t& width,
+                 std::int64_t& height);
+
 /// The JPEG with a DHT segment of the standard tables right after its SOI marker; the file's own
 /// tables, wherever they are, still override them.
 std::vector<std::uint8_t> with_standard_huffman_tables(const std::uint8_t* data, std::size_t size);

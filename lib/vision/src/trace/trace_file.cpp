@@ -150,6 +150,21 @@ void save_trace(const Trace& trace, const std::string& path) {
 
 namespace {
 
+// Values a viewer would draw as nothing: NaN or infinite entries, probabilities outside [0, 1]
+// (beyond float16 rounding).
+void check_finite(const at::Tensor& t, const std::string& name, const std::string& prefix) {
+  const int64_t bad = t.numel() - at::isfinite(t).sum().item<int64_t>();
+  SPARSESCOPE_CHECK(bad == 0, prefix, "tensor '", name, "' holds ", bad, " NaN or infinite values");
+}
+
+void check_probabilities(const at::Tensor& t, const std::string& name, const std::string& prefix) {
+  check_finite(t, name, prefix);
+  if (t.numel() == 0) return;
+  const double low = t.min().item<double>(), high = t.max().item<double>();
+  SPARSESCOPE_CHECK(low >= 0 && high <= 1 + 1e-3, prefix, "tensor '", name, "' holds probabilities outside [0, 1] (",
+                    low, " to ", high, ")");
+}
+
 Trace parse_trace(SafetensorsFile file, const std::string& name) {
   const std::string prefix = "trace '" + name + "': ";
   const auto meta_it = file.metadata.find(kMetadataKey);
@@ -207,6 +222,13 @@ Trace parse_trace(SafetensorsFile file, const std::string& name) {
                         ")");
     }
     for (const char* field : {"/probs", "/mask", "/stats", "/rows", "/row_queries"}) explained.insert(s.name + field);
+    if (s.kind == kAttentionMap) {
+      check_probabilities(s.probs, s.name + "/probs", prefix);
+      check_probabilities(s.rows, s.name + "/rows", prefix);
+    } else {
+      check_finite(s.probs, s.name + "/probs", prefix);
+      check_finite(s.rows, s.name + "/rows", prefix);
+    }
     for (const SiteShape::Part& part : shape.parts) {
       PartTrace p;
       p.name = part.name;
@@ -221,6 +243,8 @@ Trace parse_trace(SafetensorsFile file, const std::string& name) {
                              {part.gate_heads, ceil_div(s.queries, s.pool)}, site_why, prefix)
                    .to(at::kFloat);
       for (const char* field : {"probs", "mask", "gate"}) explained.insert(part_tensor(s, p.name, field));
+      check_probabilities(p.probs, part_tensor(s, p.name, "probs"), prefix);
+      check_finite(p.gate, part_tensor(s, p.name, "gate"), prefix);
       s.parts.push_back(std::move(p));
     }
     trace.sites.push_back(std::move(s));

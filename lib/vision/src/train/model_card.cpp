@@ -1,12 +1,12 @@
 #include "sparsescope/vision/model_card.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/registry.h"
 #include "sparsescope/vision/resample.h"
 #include "sparsescope/vision/safetensors.h"
+#include "sparsescope/vision/state_dict.h"
 
 namespace sparsescope::vision {
 
@@ -48,12 +48,6 @@ AttentionSpec attention_from_json(const json& card) {
   return attention_spec(policy, card.at(policy).dump());
 }
 
-bool is_zip(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  in.read(magic, 4);
-  return in.gcount() == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4;
-}
 
 }  // namespace
 
@@ -121,7 +115,7 @@ std::optional<ModelCard> parse_model_card(const std::map<std::string, std::strin
 }
 
 std::optional<ModelCard> read_model_card(const std::string& path) {
-  if (is_zip(path)) return std::nullopt;  // a .pth (torch.save) has no safetensors metadata
+  if (is_torch_save(path)) return std::nullopt;  // a .pth has no safetensors metadata
   return parse_model_card(load_safetensors(path).metadata, path);
 }
 

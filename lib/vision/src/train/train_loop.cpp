@@ -27,6 +27,7 @@
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/atomic_file.h"
 #include "sparsescope/vision/model_card.h"
+#include "sparsescope/vision/output_dir.h"
 #include "sparsescope/vision/train_optim.h"
 
 namespace sparsescope::vision {
@@ -186,8 +187,8 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
   check_recipe(o);
   const at::Device device = training_device(o.device);
   if (device.is_cuda() && o.tf32) at::globalContext().setFloat32MatmulPrecision("high");
-  const fs::path out(o.out);
-  fs::create_directories(out);
+  const OutputDir out_dir(o.out, "--out");  // held until the run ends: a second run into it is refused
+  const fs::path& out = out_dir.path();
   const std::string checkpoint_path = (out / "checkpoint.safetensors").string();
   const std::string model_path = (out / "model.safetensors").string();
   const std::string log_path = (out / "log.json").string();
@@ -245,9 +246,23 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
     }
     detail::restore_checkpoint(loop_state, model, optimizer, scaler ? &*scaler : nullptr, checkpoint_path);
     task.load_state(task_state, checkpoint_path);
-    for (const auto& r : state.at("records")) result.epochs.push_back(record_from_json(r));
+    try {
+      SPARSESCOPE_CHECK(state.at("records").is_array(), "records is not a list");
+      for (const auto& r : state.at("records")) result.epochs.push_back(record_from_json(r));
+      result.planned_epochs = state.at("planned_epochs").get<int64_t>();
+    } catch (const json::exception& e) {
+      SPARSESCOPE_FAIL("--resume: '", checkpoint_path, "' has malformed ", kStateKey, " metadata: ", e.what());
+    } catch (const Error& e) {
+      SPARSESCOPE_FAIL("--resume: '", checkpoint_path, "' has malformed ", kStateKey, " metadata: ", e.what());
+    }
     start_epoch = static_cast<int64_t>(result.epochs.size());
-    result.planned_epochs = state.at("planned_epochs").get<int64_t>();
+    SPARSESCOPE_CHECK(result.planned_epochs >= 1 && start_epoch <= result.planned_epochs, "--resume: '",
+                      checkpoint_path, "' has malformed ", kStateKey, " metadata: ", start_epoch,
+                      " epochs recorded of ", result.planned_epochs, " planned");
+    for (int64_t e = 0; e < start_epoch; ++e) {
+      SPARSESCOPE_CHECK(result.epochs[e].epoch == e + 1, "--resume: '", checkpoint_path, "' has malformed ", kStateKey,
+                        " metadata: record ", e + 1, " is of epoch ", result.epochs[e].epoch);
+    }
     if (cb.on_note) cb.on_note("resuming after epoch " + std::to_string(start_epoch) + " of " +
                                 std::to_string(result.planned_epochs) + " from " + checkpoint_path);
   }
@@ -355,12 +370,24 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
     // the lower count had been asked for. The pace is the wall time of both epochs (the first one's
     // start-up and checkpoint included), which errs on the slow side: epoch times vary by 20% on a
     // GPU host.
+    // A budget the first epoch alone spends ends the run there.
+    if (o.time_budget > 0 && start_epoch == 0 && epoch == 0 && result.planned_epochs > 1 &&
+        seconds_since(run_start) >= o.time_budget) {
+      result.planned_epochs = 1;
+      schedule.total_steps = steps;
+      if (cb.on_note) {
+        std::ostringstream note;
+        note << "time budget " << o.time_budget << " s spent by epoch 1 (" << seconds_since(run_start)
+             << " s): training 1 epoch instead of " << o.epochs;
+        cb.on_note(note.str());
+      }
+    }
     if (o.time_budget > 0 && start_epoch == 0 && epoch == 1 && result.planned_epochs > 2) {
       const double elapsed = seconds_since(run_start);
       const double pace = elapsed / 2;
       const auto fit = static_cast<int64_t>(std::floor((o.time_budget - elapsed) / pace));
       if (2 + fit < result.planned_epochs) {
-        result.planned_epochs = std::max<int64_t>(3, 2 + fit);
+        result.planned_epochs = std::max<int64_t>(2, 2 + fit);
         schedule.total_steps = result.planned_epochs * steps;
         if (cb.on_note) {
           std::ostringstream note;

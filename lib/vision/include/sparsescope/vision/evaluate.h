@@ -26,6 +26,12 @@ struct EvalResult {
   double images_per_second() const { return seconds > 0 ? static_cast<double>(images) / seconds : 0.0; }
 };
 
+/// Bytes one image needs at the peak of an inference forward pass of `config` with `element_bytes`
+/// per value: one block's attention scores and probabilities (heads x tokens^2, twice) or its MLP
+/// hidden layer, whichever is larger, plus the residual stream, its norm, qkv and the input image,
+/// doubled for temporaries. An estimate to bound batch sizes by, not a measurement.
+int64_t inference_bytes_per_image(const ViTConfig& config, int64_t element_bytes);
+
 /// Evaluates `model` (eval mode, no gradients; its training flag is restored) on `data`, whose
 /// pixels are normalised with the model's eval transform (normalize_pixels) and sent batch by
 /// batch to the device and dtype of the model's parameters. Throws sparsescope::Error when the

@@ -41,4 +41,8 @@ LoadedModel load_model(const ModelSpec& spec, const ModelSpecNames& names = {});
 /// "fp32", "fp16", "bf16" -> the dtype; throws sparsescope::Error naming `flag` otherwise.
 at::ScalarType parse_dtype(const std::string& name, const std::string& flag = "--dtype");
 
+/// "cpu", "cuda", "cuda:N" -> the device; throws sparsescope::Error naming `flag` for other names
+/// and for a CUDA device on a machine without one.
+at::Device parse_device(const std::string& name, const std::string& flag = "--device");
+
 }  // namespace sparsescope::vision

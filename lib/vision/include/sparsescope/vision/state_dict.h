@@ -20,8 +20,13 @@ namespace sparsescope::vision {
 /// non-string keys and non-tensor entries in the state dict.
 NamedTensors load_pth_state_dict(const std::string& path);
 
-/// Reads a state dict from a `.pth` (a file starting with the zip signature "PK\x03\x04") or
-/// else a safetensors file (its `__metadata__` is dropped), whatever the file's extension.
+/// Whether `path` holds a torch.save file (the zip signature "PK\x03\x04", or a legacy pickle)
+/// rather than safetensors, whatever its extension. Throws sparsescope::Error for what is not a
+/// readable regular file.
+bool is_torch_save(const std::string& path);
+
+/// Reads a state dict from a torch.save file (is_torch_save) or else a safetensors file (its
+/// `__metadata__` is dropped).
 NamedTensors load_state_dict(const std::string& path);
 
 /// Converts every floating-point tensor to `dtype` (e.g. fp16/bf16 checkpoints into an fp32

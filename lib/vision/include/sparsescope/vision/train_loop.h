@@ -51,6 +51,7 @@ struct TrainRecipe {
   bool resume = false;           ///< continue from out/checkpoint.safetensors if it exists
   int64_t stop_after = 0;        ///< > 0: stop after that epoch as if interrupted (resume later)
   double time_budget = 0;        ///< > 0 seconds: after epoch 2, lower `epochs` so that the run fits
+                                 ///< (to 1 when the first epoch spends it all)
   std::string command;           ///< the command line, recorded in log.json and the model file
 };
 

@@ -18,8 +18,8 @@ struct VideoInfo {
 };
 
 /// Sequential reader yielding every `step`-th frame (indices 0, step, 2 * step, ...).
-/// Throws sparsescope::Error naming the file when it cannot be opened or holds no decodable frame;
-/// a stream that breaks off later simply ends (next() returns false).
+/// Throws sparsescope::Error naming the file when it is not a regular file, cannot be opened or holds
+/// no decodable frame; a stream that breaks off later ends (next() returns false, ended_early()).
 class VideoReader {
  public:
   explicit VideoReader(const std::string& path, int step = 1);
@@ -35,6 +35,13 @@ class VideoReader {
   /// Decodes the next selected frame into `frame` (RGB) and its 0-based index in the stream into
   /// `index`; returns false at the end of the stream.
   bool next(Image& frame, std::int64_t* index = nullptr);
+
+  /// After next() returned false: whether the stream stopped more than one frame short of the
+  /// container's frame count (a truncated or damaged file; one frame of slack for containers whose
+  /// count is an estimate).
+  bool ended_early() const;
+  /// Frames of the stream decoded or skipped so far.
+  std::int64_t frames_passed() const;
 
  private:
   struct Impl;

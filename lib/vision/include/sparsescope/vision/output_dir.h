@@ -1,0 +1,25 @@
+#pragma once
+// A folder a program writes its results into, created and held for the run.
+#include <filesystem>
+#include <string>
+
+namespace sparsescope::vision {
+
+/// Creates `path` (with its parents) and holds an advisory lock on `path`/.sparsescope.lock until
+/// destroyed, so that a second run given the same folder is refused instead of interleaving its
+/// writes with this one's. Throws sparsescope::Error naming `flag` for an empty path, a path that is
+/// a file or cannot be created, and a folder in use (with the process holding it).
+class OutputDir {
+ public:
+  explicit OutputDir(const std::string& path, const std::string& flag = "--out");
+  ~OutputDir();
+  OutputDir(const OutputDir&) = delete;
+  OutputDir& operator=(const OutputDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  int lock_fd_ = -1;
+};
+
+}  // namespace sparsescope::vision
