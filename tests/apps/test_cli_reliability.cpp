@@ -11,7 +11,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "sparsescope/vision/safetensors.h"  // before Qt (process.h), whose `slots` macro breaks LibTorch's headers
+// LibTorch's headers before Qt's (process.h), whose `slots` macro breaks them.
+#include "sparsescope/vision/model_card.h"
+#include "sparsescope/vision/safetensors.h"
+#include "sparsescope/vision/vit.h"
 #include "process.h"
 #include "temp_dir.h"
 
@@ -325,6 +328,47 @@ TEST_F(CliReliability, EvalBatchesAreBoundedByTheMemoryLeft) {
   EXPECT_TRUE(contains(r.err, "--batch 1000 needs about")) << r.err;
   EXPECT_TRUE(contains(r.err, "so batches of")) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["images"], 1000);
+}
+
+TEST_F(CliReliability, RunningOutOfMemoryFailsTheBatchWithASummary) {
+  if (at::hasCUDA()) GTEST_SKIP() << "an address-space limit and CUDA's reservations do not mix";
+  // 12,545 tokens (448 / 4 squared, and the class token): one image's attention maps alone take
+  // 630 MB, more than the 1.2 GB the limit below leaves.
+  sparsescope::vision::ViTConfig c;
+  c.name = "vit_test_12545_tokens";
+  c.img_size = 448;
+  c.patch_size = 4;
+  c.embed_dim = 16;
+  c.depth = 1;
+  c.num_heads = 1;
+  c.num_classes = 2;
+  c.eval.img_size = 448;
+  c.eval.crop_pct = 1.0;
+  sparsescope::vision::VisionTransformer model(c);
+  sparsescope::vision::NamedTensors weights;
+  for (const auto& item : model->named_parameters(/*recurse=*/true)) weights.emplace_back(item.key(), item.value());
+  const std::string path = (dir_ / "big.safetensors").string();
+  sparsescope::vision::save_safetensors(path, weights, sparsescope::vision::model_card_metadata({c, {"a", "b"}}));
+
+  std::ifstream statm("/proc/self/statm");
+  long long pages = 0;
+  statm >> pages;
+  const long long limit_kib = pages * (::sysconf(_SC_PAGESIZE) / 1024) + 1200 * 1024;
+  const fs::path out = dir_ / "out";
+  auto r = run_process("/bin/sh", {"-c", "ulimit -v " + std::to_string(limit_kib) + " && exec '" + SPARSESCOPE_CLI +
+                                             "' infer --weights '" + path + "' --input '" + kBoot.string() +
+                                             "' --input '" + kPullover.string() + "' --batch 3 --out '" +
+                                             out.string() + "'"});
+  ASSERT_NE(r.status, -1) << "killed by a signal: " << r.err;
+  EXPECT_TRUE(contains(r.err, "--batch 3 needs about")) << r.err;  // lowered to what may fit...
+  EXPECT_FALSE(contains(r.err, "terminate called")) << r.err;
+  ASSERT_TRUE(fs::exists(out / "summary.json")) << r.err;  // ... and when even that does not, the summary says so
+  const auto summary = read_json(out / "summary.json");
+  EXPECT_EQ(r.status, summary["failed"].get<int>() > 0 ? 1 : 0) << r.err;
+  if (r.status == 1) {
+    EXPECT_EQ(summary["failed"], 2);
+    EXPECT_TRUE(contains(r.err, "memory")) << r.err;
+  }
 }
 
 #ifdef SPARSESCOPE_TEST_VIDEO
