@@ -123,7 +123,7 @@ TEST(WeightDecay, FollowsTimmGroups) {
   EXPECT_FALSE(sv::uses_weight_decay("blocks.0.norm1.weight", at::zeros({2})));
   EXPECT_TRUE(sv::uses_weight_decay("blocks.0.attn.qkv.weight", matrix));
 
-  const auto groups = sv::weight_decay_groups(*model, 1e-3, 0.05);
+  const auto groups = sv::weight_decay_groups(*model, 1e-3, 0.05).groups;
   ASSERT_EQ(groups.size(), 2u);
   EXPECT_EQ(groups[0].params().size(), decayed.size());
   EXPECT_EQ(groups[0].params().size() + groups[1].params().size(), model->parameters().size());
@@ -142,8 +142,8 @@ TEST(AdamWStep, FusedStepMatchesLibTorchAdamW) {
     c10::NoGradGuard no_grad;
     for (size_t i = 0; i < a->parameters().size(); ++i) b->parameters()[i].copy_(a->parameters()[i]);
   }
-  torch::optim::AdamW reference(sv::weight_decay_groups(*a, 1e-2, 0.05));
-  torch::optim::AdamW fused(sv::weight_decay_groups(*b, 1e-2, 0.05));
+  torch::optim::AdamW reference(sv::weight_decay_groups(*a, 1e-2, 0.05).groups);
+  torch::optim::AdamW fused(sv::weight_decay_groups(*b, 1e-2, 0.05).groups);
   at::Generator gen = generator(4);
   for (int step = 0; step < 3; ++step) {
     for (size_t i = 0; i < a->parameters().size(); ++i) {

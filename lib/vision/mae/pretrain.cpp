@@ -100,7 +100,7 @@ class MaePretrainTask : public TrainTask {
   }
   // timm's add_weight_decay as main_pretrain.py calls it (no skip list: the tokens decay too), and
   // AdamW's betas (0.9, 0.95).
-  std::vector<torch::optim::OptimizerParamGroup> param_groups(double lr, double weight_decay) override {
+  ParamGroups param_groups(double lr, double weight_decay) override {
     const DecayRule add_weight_decay = [](const std::string& name, const at::Tensor& param) {
       return param.dim() > 1 && !(name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0);
     };

@@ -42,7 +42,7 @@ const at::Tensor& Batch::at(const std::string& name) const {
 
 bool TrainTask::trains(const std::string&) const { return true; }
 
-std::vector<torch::optim::OptimizerParamGroup> TrainTask::param_groups(double lr, double weight_decay) {
+ParamGroups TrainTask::param_groups(double lr, double weight_decay) {
   return weight_decay_groups(module(), lr, weight_decay);
 }
 
@@ -205,8 +205,11 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
     if (trains) params.push_back(item.value());
   }
   SPARSESCOPE_CHECK(!params.empty(), "training task: no parameter trains");
-  torch::optim::AdamW optimizer(task.param_groups(o.lr, o.weight_decay),
-                                torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  ParamGroups groups = task.param_groups(o.lr, o.weight_decay);
+  SPARSESCOPE_CHECK(groups.lr_scales.size() == groups.groups.size(), "training task: ", groups.groups.size(),
+                    " parameter groups but ", groups.lr_scales.size(), " lr scales");
+  const std::vector<double> lr_scales = groups.lr_scales;
+  torch::optim::AdamW optimizer(std::move(groups.groups), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
   std::optional<detail::GradScaler> scaler;
   if (o.precision == Precision::FP16) scaler.emplace(device);
 
@@ -322,7 +325,7 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
     double lr = 0;
     for (int64_t step = 0; step < steps; ++step) {
       lr = schedule.at(epoch * steps + step);
-      for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+      for (size_t g = 0; g < lr_scales.size(); ++g) optimizer.param_groups()[g].options().set_lr(lr * lr_scales[g]);
       const Batch b = data.batch(order.narrow(0, step * batch, batch), &gen);
       StepResult r;
       {

@@ -41,9 +41,13 @@ ViTBlockImpl::ViTBlockImpl(const ViTConfig& config) {
   mlp_ = register_module("mlp", ViTMlp(config.embed_dim, static_cast<int64_t>(config.embed_dim * config.mlp_ratio)));
 }
 
-at::Tensor ViTBlockImpl::forward(const at::Tensor& x, Probe* probe) {
-  const auto h = x + attn_->forward(norm1_->forward(x), probe);
-  return h + mlp_->forward(norm2_->forward(h));
+at::Tensor ViTBlockImpl::forward(const at::Tensor& x, Probe* probe, const at::Tensor& branch_scales) {
+  auto branch = [&](at::Tensor y, int64_t which) {
+    if (!branch_scales.defined()) return y;
+    return y * branch_scales[which].to(y.scalar_type()).view({-1, 1, 1});
+  };
+  const auto h = x + branch(attn_->forward(norm1_->forward(x), probe), 0);
+  return h + branch(mlp_->forward(norm2_->forward(h)), 1);
 }
 
 }  // namespace sparsescope::vision

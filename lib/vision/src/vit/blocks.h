@@ -42,11 +42,13 @@ class ViTMlpImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ViTMlp);
 
-/// Pre-norm block: x + attn(norm1(x)), then x + mlp(norm2(x)).
+/// Pre-norm block: x + attn(norm1(x)), then x + mlp(norm2(x)). With `branch_scales` ([2, B]: per
+/// sample, the attention and the MLP branch) each branch is multiplied by its sample's scale:
+/// stochastic depth's 0 or 1 / keep probability (drop_path_scales in vit.h).
 class ViTBlockImpl : public torch::nn::Module {
  public:
   explicit ViTBlockImpl(const ViTConfig& config);
-  at::Tensor forward(const at::Tensor& x, Probe* probe);
+  at::Tensor forward(const at::Tensor& x, Probe* probe, const at::Tensor& branch_scales = {});
 
  private:
   torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};

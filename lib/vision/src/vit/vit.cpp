@@ -2,6 +2,9 @@
 
 #include <ATen/ATen.h>
 
+#include <optional>
+#include <utility>
+
 #include "blocks.h"
 #include "sparsescope/kernels/error.h"
 
@@ -20,7 +23,15 @@ VisionTransformerImpl::VisionTransformerImpl(ViTConfig config) : config_(std::mo
   pos_embed_ = register_parameter("pos_embed", at::zeros({1, c.tokens(), c.embed_dim}));
   blocks_ = register_module("blocks", nn::ModuleList());
   for (int64_t i = 0; i < c.depth; ++i) blocks_->push_back(ViTBlock(c));
-  norm_ = register_module("norm", nn::LayerNorm(nn::LayerNormOptions({c.embed_dim}).eps(c.norm_eps)));
+  SPARSESCOPE_CHECK(!c.global_pool || !c.distilled, c.name, ": global_pool takes no distillation token");
+  SPARSESCOPE_CHECK(c.drop_path_rate >= 0 && c.drop_path_rate < 1, c.name, ": drop_path_rate ", c.drop_path_rate,
+                    " must be in [0, 1)");
+  const auto norm = nn::LayerNormOptions({c.embed_dim}).eps(c.norm_eps);
+  if (c.global_pool) {
+    fc_norm_ = register_module("fc_norm", nn::LayerNorm(norm));
+  } else {
+    norm_ = register_module("norm", nn::LayerNorm(norm));
+  }
   if (c.num_classes > 0) {
     head_ = register_module("head", nn::Linear(c.embed_dim, c.num_classes));
     if (c.distilled) head_dist_ = register_module("head_dist", nn::Linear(c.embed_dim, c.num_classes));
@@ -39,10 +50,14 @@ at::Tensor VisionTransformerImpl::forward_features(const at::Tensor& images, Pro
   if (c.distilled) tokens.push_back(dist_token_.expand({B, -1, -1}));
   tokens.push_back(x);
   x = at::cat(tokens, 1) + pos_embed_;  // [B, T, D]
+  const at::Tensor drop = is_training() ? std::exchange(drop_path_, at::Tensor()) : at::Tensor();
+  SPARSESCOPE_CHECK(!drop.defined() || drop.sizes() == at::IntArrayRef({c.depth, 2, B}), c.name,
+                    ": drop-path scales must be [depth, 2, B] = [", c.depth, ", 2, ", B, "], got ", drop.sizes());
   for (size_t i = 0; i < blocks_->size(); ++i) {
-    x = blocks_[i]->as<ViTBlock>()->forward(x, probe_for(probes, "blocks." + std::to_string(i) + ".attn"));
+    x = blocks_[i]->as<ViTBlock>()->forward(x, probe_for(probes, "blocks." + std::to_string(i) + ".attn"),
+                                            drop.defined() ? drop[static_cast<int64_t>(i)] : at::Tensor());
   }
-  return norm_->forward(x);
+  return norm_ ? norm_->forward(x) : x;
 }
 
 at::Tensor VisionTransformerImpl::forward(const at::Tensor& images, ProbeSet* probes) {
@@ -50,11 +65,28 @@ at::Tensor VisionTransformerImpl::forward(const at::Tensor& images, ProbeSet* pr
 }
 
 at::Tensor VisionTransformerImpl::forward_head(const at::Tensor& x) {
+  if (config_.global_pool) {
+    const int64_t prefix = config_.prefix_tokens();
+    const auto pooled = fc_norm_->forward(x.narrow(1, prefix, x.size(1) - prefix).mean(1));  // [B, D]
+    return head_ ? head_->forward(pooled) : pooled;
+  }
   const auto cls = x.select(1, 0);  // [B, D]
   if (!head_) return cls;
   if (!config_.distilled) return head_->forward(cls);
   // DeiT at inference: the class and distillation heads are averaged.
   return (head_->forward(cls) + head_dist_->forward(x.select(1, 1))) / 2;
+}
+
+at::Tensor drop_path_scales(const ViTConfig& c, int64_t batch, at::Generator* gen, const at::TensorOptions& options) {
+  at::Tensor scales = at::ones({c.depth, 2, batch}, at::kFloat);
+  const at::Tensor rates = at::linspace(0.0, c.drop_path_rate, c.depth, at::kFloat);  // as timm's dpr
+  const std::optional<at::Generator> generator = gen ? std::optional<at::Generator>(*gen) : std::nullopt;
+  for (int64_t i = 0; i < c.depth; ++i) {
+    const double p = rates[i].item<float>();
+    if (p <= 0) continue;
+    scales[i] = at::bernoulli(at::full({2, batch}, 1.0 - p, at::kFloat), generator).div_(1.0 - p);
+  }
+  return scales.to(options.device_opt().value_or(at::kCPU));
 }
 
 }  // namespace sparsescope::vision

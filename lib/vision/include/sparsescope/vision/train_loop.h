@@ -28,6 +28,8 @@ class OptimizerParamGroup;
 
 namespace sparsescope::vision {
 
+struct ParamGroups;  // train_optim.h
+
 /// Named metrics of an epoch or an evaluation ("top1", "psnr", "r@1", ...).
 using Metrics = std::map<std::string, double>;
 
@@ -91,8 +93,9 @@ class TrainTask {
   virtual torch::nn::Module& module() = 0;
   /// Whether the named parameter of module() trains; the others are frozen.
   virtual bool trains(const std::string& parameter) const;
-  /// The optimizer's groups over the trained parameters; by default timm's two weight-decay groups.
-  virtual std::vector<torch::optim::OptimizerParamGroup> param_groups(double lr, double weight_decay);
+  /// The optimizer's groups over the trained parameters, each with its lr scale; by default timm's
+  /// two weight-decay groups.
+  virtual ParamGroups param_groups(double lr, double weight_decay);
   virtual const BatchSource& data() const = 0;
   /// The loss of a batch, under autocast, and the sums of the epoch's training metrics.
   virtual StepResult step(const Batch& batch) = 0;

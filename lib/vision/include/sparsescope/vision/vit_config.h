@@ -29,6 +29,12 @@ struct ViTConfig {
   int64_t num_classes = 1000;  // 0: no head, forward() returns the normalised class token (DINO)
   bool distilled = false;      // DeiT: distillation token and head_dist, eval logits averaged
   double norm_eps = 1e-6;
+  /// MAE's fine-tuning head (models_vit.py, timm's global_pool='avg'): the mean of the patch tokens,
+  /// normalised by `fc_norm`, instead of the final-normed class token; the model has no `norm`.
+  bool global_pool = false;
+  /// Stochastic depth of training (timm's drop_path_rate): block i drops each residual branch of a
+  /// sample with probability drop_path_rate * i / (depth - 1). Not part of the model card.
+  double drop_path_rate = 0;
   EvalTransform eval;          // how the named weights expect images (mean, std, crop_pct)
   AttentionSpec attention;     // what every block's attention runs
 
