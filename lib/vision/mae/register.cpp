@@ -1,10 +1,12 @@
-// MAE's registry entries: the model family and the pretraining task (pretrain.cpp).
+// MAE's registry entries: the model family, the pretraining tasks (pretrain.cpp) and fine-tuning
+// (finetune.cpp).
 #include "sparsescope/vision/mae.h"
 #include "sparsescope/vision/registry.h"
 
 namespace sparsescope::vision::detail {
 
-void register_mae_task();  // pretrain.cpp
+void register_mae_task();           // pretrain.cpp
+void register_mae_finetune_task();  // finetune.cpp
 
 void register_mae() {
   register_model_family({"mae",
@@ -12,6 +14,7 @@ void register_mae() {
                          "over the visible patches and a pixel decoder, official parameter names",
                          mae_config_names});
   register_mae_task();
+  register_mae_finetune_task();
 }
 
 }  // namespace sparsescope::vision::detail

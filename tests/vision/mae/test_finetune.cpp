@@ -6,14 +6,18 @@
 #include <gtest/gtest.h>
 #include <torch/optim/adamw.h>
 
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "sparsescope/vision/mixup.h"
+#include "sparsescope/vision/model_card.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/train_optim.h"
+#include "sparsescope/vision/train_task.h"
 #include "sparsescope/vision/vit.h"
+#include "temp_dir.h"
 
 namespace sv = sparsescope::vision;
 
@@ -203,4 +207,96 @@ TEST(Mixup, MixupBlendsAndDrawsFollowTimm) {
   const at::Tensor soft = at::softmax(at::randn({6, 3}, generator(8)), 1);
   EXPECT_NEAR(sv::soft_target_cross_entropy(logits, soft).item<double>(),
               (-soft * at::log_softmax(logits, 1)).sum(1).mean().item<double>(), 1e-6);
+}
+
+// `sparsescope train --task mae-finetune` as the library runs it, on a one-epoch MAE encoder: every
+// recipe part on (mixup, cutmix, erasing, drop path, layer decay), an interrupted and resumed run
+// equal to the uninterrupted one, and the result a ViT classifier that loads from its model card.
+class MaeFinetuneRun : public sparsescope::test::TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    sv::TrainRequest pre;
+    pre.dataset = std::string(SPARSESCOPE_FIXTURES_DIR) + "/datasets/folder";
+    pre.recipe.epochs = 1;
+    pre.recipe.batch = 4;
+    pre.recipe.warmup_epochs = 0;
+    pre.recipe.out = (dir_ / "pretrain").string();
+    pre.options = R"({"knn_k": 0})";
+    pretrained_ = sv::train_task("mae").run(pre, {}).model_path;
+  }
+  sv::TrainRequest request(const std::string& out, const std::string& options = "{}") const {
+    sv::TrainRequest r;
+    r.dataset = std::string(SPARSESCOPE_FIXTURES_DIR) + "/datasets/folder";
+    r.recipe.epochs = 2;
+    r.recipe.batch = 4;
+    r.recipe.lr = 1e-3;
+    r.recipe.warmup_epochs = 1;
+    r.recipe.seed = 5;
+    r.recipe.out = (dir_ / out).string();
+    auto o = nlohmann::json::parse(options);
+    o["pretrained"] = pretrained_;
+    r.options = o.dump();
+    return r;
+  }
+  std::string pretrained_;
+};
+
+TEST_F(MaeFinetuneRun, TrainsResumesExactlyAndGivesAClassifier) {
+  const sv::TrainTaskEntry& task = sv::train_task("mae-finetune");
+  const sv::TrainResult whole = task.run(request("whole"), {});
+  ASSERT_TRUE(whole.finished);
+  EXPECT_EQ(whole.model_name, "mae_vit_tiny_patch4_32_finetuned");
+  EXPECT_EQ(whole.epochs.back().eval.at("images"), 4);
+
+  sv::TrainRequest part = request("part");
+  part.recipe.stop_after = 1;
+  EXPECT_FALSE(task.run(part, {}).finished);
+  part.recipe.stop_after = 0;
+  part.recipe.resume = true;
+  EXPECT_TRUE(task.run(part, {}).finished);
+  const auto a = sv::load_safetensors(whole.model_path), b = sv::load_safetensors((dir_ / "part" / "model.safetensors").string());
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (std::size_t i = 0; i < a.tensors.size(); ++i) {
+    EXPECT_TRUE(at::equal(a.tensors[i].second, b.tensors[i].second)) << a.tensors[i].first;
+  }
+
+  // The encoder came from the pretraining run: its first block moved only by fine-tuning's small,
+  // layer-decayed steps; the classifier loads with global pooling from its card.
+  const sv::LoadedViT loaded = sv::load_vit(whole.model_path);
+  EXPECT_TRUE(loaded.model->config().global_pool);
+  EXPECT_EQ(loaded.model->config().num_classes, 2);
+  EXPECT_EQ(loaded.classes, (std::vector<std::string>{"circle", "square"}));
+  const auto pre = sv::load_safetensors(pretrained_);
+  for (const auto& [name, t] : pre.tensors) {
+    if (name != "blocks.0.attn.qkv.weight") continue;
+    const at::Tensor tuned = loaded.model->named_parameters()[name];
+    EXPECT_LT((tuned - t).abs().max().item<double>(), 0.05);
+    EXPECT_GT((tuned - t).abs().max().item<double>(), 0.0);
+  }
+}
+
+TEST_F(MaeFinetuneRun, BadOptionsAreClearErrors) {
+  const sv::TrainTaskEntry& task = sv::train_task("mae-finetune");
+  auto message = [&](sv::TrainRequest r) {
+    try {
+      task.run(r, {});
+    } catch (const sparsescope::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  sv::TrainRequest r = request("bad");
+  r.options = "{}";
+  EXPECT_NE(message(r).find("--pretrained"), std::string::npos);
+  const sv::TrainResult classifier = task.run(request("classifier"), {});
+  r = request("bad");
+  r.options = nlohmann::json{{"pretrained", classifier.model_path}}.dump();
+  EXPECT_NE(message(r).find("carries no sparsescope.mae model card"), std::string::npos) << message(r);
+  r = request("bad");
+  r.recipe.batch = 3;
+  EXPECT_NE(message(r).find("must be even"), std::string::npos);
+  r = request("bad", R"({"layer_decay": 0})");
+  EXPECT_NE(message(r).find("--layer-decay"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "bad"));
 }

@@ -82,7 +82,7 @@ at::Tensor augment_geometry(const at::Tensor& images, const AugmentOptions& o, a
                           /*align_corners=*/false);
 }
 
-at::Tensor random_erase(const at::Tensor& images, double probability, at::Generator& gen) {
+at::Tensor random_erase(const at::Tensor& images, double probability, at::Generator& gen, bool pixel_fill) {
   SPARSESCOPE_CHECK(images.dim() == 4, "random_erase: expected images [B, C, H, W], got ", images.sizes());
   SPARSESCOPE_CHECK(probability >= 0 && probability <= 1, "random_erase: probability ", probability,
                     " is not in [0, 1]");
@@ -114,7 +114,9 @@ at::Tensor random_erase(const at::Tensor& images, double probability, at::Genera
   const auto cols = at::arange(W, d.options()).view({1, 1, W});
   const auto col = [&](int64_t i) { return d.select(1, i).view({B, 1, 1}); };
   const at::Tensor mask = rows.ge(col(0)) & rows.lt(col(0) + col(2)) & cols.ge(col(1)) & cols.lt(col(1) + col(3));
-  return images.masked_fill(mask.unsqueeze(1), 0);  // [B, 1, H, W] over every channel
+  if (!pixel_fill) return images.masked_fill(mask.unsqueeze(1), 0);  // [B, 1, H, W] over every channel
+  const at::Tensor noise = at::randn(images.sizes(), gen, images.scalar_type());
+  return at::where(mask.unsqueeze(1), detail::to_device_async(noise, images.device()), images);
 }
 
 }  // namespace sparsescope::vision

@@ -26,9 +26,10 @@ struct AugmentOptions {
 /// antialias. Returns a new tensor; `images` is left alone.
 at::Tensor augment_geometry(const at::Tensor& images, const AugmentOptions& options, at::Generator& gen);
 
-/// timm's RandomErasing(probability, mode='const', max_count=1) on normalised images
-/// [B, C, H, W]: per image with `probability`, a box of 2% to 1/3 of the area with aspect ratio in
-/// [0.3, 1/0.3] (ten tries) is set to 0 across channels. Returns a new tensor.
-at::Tensor random_erase(const at::Tensor& images, double probability, at::Generator& gen);
+/// timm's RandomErasing(probability, max_count=1) on normalised images [B, C, H, W]: per image
+/// with `probability`, a box of 2% to 1/3 of the area with aspect ratio in [0.3, 1/0.3] (ten tries)
+/// is set to 0 across channels (mode 'const'), or with `pixel_fill` to values drawn from N(0, 1)
+/// per pixel and channel (mode 'pixel', MAE's fine-tuning). Returns a new tensor.
+at::Tensor random_erase(const at::Tensor& images, double probability, at::Generator& gen, bool pixel_fill = false);
 
 }  // namespace sparsescope::vision
