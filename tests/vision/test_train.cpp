@@ -15,6 +15,7 @@
 
 #include "sparsescope/kernels/error.h"
 #include "train/adamw_step.h"
+#include "train/lars.h"
 #include "sparsescope/vision/augment.h"
 #include "sparsescope/vision/datasets.h"
 #include "sparsescope/vision/evaluate.h"
@@ -132,6 +133,37 @@ TEST(WeightDecay, FollowsTimmGroups) {
   };
   EXPECT_EQ(decay_of(groups[0]), 0.05);
   EXPECT_EQ(decay_of(groups[1]), 0.0);
+}
+
+// LARS against util/lars.py written out in float64: weight decay and the trust ratio for the matrix,
+// the plain gradient for the bias, momentum 0.9; a zero matrix keeps the ratio 1.
+TEST(Lars, StepsAsMaeLinearProbe) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(11);
+  at::Tensor w = at::randn({4, 3}, gen, at::kDouble).requires_grad_(), b = at::randn({4}, gen, at::kDouble).requires_grad_();
+  at::Tensor zero = at::zeros({2, 2}, at::kDouble).requires_grad_();
+  at::Tensor rw = w.detach().clone(), rb = b.detach().clone(), rz = zero.detach().clone();
+  at::Tensor mw = at::zeros_like(rw), mb = at::zeros_like(rb), mz = at::zeros_like(rz);
+  const double lr = 0.5, wd = 0.1, tc = 0.001;
+  sv::detail::Lars lars({torch::optim::OptimizerParamGroup({w, b, zero})}, sv::detail::LarsOptions(lr).weight_decay(wd));
+  for (int step = 0; step < 3; ++step) {
+    const at::Tensor gw = at::randn({4, 3}, gen, at::kDouble), gb = at::randn({4}, gen, at::kDouble),
+                     gz = at::randn({2, 2}, gen, at::kDouble);
+    w.mutable_grad() = gw.clone();
+    b.mutable_grad() = gb.clone();
+    zero.mutable_grad() = gz.clone();
+    lars.step();
+    const at::Tensor dw = gw + wd * rw;
+    mw = 0.9 * mw + dw * (tc * rw.norm().item<double>() / dw.norm().item<double>());
+    rw = rw - lr * mw;
+    mb = 0.9 * mb + gb;  // 1-D: no decay, no ratio
+    rb = rb - lr * mb;
+    const at::Tensor dz = gz + wd * rz;
+    mz = 0.9 * mz + dz * (rz.norm().item<double>() > 0 ? tc * rz.norm().item<double>() / dz.norm().item<double>() : 1.0);
+    rz = rz - lr * mz;
+    EXPECT_LT((w.detach() - rw).abs().max().item<double>(), 1e-12) << step;
+    EXPECT_LT((b.detach() - rb).abs().max().item<double>(), 1e-12) << step;
+    EXPECT_LT((zero.detach() - rz).abs().max().item<double>(), 1e-12) << step;
+  }
 }
 
 TEST(AdamWStep, FusedStepMatchesLibTorchAdamW) {

@@ -1,10 +1,12 @@
-// MAE fine-tuning (main_finetune.py, engine_finetune.py) as a task of the training loop: the encoder
-// of a MAE or MAE-LUT pretraining run (its model.safetensors) under models_vit.py's head (global
-// pool with fc_norm, or the class token), MAE's layer-wise lr decay, stochastic depth, timm's
-// RandomResizedCrop (0.08-1) and flips, RandomErasing in 'pixel' mode, batch Mixup/CutMix with
-// label smoothing and SoftTargetCrossEntropy. Every random draw comes from the loop's generator, so
-// a resumed run is exact. The result is a ViT classifier with its model card (`sparsescope eval`).
-// Not yet: RandAugment (rand-m9-mstd0.5-inc1), which the official recipe applies after the flip.
+// MAE fine-tuning (main_finetune.py, engine_finetune.py) and linear probing (main_linprobe.py) as
+// tasks of the training loop, on the encoder of a MAE or MAE-LUT pretraining run (its
+// model.safetensors) under models_vit.py's head (global pool with fc_norm, or the class token).
+// Fine-tuning: MAE's layer-wise lr decay, stochastic depth, timm's RandomResizedCrop (0.08-1) and
+// flips, RandomErasing in 'pixel' mode, batch Mixup/CutMix with label smoothing and
+// SoftTargetCrossEntropy. Probing: the frozen encoder, BatchNorm1d without affine before the head,
+// LARS, crops and flips only. Every random draw comes from the loop's generator, so a resumed run is
+// exact. The result is a ViT classifier with its model card (`sparsescope eval`).
+// Not yet: RandAugment (rand-m9-mstd0.5-inc1), which fine-tuning applies after the flip upstream.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -32,6 +34,7 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kFinetuneTask = "mae-finetune";
+constexpr const char* kProbeTask = "mae-linprobe";
 
 // Labelled images on the training device: augmented, normalised, erased, mixed, with the batch's
 // stochastic-depth scales ("images", "targets", "labels", "drop_path").
@@ -70,21 +73,33 @@ class FinetuneImages : public BatchSource {
   MixupOptions mixup_;
 };
 
+// What a fine-tuning or probing run sets besides the loop's recipe.
+struct FinetuneOptions {
+  bool probe = false;       ///< linear probing: only the head trains, with LARS
+  AugmentOptions augment;   ///< RandomResizedCrop and flips
+  double erase = 0;         ///< RandomErasing probability
+  MixupOptions mixup;       ///< off for probing
+  double layer_decay = 1;   ///< fine-tuning's layer-wise lr decay
+};
+
 class MaeFinetuneTask : public TrainTask {
  public:
   MaeFinetuneTask(const ViTConfig& config, const NamedTensors& pretrained, const std::string& pretrained_path,
                   const ImageDataset& train, std::optional<ImageDataset> eval, const TrainRecipe& recipe,
-                  const AugmentOptions& augment, double erase, const MixupOptions& mixup, double layer_decay)
-      : model_(config), data_(train, config, augment, erase, mixup, training_device(recipe.device)),
-        eval_(std::move(eval)), classes_(train.classes), layer_decay_(layer_decay) {
+                  const FinetuneOptions& options)
+      : model_(config), data_(train, config, options.augment, options.erase, options.mixup, training_device(recipe.device)),
+        eval_(std::move(eval)), classes_(train.classes), options_(options) {
+    const AugmentOptions& augment = options.augment;
+    const MixupOptions& mixup = options.mixup;
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(recipe.seed);
     load_encoder(pretrained, pretrained_path, gen);
     fingerprint_ = {{"pretrained", pretrained_path},
+                    {"probe", options.probe},
                     {"model", json::parse(model_card_metadata({config, classes_}).at(kModelCardKey))},
                     {"drop_path", config.drop_path_rate},
-                    {"layer_decay", layer_decay},
+                    {"layer_decay", options.layer_decay},
                     {"crop_scale", {augment.scale_min, augment.scale_max}},
-                    {"reprob", erase},
+                    {"reprob", options.erase},
                     {"mixup", {mixup.mixup_alpha, mixup.cutmix_alpha, mixup.prob, mixup.switch_prob}},
                     {"smoothing", mixup.label_smoothing},
                     {"train_data", {{"source", train.source}, {"images", train.size()}}},
@@ -93,8 +108,12 @@ class MaeFinetuneTask : public TrainTask {
 
   std::string fingerprint() const override { return fingerprint_.dump(); }
   torch::nn::Module& module() override { return *model_; }
+  bool trains(const std::string& parameter) const override {
+    return !options_.probe || parameter.rfind("head.", 0) == 0;  // probing: the encoder stays frozen
+  }
   ParamGroups param_groups(double lr, double weight_decay) override {
-    return layer_decay_groups(*model_, model_->config().depth, lr, weight_decay, layer_decay_);
+    if (options_.probe) return lars_groups(*model_, lr, weight_decay);
+    return layer_decay_groups(*model_, model_->config().depth, lr, weight_decay, options_.layer_decay);
   }
   const BatchSource& data() const override { return data_; }
 
@@ -123,14 +142,16 @@ class MaeFinetuneTask : public TrainTask {
   }
 
  private:
-  // main_finetune.py: every encoder weight from the checkpoint; missing may be only the new head
-  // (and fc_norm under global pooling), which keep their initialisation: the head's weight
-  // trunc_normal(std 2e-5) and zero bias, fc_norm ones and zeros. The decoder, mask token, LUT's
-  // projector and predictor and (under global pooling) the final norm are left out.
+  // main_finetune.py and main_linprobe.py: every encoder weight from the checkpoint; missing may be
+  // only the new head (and fc_norm under global pooling), which keep their initialisation: the
+  // head's weight trunc_normal (std 2e-5 fine-tuning, 0.01 probing) and zero bias, fc_norm ones and
+  // zeros. The decoder, mask token, LUT's projector and predictor and (under global pooling) the
+  // final norm are left out.
   void load_encoder(const NamedTensors& pretrained, const std::string& path, at::Generator& gen) {
     std::map<std::string, const at::Tensor*> given;
     for (const auto& [name, tensor] : pretrained) given.emplace(name, &tensor);
-    std::set<std::string> allowed_missing{"head.weight", "head.bias"};
+    const std::string head = options_.probe ? "head.1." : "head.";
+    std::set<std::string> allowed_missing{head + "weight", head + "bias"};
     if (model_->config().global_pool) allowed_missing.insert({"fc_norm.weight", "fc_norm.bias"});
     std::string unexpected_missing;
     at::NoGradGuard no_grad;
@@ -147,25 +168,24 @@ class MaeFinetuneTask : public TrainTask {
     SPARSESCOPE_CHECK(unexpected_missing.empty(), "--pretrained '", path, "' lacks encoder weights: ",
                       unexpected_missing);
     auto params = model_->named_parameters();
-    at::Tensor head = params["head.weight"];
-    head.normal_(0, 2e-5, gen).clamp_(-2.0, 2.0);  // timm's trunc_normal_ bounds are absolute
-    params["head.bias"].zero_();
+    params[head + "weight"].normal_(0, options_.probe ? 0.01 : 2e-5, gen).clamp_(-2.0, 2.0);  // absolute bounds
+    params[head + "bias"].zero_();
   }
 
   VisionTransformer model_;
   FinetuneImages data_;
   std::optional<ImageDataset> eval_;
   std::vector<std::string> classes_;
-  double layer_decay_;
+  FinetuneOptions options_;
   json fingerprint_;
 };
 
-TrainResult run_finetune(const TrainRequest& request, const TrainCallbacks& callbacks) {
-  const TrainTaskEntry& task = train_task(kFinetuneTask);
+TrainResult run_finetune(const TrainRequest& request, const TrainCallbacks& callbacks, bool probe) {
+  const TrainTaskEntry& task = train_task(probe ? kProbeTask : kFinetuneTask);
   const std::string pretrained_path = task_string(task, request.options, "pretrained");
   SPARSESCOPE_CHECK(!pretrained_path.empty(), "--pretrained: name the model.safetensors of a `sparsescope train --task "
                     "mae` or `--task mae-lut` run");
-  SPARSESCOPE_CHECK(request.model.empty(), "--model: mae-finetune takes its model from --pretrained");
+  SPARSESCOPE_CHECK(request.model.empty(), "--model: ", task.name, " takes its model from --pretrained");
   const SafetensorsFile pretrained = load_safetensors(pretrained_path);
   const auto card = pretrained.metadata.find(kMaeCardKey);
   SPARSESCOPE_CHECK(card != pretrained.metadata.end(), "--pretrained '", pretrained_path, "' carries no ", kMaeCardKey,
@@ -178,34 +198,44 @@ TrainResult run_finetune(const TrainRequest& request, const TrainCallbacks& call
   }
 
   ViTConfig config = mae_encoder_config(mae);
-  config.name = request.name.empty() ? mae.name + "_finetuned" : request.name;
-  config.global_pool = !task_bool(task, request.options, "cls_token");
-  config.drop_path_rate = task_number(task, request.options, "drop_path");
-  SPARSESCOPE_CHECK(config.drop_path_rate >= 0 && config.drop_path_rate < 1, "--drop-path must be in [0, 1), got ",
-                    config.drop_path_rate);
+  config.name = request.name.empty() ? mae.name + (probe ? "_linprobe" : "_finetuned") : request.name;
+  // Fine-tuning pools globally unless --cls-token; probing reads the class token unless --global-pool.
+  config.global_pool = probe ? task_bool(task, request.options, "global_pool") : !task_bool(task, request.options, "cls_token");
+  config.head_norm = probe;
+  FinetuneOptions options;
+  options.probe = probe;
+  if (!probe) {
+    config.drop_path_rate = task_number(task, request.options, "drop_path");
+    SPARSESCOPE_CHECK(config.drop_path_rate >= 0 && config.drop_path_rate < 1, "--drop-path must be in [0, 1), got ",
+                      config.drop_path_rate);
+  }
   config.eval = EvalTransform{};  // ImageNet's mean and std, as the pretraining normalised
   config.eval.img_size = static_cast<int>(config.img_size);
   config.eval.crop_pct = 1.0;  // images come at the model's size (MAE: 224 / 256 for 224 crops of larger photos)
 
-  const double layer_decay = task_number(task, request.options, "layer_decay");
-  SPARSESCOPE_CHECK(layer_decay > 0 && layer_decay <= 1, "--layer-decay must be in (0, 1], got ", layer_decay);
-  AugmentOptions augment;
   const std::vector<double> scale = task_numbers(task, request.options, "crop_scale");
   SPARSESCOPE_CHECK(scale.size() == 2 && scale[0] > 0 && scale[0] <= scale[1] && scale[1] <= 1,
                     "--crop-scale takes MIN MAX in (0, 1]");
-  augment.scale_min = scale[0];
-  augment.scale_max = scale[1];
-  const double erase = task_number(task, request.options, "reprob");
-  SPARSESCOPE_CHECK(erase >= 0 && erase <= 1, "--reprob must be in [0, 1], got ", erase);
-  MixupOptions mixup;
-  mixup.mixup_alpha = task_number(task, request.options, "mixup");
-  mixup.cutmix_alpha = task_number(task, request.options, "cutmix");
-  mixup.prob = task_number(task, request.options, "mixup_prob");
-  mixup.switch_prob = task_number(task, request.options, "mixup_switch_prob");
-  mixup.label_smoothing = task_number(task, request.options, "smoothing");
-  SPARSESCOPE_CHECK(mixup.label_smoothing >= 0 && mixup.label_smoothing < 1, "--smoothing must be in [0, 1)");
-  SPARSESCOPE_CHECK(!mixup.active() || request.recipe.batch % 2 == 0, "--batch ", request.recipe.batch,
-                    " must be even with mixup or cutmix (timm pairs each sample with the batch reversed)");
+  options.augment.scale_min = scale[0];
+  options.augment.scale_max = scale[1];
+  MixupOptions& mixup = options.mixup;
+  if (probe) {
+    mixup.mixup_alpha = mixup.cutmix_alpha = mixup.label_smoothing = 0;  // plain cross-entropy
+  } else {
+    options.layer_decay = task_number(task, request.options, "layer_decay");
+    SPARSESCOPE_CHECK(options.layer_decay > 0 && options.layer_decay <= 1, "--layer-decay must be in (0, 1], got ",
+                      options.layer_decay);
+    options.erase = task_number(task, request.options, "reprob");
+    SPARSESCOPE_CHECK(options.erase >= 0 && options.erase <= 1, "--reprob must be in [0, 1], got ", options.erase);
+    mixup.mixup_alpha = task_number(task, request.options, "mixup");
+    mixup.cutmix_alpha = task_number(task, request.options, "cutmix");
+    mixup.prob = task_number(task, request.options, "mixup_prob");
+    mixup.switch_prob = task_number(task, request.options, "mixup_switch_prob");
+    mixup.label_smoothing = task_number(task, request.options, "smoothing");
+    SPARSESCOPE_CHECK(mixup.label_smoothing >= 0 && mixup.label_smoothing < 1, "--smoothing must be in [0, 1)");
+    SPARSESCOPE_CHECK(!mixup.active() || request.recipe.batch % 2 == 0, "--batch ", request.recipe.batch,
+                      " must be even with mixup or cutmix (timm pairs each sample with the batch reversed)");
+  }
 
   const DatasetSpec spec = parse_dataset_spec(request.dataset);
   ImageDataset train = load_dataset(spec, Split::Train, config, {}, request.limit_train);
@@ -221,13 +251,12 @@ TrainResult run_finetune(const TrainRequest& request, const TrainCallbacks& call
   if (eval) failures.insert(failures.end(), eval->failures.begin(), eval->failures.end());
   if (callbacks.on_note) {
     for (const auto& [file, reason] : failures) callbacks.on_note("skipped: " + file + ": " + reason);
-    callbacks.on_note("fine-tuning " + mae.name + " from " + pretrained_path + " as " + config.name + " on " +
+    callbacks.on_note(std::string(probe ? "linear probing " : "fine-tuning ") + mae.name + " from " + pretrained_path + " as " + config.name + " on " +
                       std::to_string(train.size()) + " images of " + train.source + " (" +
                       std::to_string(config.num_classes) + " classes)" +
                       (eval ? ", evaluating on " + std::to_string(eval->size()) + " of " + eval->source : std::string()));
   }
-  MaeFinetuneTask finetune(config, pretrained.tensors, pretrained_path, train, std::move(eval), request.recipe, augment,
-                           erase, mixup, layer_decay);
+  MaeFinetuneTask finetune(config, pretrained.tensors, pretrained_path, train, std::move(eval), request.recipe, options);
   TrainResult result = vision::train(finetune, request.recipe, callbacks);
   result.model_name = config.name;
   result.failures = failures;
@@ -239,22 +268,31 @@ TrainResult run_finetune(const TrainRequest& request, const TrainCallbacks& call
 namespace detail {
 
 void register_mae_finetune_task() {
+  const OptionDoc pretrained{"pretrained", "\"\"", "the model.safetensors of the pretraining run"};
+  const OptionDoc crop_scale{"crop_scale", "[0.08, 1]", "RandomResizedCrop area range MIN MAX"};
   register_train_task(
       {kFinetuneTask,
        "MAE fine-tuning (main_finetune.py) of a `--task mae` or `--task mae-lut` encoder on labelled images "
        "(an image folder DIR/<class>/<image> with DIR/train and DIR/test): a ViT classifier",
-       {{"pretrained", "\"\"", "the model.safetensors of the pretraining run"},
+       {pretrained,
         {"cls_token", "false", "classify the class token (models_vit.py without global_pool)"},
         {"layer_decay", "0.75", "layer-wise learning-rate decay"},
         {"drop_path", "0.1", "stochastic depth of the last block"},
-        {"crop_scale", "[0.08, 1]", "RandomResizedCrop area range MIN MAX"},
+        crop_scale,
         {"reprob", "0.25", "RandomErasing probability ('pixel' mode)"},
         {"mixup", "0.8", "mixup alpha (0: off)"},
         {"cutmix", "1.0", "cutmix alpha (0: off)"},
         {"mixup_prob", "1.0", "probability of mixing a batch"},
         {"mixup_switch_prob", "0.5", "probability of cutmix rather than mixup"},
         {"smoothing", "0.1", "label smoothing"}},
-       run_finetune});
+       [](const TrainRequest& r, const TrainCallbacks& cb) { return run_finetune(r, cb, false); }});
+  register_train_task(
+      {kProbeTask,
+       "MAE linear probing (main_linprobe.py) of a `--task mae` or `--task mae-lut` encoder: the frozen encoder, "
+       "BatchNorm1d without affine and a linear head trained with LARS (give --weight-decay 0, --lr and "
+       "--warmup-epochs as the run wants)",
+       {pretrained, {"global_pool", "false", "probe the mean of the patch tokens instead of the class token"}, crop_scale},
+       [](const TrainRequest& r, const TrainCallbacks& cb) { return run_finetune(r, cb, true); }});
 }
 
 }  // namespace detail

@@ -276,6 +276,48 @@ TEST_F(MaeFinetuneRun, TrainsResumesExactlyAndGivesAClassifier) {
   }
 }
 
+TEST_F(MaeFinetuneRun, LinearProbeTrainsOnlyTheHeadWithLars) {
+  const sv::TrainTaskEntry& task = sv::train_task("mae-linprobe");
+  auto probe = [&](const std::string& out) {
+    sv::TrainRequest r = request(out);
+    r.recipe.weight_decay = 0;
+    r.recipe.lr = 0.1;
+    return r;
+  };
+  const sv::TrainResult whole = task.run(probe("whole"), {});
+  ASSERT_TRUE(whole.finished);
+  EXPECT_EQ(whole.model_name, "mae_vit_tiny_patch4_32_linprobe");
+  sv::TrainRequest part = probe("part");
+  part.recipe.stop_after = 1;
+  task.run(part, {});
+  part.recipe.stop_after = 0;
+  part.recipe.resume = true;
+  task.run(part, {});  // the LARS momentum comes back from the checkpoint
+  const auto a = sv::load_safetensors(whole.model_path), b = sv::load_safetensors((dir_ / "part" / "model.safetensors").string());
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (std::size_t i = 0; i < a.tensors.size(); ++i) {
+    EXPECT_TRUE(at::equal(a.tensors[i].second, b.tensors[i].second)) << a.tensors[i].first;
+  }
+
+  // The encoder is the pretrained one, bit for bit; the BatchNorm statistics moved, the head trained.
+  const auto pre = sv::load_safetensors(pretrained_);
+  std::map<std::string, at::Tensor> encoder(pre.tensors.begin(), pre.tensors.end());
+  std::size_t frozen = 0;
+  for (const auto& [name, t] : a.tensors) {
+    if (name.rfind("head.", 0) == 0) continue;
+    ASSERT_TRUE(encoder.count(name)) << name;
+    EXPECT_TRUE(at::equal(t, encoder.at(name))) << name;
+    ++frozen;
+  }
+  EXPECT_GT(frozen, 20u);
+  const sv::LoadedViT loaded = sv::load_vit(whole.model_path);
+  EXPECT_TRUE(loaded.model->config().head_norm);
+  EXPECT_FALSE(loaded.model->config().global_pool);
+  auto buffers = loaded.model->named_buffers();
+  EXPECT_GT(buffers["head.0.running_var"].sub(1).abs().max().item<double>(), 0.0);
+  EXPECT_EQ(buffers["head.0.num_batches_tracked"].item<int64_t>(), 4);  // 2 epochs of 2 steps
+}
+
 TEST_F(MaeFinetuneRun, BadOptionsAreClearErrors) {
   const sv::TrainTaskEntry& task = sv::train_task("mae-finetune");
   auto message = [&](sv::TrainRequest r) {

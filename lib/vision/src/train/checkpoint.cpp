@@ -4,8 +4,10 @@
 #include <c10/core/GradMode.h>
 
 #include <map>
+#include <torch/optim/adamw.h>
 
 #include "../module_weights.h"
+#include "lars.h"
 #include "sparsescope/kernels/error.h"
 
 namespace sparsescope::vision::detail {
@@ -17,7 +19,7 @@ const std::string kScaler = "grad_scaler/";
 bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 }  // namespace
 
-NamedTensors checkpoint_tensors(torch::nn::Module& model, torch::optim::AdamW& optimizer, GradScaler* scaler) {
+NamedTensors checkpoint_tensors(torch::nn::Module& model, torch::optim::Optimizer& optimizer, GradScaler* scaler) {
   NamedTensors tensors;
   const auto params = model.named_parameters(/*recurse=*/true);
   for (const auto& item : params) tensors.emplace_back(item.key(), item.value().detach());
@@ -26,8 +28,12 @@ NamedTensors checkpoint_tensors(torch::nn::Module& model, torch::optim::AdamW& o
   for (const auto& item : params) {
     const auto it = state.find(item.value().unsafeGetTensorImpl());
     if (it == state.end()) continue;  // no step taken yet
-    const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
     const std::string prefix = kOptimizer + item.key() + "/";
+    if (const auto* lars = dynamic_cast<const LarsParamState*>(it->second.get())) {
+      tensors.emplace_back(prefix + "mu", lars->mu());
+      continue;
+    }
+    const auto& s = dynamic_cast<const torch::optim::AdamWParamState&>(*it->second);
     tensors.emplace_back(prefix + "step", at::scalar_tensor(s.step(), at::kLong));
     tensors.emplace_back(prefix + "exp_avg", s.exp_avg());
     tensors.emplace_back(prefix + "exp_avg_sq", s.exp_avg_sq());
@@ -39,7 +45,7 @@ NamedTensors checkpoint_tensors(torch::nn::Module& model, torch::optim::AdamW& o
   return tensors;
 }
 
-void restore_checkpoint(const NamedTensors& tensors, torch::nn::Module& model, torch::optim::AdamW& optimizer,
+void restore_checkpoint(const NamedTensors& tensors, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
                         GradScaler* scaler, const std::string& path) {
   NamedTensors weights;
   std::map<std::string, at::Tensor> rest;
@@ -64,9 +70,17 @@ void restore_checkpoint(const NamedTensors& tensors, torch::nn::Module& model, t
   c10::NoGradGuard no_grad;
   auto& state = optimizer.state();
   state.clear();
+  const bool lars = dynamic_cast<Lars*>(&optimizer) != nullptr;
   for (const auto& item : model.named_parameters(/*recurse=*/true)) {
     const at::Tensor& p = item.value();
     const std::string prefix = kOptimizer + item.key() + "/";
+    if (lars) {
+      if (!rest.count(prefix + "mu")) continue;  // saved before its first step
+      auto s = std::make_unique<LarsParamState>();
+      s->mu(take(prefix + "mu", p));
+      state[p.unsafeGetTensorImpl()] = std::move(s);
+      continue;
+    }
     if (!rest.count(prefix + "step")) continue;  // saved before its first step
     auto s = std::make_unique<torch::optim::AdamWParamState>();
     s->step(take(prefix + "step", at::scalar_tensor(0, at::kLong)).item<int64_t>());

@@ -58,7 +58,7 @@ std::pair<at::Tensor, at::Tensor> apply_mix(const at::Tensor& images, const at::
                                             const MixDraw& draw, double label_smoothing) {
   SPARSESCOPE_CHECK(images.dim() == 4 && labels.dim() == 1 && labels.size(0) == images.size(0), "mixup: images ",
                     images.sizes(), " and labels ", labels.sizes(), " must be [B, C, H, W] and [B]");
-  SPARSESCOPE_CHECK(images.size(0) % 2 == 0, "mixup: the batch of ", images.size(0),
+  SPARSESCOPE_CHECK(draw.lam == 1.0 || images.size(0) % 2 == 0, "mixup: the batch of ", images.size(0),
                     " must be even (timm pairs sample i with sample B - 1 - i)");
   const double off = label_smoothing / static_cast<double>(classes), on = 1.0 - label_smoothing + off;
   auto smooth = [&](const at::Tensor& y) {

@@ -68,6 +68,7 @@ std::map<std::string, std::string> model_card_metadata(const ModelCard& card) {
                   {"eval", eval_to_json(c.eval)},
                   {"classes", card.classes}};
   if (c.global_pool) j["global_pool"] = true;  // class-token cards stay as they were
+  if (c.head_norm) j["head_norm"] = true;
   if (c.attention.policy != kDensePolicy) {  // dense cards stay as they were before policies
     j["attention"] = c.attention.policy;
     j[c.attention.policy] = json::parse(c.attention.options);
@@ -96,6 +97,7 @@ std::optional<ModelCard> parse_model_card(const std::map<std::string, std::strin
     c.distilled = j.at("distilled").get<bool>();
     c.norm_eps = j.at("norm_eps").get<double>();
     c.global_pool = j.value("global_pool", false);
+    c.head_norm = j.value("head_norm", false);
     c.eval = eval_from_json(j.at("eval"));
     card.classes = j.at("classes").get<std::vector<std::string>>();
     c.attention = attention_from_json(j);

@@ -4,6 +4,7 @@
 #include <map>
 #include <utility>
 
+#include "lars.h"
 #include "sparsescope/vision/train_optim.h"
 
 namespace sparsescope::vision {
@@ -37,6 +38,18 @@ int64_t vit_layer_id(const std::string& name, int64_t depth) {
   if (name == "cls_token" || name == "pos_embed" || starts_with("patch_embed")) return 0;
   if (starts_with("blocks.")) return std::stoll(name.substr(7, name.find('.', 7) - 7)) + 1;
   return depth + 1;
+}
+
+ParamGroups lars_groups(const torch::nn::Module& module, double lr, double weight_decay) {
+  std::vector<at::Tensor> params;
+  for (const auto& item : module.named_parameters(/*recurse=*/true)) {
+    if (item.value().requires_grad()) params.push_back(item.value());
+  }
+  ParamGroups groups;
+  groups.groups.emplace_back(params, std::make_unique<detail::LarsOptions>(detail::LarsOptions(lr).weight_decay(weight_decay)));
+  groups.lr_scales = {1.0};
+  groups.optimizer = ParamGroups::Optimizer::Lars;
+  return groups;
 }
 
 ParamGroups layer_decay_groups(const torch::nn::Module& module, int64_t depth, double lr, double weight_decay,

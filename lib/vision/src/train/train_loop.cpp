@@ -24,6 +24,7 @@
 #include "autocast.h"
 #include "checkpoint.h"
 #include "grad_scaler.h"
+#include "lars.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/atomic_file.h"
 #include "sparsescope/vision/model_card.h"
@@ -209,7 +210,15 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
   SPARSESCOPE_CHECK(groups.lr_scales.size() == groups.groups.size(), "training task: ", groups.groups.size(),
                     " parameter groups but ", groups.lr_scales.size(), " lr scales");
   const std::vector<double> lr_scales = groups.lr_scales;
-  torch::optim::AdamW optimizer(std::move(groups.groups), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  std::unique_ptr<torch::optim::Optimizer> optimizer_owner;
+  if (groups.optimizer == ParamGroups::Optimizer::Lars) {
+    optimizer_owner = std::make_unique<detail::Lars>(groups.groups, detail::LarsOptions(o.lr));
+  } else {
+    optimizer_owner = std::make_unique<torch::optim::AdamW>(std::move(groups.groups),
+                                                            torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  }
+  torch::optim::Optimizer& optimizer = *optimizer_owner;
+  auto* adamw = dynamic_cast<torch::optim::AdamW*>(&optimizer);  // stepped by the fused kernel
   std::optional<detail::GradScaler> scaler;
   if (o.precision == Precision::FP16) scaler.emplace(device);
 
@@ -340,7 +349,13 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
       }
       if (scaler) scaler->unscale(params);
       if (o.clip_grad > 0) clip_grad_norm(params, o.clip_grad);
-      if (!scaler || scaler->gradients_finite()) detail::adamw_step(optimizer);
+      if (!scaler || scaler->gradients_finite()) {
+        if (adamw) {
+          detail::adamw_step(*adamw);
+        } else {
+          optimizer.step();
+        }
+      }
       if (scaler) scaler->update();
       task.after_step();
       loss_sum += r.loss.detach().to(at::kDouble);

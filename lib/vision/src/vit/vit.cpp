@@ -1,6 +1,7 @@
 #include "sparsescope/vision/vit.h"
 
 #include <ATen/ATen.h>
+#include <torch/nn/modules/batchnorm.h>
 
 #include <optional>
 #include <utility>
@@ -32,7 +33,13 @@ VisionTransformerImpl::VisionTransformerImpl(ViTConfig config) : config_(std::mo
   } else {
     norm_ = register_module("norm", nn::LayerNorm(norm));
   }
-  if (c.num_classes > 0) {
+  SPARSESCOPE_CHECK(!c.head_norm || (!c.distilled && c.num_classes > 0), c.name,
+                    ": head_norm needs a head and no distillation token");
+  if (c.head_norm) {
+    probe_head_ = register_module(
+        "head", nn::Sequential(nn::BatchNorm1d(nn::BatchNorm1dOptions(c.embed_dim).affine(false).eps(1e-6)),
+                               nn::Linear(c.embed_dim, c.num_classes)));
+  } else if (c.num_classes > 0) {
     head_ = register_module("head", nn::Linear(c.embed_dim, c.num_classes));
     if (c.distilled) head_dist_ = register_module("head_dist", nn::Linear(c.embed_dim, c.num_classes));
   }
@@ -68,9 +75,11 @@ at::Tensor VisionTransformerImpl::forward_head(const at::Tensor& x) {
   if (config_.global_pool) {
     const int64_t prefix = config_.prefix_tokens();
     const auto pooled = fc_norm_->forward(x.narrow(1, prefix, x.size(1) - prefix).mean(1));  // [B, D]
+    if (probe_head_) return probe_head_->forward(pooled);
     return head_ ? head_->forward(pooled) : pooled;
   }
   const auto cls = x.select(1, 0);  // [B, D]
+  if (probe_head_) return probe_head_->forward(cls);
   if (!head_) return cls;
   if (!config_.distilled) return head_->forward(cls);
   // DeiT at inference: the class and distillation heads are averaged.

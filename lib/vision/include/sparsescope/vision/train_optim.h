@@ -23,10 +23,13 @@ bool uses_weight_decay(const std::string& name, const at::Tensor& param);
 /// Which parameters a recipe decays (uses_weight_decay is timm's rule for classification).
 using DecayRule = std::function<bool(const std::string& name, const at::Tensor& param)>;
 
-/// AdamW parameter groups, each with the multiplier of the schedule's learning rate it trains at.
+/// The optimizer's parameter groups, each with the multiplier of the schedule's learning rate it
+/// trains at, and which optimizer they are for (the groups' options are its options).
 struct ParamGroups {
+  enum class Optimizer { AdamW, Lars };
   std::vector<torch::optim::OptimizerParamGroup> groups;
   std::vector<double> lr_scales;  ///< one per group
+  Optimizer optimizer = Optimizer::AdamW;
 };
 
 /// Two AdamW parameter groups in the module's parameter order, over the parameters that require
@@ -45,6 +48,10 @@ int64_t vit_layer_id(const std::string& name, int64_t depth);
 /// uses_weight_decay (1-D parameters and the tokens and position embedding are not decayed).
 ParamGroups layer_decay_groups(const torch::nn::Module& module, int64_t depth, double lr, double weight_decay,
                                double layer_decay, std::tuple<double, double> betas = {0.9, 0.999});
+
+/// One LARS group over the parameters that require gradients (MAE's linear probe, util/lars.py:
+/// momentum 0.9, trust coefficient 0.001; weight decay and the trust ratio for matrices only).
+ParamGroups lars_groups(const torch::nn::Module& module, double lr, double weight_decay);
 
 /// Scales the gradients of `params` so that their global L2 norm is at most `max_norm`
 /// (torch.nn.utils.clip_grad_norm_, foreach path), without waiting for the device. Returns the

@@ -4,6 +4,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
@@ -39,6 +40,7 @@ class VisionTransformerImpl : public torch::nn::Module {
   torch::nn::ModuleList blocks_;
   torch::nn::LayerNorm norm_{nullptr}, fc_norm_{nullptr};
   torch::nn::Linear head_{nullptr}, head_dist_{nullptr};
+  torch::nn::Sequential probe_head_{nullptr};  // head_norm: BatchNorm1d, Linear
   at::Tensor drop_path_;
 };
 TORCH_MODULE(VisionTransformer);

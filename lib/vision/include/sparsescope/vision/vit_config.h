@@ -32,6 +32,9 @@ struct ViTConfig {
   /// MAE's fine-tuning head (models_vit.py, timm's global_pool='avg'): the mean of the patch tokens,
   /// normalised by `fc_norm`, instead of the final-normed class token; the model has no `norm`.
   bool global_pool = false;
+  /// MAE's linear probe (main_linprobe.py): BatchNorm1d without affine parameters (eps 1e-6) before
+  /// the head, named head.0 (its running statistics) and head.1 (the Linear).
+  bool head_norm = false;
   /// Stochastic depth of training (timm's drop_path_rate): block i drops each residual branch of a
   /// sample with probability drop_path_rate * i / (depth - 1). Not part of the model card.
   double drop_path_rate = 0;
