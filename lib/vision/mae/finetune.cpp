@@ -2,15 +2,15 @@
 // tasks of the training loop, on the encoder of a MAE or MAE-LUT pretraining run (its
 // model.safetensors) under models_vit.py's head (global pool with fc_norm, or the class token).
 // Fine-tuning: MAE's layer-wise lr decay, stochastic depth, timm's RandomResizedCrop (0.08-1) and
-// flips, RandomErasing in 'pixel' mode, batch Mixup/CutMix with label smoothing and
-// SoftTargetCrossEntropy. Probing: the frozen encoder, BatchNorm1d without affine before the head,
+// flips, RandAugment (rand-m9-mstd0.5-inc1), RandomErasing in 'pixel' mode, batch Mixup/CutMix with
+// label smoothing and SoftTargetCrossEntropy. Probing: the frozen encoder, BatchNorm1d without affine before the head,
 // LARS, crops and flips only. Every random draw comes from the loop's generator, so a resumed run is
 // exact. The result is a ViT classifier with its model card (`sparsescope eval`).
-// Not yet: RandAugment (rand-m9-mstd0.5-inc1), which fine-tuning applies after the flip upstream.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -22,6 +22,7 @@
 #include "sparsescope/vision/mae.h"
 #include "sparsescope/vision/mixup.h"
 #include "sparsescope/vision/model_card.h"
+#include "sparsescope/vision/rand_augment.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/train_optim.h"
 #include "sparsescope/vision/train_task.h"
@@ -40,10 +41,11 @@ constexpr const char* kProbeTask = "mae-linprobe";
 // stochastic-depth scales ("images", "targets", "labels", "drop_path").
 class FinetuneImages : public BatchSource {
  public:
-  FinetuneImages(const ImageDataset& data, const ViTConfig& config, const AugmentOptions& augment, double erase,
-                 const MixupOptions& mixup, at::Device device)
+  FinetuneImages(const ImageDataset& data, const ViTConfig& config, const AugmentOptions& augment,
+                 std::optional<RandAugmentOptions> rand_augment, double erase, const MixupOptions& mixup,
+                 at::Device device)
       : images_(data.images.to(device)), labels_(data.labels.to(device)), source_(data.source), config_(config),
-        augment_(augment), erase_(erase), mixup_(mixup) {
+        augment_(augment), rand_augment_(std::move(rand_augment)), erase_(erase), mixup_(mixup) {
     const auto options = at::TensorOptions().dtype(at::kFloat).device(device);
     mean_ = at::tensor(at::ArrayRef<float>(config.eval.mean.data(), 3)).to(options).view({1, 3, 1, 1});
     std_ = at::tensor(at::ArrayRef<float>(config.eval.std.data(), 3)).to(options).view({1, 3, 1, 1});
@@ -55,6 +57,7 @@ class FinetuneImages : public BatchSource {
     at::Tensor x = images_.index_select(0, index).to(at::kFloat).div_(255);
     const at::Tensor labels = labels_.index_select(0, index);
     if (gen) x = augment_geometry(x, augment_, *gen);
+    if (gen && rand_augment_) x = vision::rand_augment(x, *rand_augment_, *gen);
     x = (x - mean_) / std_;
     if (gen && erase_ > 0) x = random_erase(x, erase_, *gen, /*pixel_fill=*/true);
     const MixDraw draw = gen ? draw_mix(mixup_, x.size(2), x.size(3), *gen) : MixDraw{};
@@ -69,6 +72,7 @@ class FinetuneImages : public BatchSource {
   std::string source_;
   ViTConfig config_;
   AugmentOptions augment_;
+  std::optional<RandAugmentOptions> rand_augment_;
   double erase_;
   MixupOptions mixup_;
 };
@@ -77,6 +81,7 @@ class FinetuneImages : public BatchSource {
 struct FinetuneOptions {
   bool probe = false;       ///< linear probing: only the head trains, with LARS
   AugmentOptions augment;   ///< RandomResizedCrop and flips
+  std::optional<RandAugmentOptions> rand_augment;  ///< fine-tuning's RandAugment
   double erase = 0;         ///< RandomErasing probability
   MixupOptions mixup;       ///< off for probing
   double layer_decay = 1;   ///< fine-tuning's layer-wise lr decay
@@ -87,7 +92,9 @@ class MaeFinetuneTask : public TrainTask {
   MaeFinetuneTask(const ViTConfig& config, const NamedTensors& pretrained, const std::string& pretrained_path,
                   const ImageDataset& train, std::optional<ImageDataset> eval, const TrainRecipe& recipe,
                   const FinetuneOptions& options)
-      : model_(config), data_(train, config, options.augment, options.erase, options.mixup, training_device(recipe.device)),
+      : model_(config),
+        data_(train, config, options.augment, options.rand_augment, options.erase, options.mixup,
+              training_device(recipe.device)),
         eval_(std::move(eval)), classes_(train.classes), options_(options) {
     const AugmentOptions& augment = options.augment;
     const MixupOptions& mixup = options.mixup;
@@ -100,6 +107,9 @@ class MaeFinetuneTask : public TrainTask {
                     {"layer_decay", options.layer_decay},
                     {"crop_scale", {augment.scale_min, augment.scale_max}},
                     {"reprob", options.erase},
+                    {"rand_augment", options.rand_augment ? json{options.rand_augment->magnitude,
+                                                                 options.rand_augment->magnitude_std}
+                                                          : json(nullptr)},
                     {"mixup", {mixup.mixup_alpha, mixup.cutmix_alpha, mixup.prob, mixup.switch_prob}},
                     {"smoothing", mixup.label_smoothing},
                     {"train_data", {{"source", train.source}, {"images", train.size()}}},
@@ -225,6 +235,17 @@ TrainResult run_finetune(const TrainRequest& request, const TrainCallbacks& call
     options.layer_decay = task_number(task, request.options, "layer_decay");
     SPARSESCOPE_CHECK(options.layer_decay > 0 && options.layer_decay <= 1, "--layer-decay must be in (0, 1], got ",
                       options.layer_decay);
+    const std::vector<double> rand_augment = task_numbers(task, request.options, "rand_augment");
+    const bool off = rand_augment.empty() || (rand_augment.size() == 1 && rand_augment[0] == 0);
+    SPARSESCOPE_CHECK(off || (rand_augment.size() == 2 && rand_augment[0] > 0 && rand_augment[0] <= 10 &&
+                              rand_augment[1] >= 0),
+                      "--rand-augment takes MAGNITUDE STD (magnitude in (0, 10]), or 0 to turn it off");
+    if (!off) {
+      options.rand_augment = RandAugmentOptions{};
+      options.rand_augment->magnitude = rand_augment[0];
+      options.rand_augment->magnitude_std = rand_augment[1];
+      for (int c = 0; c < 3; ++c) options.rand_augment->fill[c] = std::round(255 * config.eval.mean[c]) / 255;
+    }
     options.erase = task_number(task, request.options, "reprob");
     SPARSESCOPE_CHECK(options.erase >= 0 && options.erase <= 1, "--reprob must be in [0, 1], got ", options.erase);
     mixup.mixup_alpha = task_number(task, request.options, "mixup");
@@ -279,6 +300,7 @@ void register_mae_finetune_task() {
         {"layer_decay", "0.75", "layer-wise learning-rate decay"},
         {"drop_path", "0.1", "stochastic depth of the last block"},
         crop_scale,
+        {"rand_augment", "[9, 0.5]", "RandAugment magnitude and its std (rand-m9-mstd0.5-inc1; 0: off)"},
         {"reprob", "0.25", "RandomErasing probability ('pixel' mode)"},
         {"mixup", "0.8", "mixup alpha (0: off)"},
         {"cutmix", "1.0", "cutmix alpha (0: off)"},
