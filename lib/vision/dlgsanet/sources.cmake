@@ -1,0 +1,6 @@
+# DLGSANet: the super-resolution network and its configurations (README.md).
+target_sources(sparsescope_vision PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/configs.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/dlgsanet.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/register.cpp
+)

@@ -1,0 +1,62 @@
+#pragma once
+// DLGSANet (Li et al. 2023): lightweight super-resolution with dynamic local (MHDLSA: per-pixel
+// depthwise kernels from a hypernetwork) and sparse global (SparseGSA: channel attention with ReLU)
+// self-attention, exact to the official basicsr/archs/dlgsanet_arch.py with its parameter names, so
+// BasicSR checkpoints (params / params_ema) load unchanged.
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/pimpl.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sparsescope::vision {
+
+struct DlgsaConfig {
+  std::string name;
+  int64_t scale = 4;
+  int64_t dim = 48;
+  int64_t groups = 3;                 ///< BuildBlocks
+  int64_t blocks = 3;                 ///< MHDLSA + SparseGSA pairs per BuildBlock
+  int64_t group_channels = 6;         ///< channels sharing one dynamic kernel ("idynamic_num_heads")
+  int64_t kernel_size = 7;            ///< of the dynamic depthwise kernels ("window_size")
+  int64_t attention_heads = 6;        ///< "restormer_num_heads"
+  double ffn_expansion = 2.0;         ///< GDFN hidden width / dim
+  double img_range = 1.0;
+  std::array<double, 3> mean = {0.4488, 0.4371, 0.4040};  ///< DIV2K's, subtracted from the input
+  int64_t tlc_kernel = 48;            ///< test-time local converter window of the attention (eval)
+  bool tlc = true;                    ///< TLC in eval mode, as the official validation runs
+};
+
+/// "dlgsanet_{tiny,light,large}_x{2,3,4}": the official options (Tiny 48C3G3B, Light 48C4G3B,
+/// Large 90C6G4B; TLC kernel 96 / 72 / 48 for x2 / x3 / x4).
+DlgsaConfig dlgsanet_config(const std::string& name);
+std::vector<std::string> dlgsanet_config_names();
+
+class DLGSANetImpl : public torch::nn::Module {
+ public:
+  explicit DLGSANetImpl(DlgsaConfig config);
+  /// lr [B, 3, H, W] in [0, 1] -> sr [B, 3, scale H, scale W] (not clamped).
+  at::Tensor forward(const at::Tensor& lr);
+  const DlgsaConfig& config() const { return config_; }
+
+ private:
+  DlgsaConfig config_;
+  torch::nn::Conv2d embed_{nullptr}, body_conv_{nullptr}, upsample_{nullptr};
+  torch::nn::ModuleList groups_;
+};
+TORCH_MODULE(DLGSANet);
+
+/// The official dynamic depthwise convolution (the CuPy kernel of dlgsanet_idynamicdwconv_util.py):
+/// out[b, c, h, w] = sum over the k x k window of weight[b, c / (C / G), kh, kw, h, w] *
+/// x[b, c, h + kh - k/2, w + kw - k/2], zero outside. x [B, C, H, W], weight [B, G, k, k, H, W].
+at::Tensor dynamic_depthwise_conv(const at::Tensor& x, const at::Tensor& weight);
+
+/// TLC's windows along an axis of `n` pixels for a `kernel` (megvii TLC's grids): the starts.
+std::vector<int64_t> tlc_starts(int64_t n, int64_t kernel);
+
+}  // namespace sparsescope::vision
