@@ -24,6 +24,7 @@
 #include "sparsescope/vision/model_card.h"
 #include "sparsescope/vision/rand_augment.h"
 #include "sparsescope/vision/safetensors.h"
+#include "sparsescope/vision/train.h"
 #include "sparsescope/vision/train_optim.h"
 #include "sparsescope/vision/train_task.h"
 #include "sparsescope/vision/vit.h"
@@ -258,26 +259,15 @@ TrainResult run_finetune(const TrainRequest& request, const TrainCallbacks& call
                       " must be even with mixup or cutmix (timm pairs each sample with the batch reversed)");
   }
 
-  const DatasetSpec spec = parse_dataset_spec(request.dataset);
-  ImageDataset train = load_dataset(spec, Split::Train, config, {}, request.limit_train);
-  std::optional<ImageDataset> eval;
-  if (!request.eval_dataset.empty()) {
-    eval = load_dataset(parse_dataset_spec(request.eval_dataset), Split::Test, config, train.classes, request.limit_eval);
-  } else if (has_split(spec, Split::Test)) {
-    eval = load_dataset(spec, Split::Test, config, train.classes, request.limit_eval);
-  }
-  SPARSESCOPE_CHECK(train.images.size(1) == 3, "dataset '", train.source, "' holds gray images; the encoder takes RGB");
-  config.num_classes = static_cast<int64_t>(train.classes.size());
-  std::vector<std::pair<std::string, std::string>> failures = train.failures;
-  if (eval) failures.insert(failures.end(), eval->failures.begin(), eval->failures.end());
-  if (callbacks.on_note) {
-    for (const auto& [file, reason] : failures) callbacks.on_note("skipped: " + file + ": " + reason);
-    callbacks.on_note(std::string(probe ? "linear probing " : "fine-tuning ") + mae.name + " from " + pretrained_path + " as " + config.name + " on " +
-                      std::to_string(train.size()) + " images of " + train.source + " (" +
-                      std::to_string(config.num_classes) + " classes)" +
-                      (eval ? ", evaluating on " + std::to_string(eval->size()) + " of " + eval->source : std::string()));
-  }
-  MaeFinetuneTask finetune(config, pretrained.tensors, pretrained_path, train, std::move(eval), request.recipe, options);
+  LabelledSplits data = load_labelled_splits(
+      request, config, {},
+      std::string(probe ? "linear probing " : "fine-tuning ") + mae.name + " from " + pretrained_path + " as " + config.name,
+      callbacks);
+  SPARSESCOPE_CHECK(data.train.images.size(1) == 3, "dataset '", data.train.source,
+                    "' holds gray images; the encoder takes RGB");
+  const auto failures = data.failures();
+  MaeFinetuneTask finetune(config, pretrained.tensors, pretrained_path, data.train, std::move(data.eval), request.recipe,
+                           options);
   TrainResult result = vision::train(finetune, request.recipe, callbacks);
   result.model_name = config.name;
   result.failures = failures;

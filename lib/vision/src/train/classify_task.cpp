@@ -143,7 +143,7 @@ std::vector<OptionDoc> classification_recipe_options() {
           {"crop_scale", "[]", "RandomResizedCrop area range MIN MAX (default: 0.08 1 for folders, off for fashion-mnist)"}};
 }
 
-std::vector<std::pair<std::string, std::string>> ClassificationData::failures() const {
+std::vector<std::pair<std::string, std::string>> LabelledSplits::failures() const {
   std::vector<std::pair<std::string, std::string>> all = train.failures;
   if (eval) all.insert(all.end(), eval->failures.begin(), eval->failures.end());
   return all;
@@ -178,6 +178,15 @@ ClassificationData load_classification_data(const TrainTaskEntry& task, const Tr
     t.augment.scale_min = 0.08;  // timm's RandomResizedCrop default
   }
 
+  static_cast<LabelledSplits&>(d) = load_labelled_splits(request, config, classes, "training " + config.name, callbacks);
+  return d;
+}
+
+LabelledSplits load_labelled_splits(const TrainRequest& request, ViTConfig& config,
+                                    const std::vector<std::string>& classes, const std::string& what,
+                                    const TrainCallbacks& callbacks) {
+  const DatasetSpec spec = parse_dataset_spec(request.dataset);
+  LabelledSplits d;
   d.train = load_dataset(spec, Split::Train, config, classes, request.limit_train);
   config.num_classes = static_cast<int64_t>(d.train.classes.size());
   if (!request.eval_dataset.empty()) {
@@ -188,8 +197,8 @@ ClassificationData load_classification_data(const TrainTaskEntry& task, const Tr
   }
   if (callbacks.on_note) {
     for (const auto& [file, reason] : d.failures()) callbacks.on_note("skipped: " + file + ": " + reason);
-    callbacks.on_note("training " + config.name + " on " + std::to_string(d.train.size()) + " images of " +
-                      d.train.source + " (" + std::to_string(config.num_classes) + " classes)" +
+    callbacks.on_note(what + " on " + std::to_string(d.train.size()) + " images of " + d.train.source + " (" +
+                      std::to_string(config.num_classes) + " classes)" +
                       (d.eval ? ", evaluating on " + std::to_string(d.eval->size()) + " of " + d.eval->source
                               : std::string(", no held-out split to evaluate on")));
   }

@@ -49,19 +49,30 @@ TrainResult train_classifier(const ViTConfig& config, const ImageDataset& train,
 /// that trains a classifier: label_smoothing, random_erasing, no_flip, pad, crop_scale.
 std::vector<OptionDoc> classification_recipe_options();
 
-/// A classification task's data and recipe, from a request.
-struct ClassificationData {
+/// The labelled images a task trains and evaluates on.
+struct LabelledSplits {
   ImageDataset train;
   std::optional<ImageDataset> eval;  ///< request.eval_dataset, else the dataset's test split, else none
-  TrainOptions recipe;               ///< request.recipe with the task's classification_recipe_options
   /// Every skipped file of both splits: (path, reason).
   std::vector<std::pair<std::string, std::string>> failures() const;
 };
 
 /// Loads the labelled images of `request` (datasets.h: its dataset names and splits) at the input
 /// geometry of `config`, with `classes` as load_image_folder takes them (empty: the training
-/// data's), and sets config.num_classes. Skipped files and what will train are reported through
-/// callbacks.on_note. Throws sparsescope::Error naming the dataset or option at fault.
+/// data's; the held-out split takes the training split's), and sets config.num_classes. Skipped
+/// files and "<what> on N images of ... (K classes), evaluating on ..." are reported through
+/// callbacks.on_note. Throws sparsescope::Error naming the dataset at fault.
+LabelledSplits load_labelled_splits(const TrainRequest& request, ViTConfig& config,
+                                    const std::vector<std::string>& classes, const std::string& what,
+                                    const TrainCallbacks& callbacks);
+
+/// A classification task's data and recipe, from a request.
+struct ClassificationData : LabelledSplits {
+  TrainOptions recipe;  ///< request.recipe with the task's classification_recipe_options
+};
+
+/// load_labelled_splits ("training <config.name>") with the task's classification recipe options.
+/// Throws sparsescope::Error naming the dataset or option at fault.
 ClassificationData load_classification_data(const TrainTaskEntry& task, const TrainRequest& request,
                                             ViTConfig& config, const std::vector<std::string>& classes,
                                             const TrainCallbacks& callbacks);
