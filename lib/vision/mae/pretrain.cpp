@@ -22,6 +22,7 @@
 #include "sparsescope/vision/datasets.h"
 #include "sparsescope/vision/knn.h"
 #include "sparsescope/vision/mae.h"
+#include "sparsescope/vision/train.h"
 #include "sparsescope/vision/train_optim.h"
 #include "sparsescope/vision/train_task.h"
 
@@ -289,29 +290,20 @@ TrainResult run_pretrain(const TrainRequest& request, const TrainCallbacks& call
     SPARSESCOPE_CHECK(crop_scale_min > 0 && crop_scale_min <= 1, "--crop-scale-min must be in (0, 1], got ",
                       crop_scale_min);
   }
-  // Images at the model's input size, as the classification datasets load them (labels unused).
-  const ViTConfig geometry = mae_encoder_config(config);
-  const DatasetSpec spec = parse_dataset_spec(request.dataset);
-  ImageDataset train = load_dataset(spec, Split::Train, geometry, {}, request.limit_train);
-  std::optional<ImageDataset> eval;
-  if (!request.eval_dataset.empty()) {
-    eval = load_dataset(parse_dataset_spec(request.eval_dataset), Split::Test, geometry, {}, request.limit_eval);
-  } else if (has_split(spec, Split::Test)) {
-    eval = load_dataset(spec, Split::Test, geometry, {}, request.limit_eval);
+  // Images at the model's input size, as the classification datasets load them (the labels serve
+  // the k-NN evaluation only).
+  ViTConfig geometry = mae_encoder_config(config);
+  LabelledSplits data = load_labelled_splits(
+      request, geometry, {},
+      "pretraining " + config.name + (lut ? " (MAE-LUT" : " (MAE") + ", mask ratio " + std::to_string(mask_ratio) + ")",
+      callbacks);
+  for (const ImageDataset* split : {&data.train, data.eval ? &*data.eval : nullptr}) {
+    if (!split) continue;
+    SPARSESCOPE_CHECK(split->images.size(1) == 3, "dataset '", split->source, "' holds gray images; MAE takes RGB");
   }
-  for (const ImageDataset* data : {&train, eval ? &*eval : nullptr}) {
-    if (!data) continue;
-    SPARSESCOPE_CHECK(data->images.size(1) == 3, "dataset '", data->source, "' holds gray images; MAE takes RGB");
-  }
-  std::vector<std::pair<std::string, std::string>> failures = train.failures;
-  if (eval) failures.insert(failures.end(), eval->failures.begin(), eval->failures.end());
-  if (callbacks.on_note) {
-    for (const auto& [file, reason] : failures) callbacks.on_note("skipped: " + file + ": " + reason);
-    callbacks.on_note("pretraining " + config.name + (lut ? " (MAE-LUT" : " (MAE") + ", mask ratio " +
-                      std::to_string(mask_ratio) + ") on " + std::to_string(train.size()) + " images of " +
-                      train.source +
-                      (eval ? ", evaluating on " + std::to_string(eval->size()) + " of " + eval->source : std::string()));
-  }
+  const auto failures = data.failures();
+  const ImageDataset& train = data.train;
+  std::optional<ImageDataset> eval = std::move(data.eval);
   std::unique_ptr<MaePretrainTask> pretrain;
   if (lut) {
     pretrain = std::make_unique<LutPretrainTask>(config, train, std::move(eval), request.recipe, mask_ratio,
