@@ -112,11 +112,10 @@ std::vector<Item> expand_inputs(const std::vector<std::string>& paths, const std
 std::string batch_failure(const std::exception& e, std::size_t items, const std::string& device) {
   const std::string batch = "a batch of " + std::to_string(items) + "; a smaller --batch may fit";
   if (dynamic_cast<const c10::OutOfMemoryError*>(&e)) return "out of memory on " + device + " for " + batch;
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return "out of host memory for " + batch;
   const std::string text = error_text(e);
   // LibTorch's CPU allocator reports failures as a plain c10::Error.
-  if (dynamic_cast<const std::bad_alloc*>(&e) || text.find("can't allocate memory") != std::string::npos) {
-    return "out of host memory for " + batch + " (" + text + ")";
-  }
+  if (text.find("can't allocate memory") != std::string::npos) return "out of host memory for " + batch + " (" + text + ")";
   return text;
 }
 
