@@ -28,23 +28,29 @@ if(SPARSESCOPE_WITH_CUDA)
 endif()
 message(STATUS "sparsescope: LibTorch ${Torch_VERSION} from ${Torch_DIR}")
 
-# The torch wheel's libtorch.so exports its own copy of std::filesystem, and its remove_all jumps
-# to a null address. Listing libstdc++ before LibTorch among the needed libraries makes the
-# dynamic linker bind std::filesystem to libstdc++'s. Applied to every target that links
-# sparsescope::kernels (consumers of the installed package included).
-set(SPARSESCOPE_STDCXX_FIRST "LINKER:--push-state,--no-as-needed,-lstdc++,--pop-state")
-# That only works with the shared libstdc++: a compiler that finds only libstdc++.a (a relocated
-# toolchain, e.g. the GPU machine's CXX=/opt/gcc/bin/g++) links a private copy into every binary,
-# whose std::filesystem and std::locale references then bind to LibTorch's copies and crash.
+# The torch wheel's libtorch_cpu.so exports its own copies of std::filesystem and parts of
+# std::locale (its remove_all jumps to a null address). Our binaries must take the shared libstdc++
+# and list it before LibTorch among their needed libraries, so that the dynamic linker binds those
+# symbols to libstdc++'s. A static libstdc++ (a private std::locale, std::cout ...) half-binds to
+# LibTorch's copies and crashes; it creeps in when the linker's search meets a libstdc++.a first,
+# e.g. on the GPU machine, whose LIBRARY_PATH names a toolchain that has only the archive. So the
+# shared object is linked by its absolute path, first, into every target that links
+# sparsescope::kernels (the library itself and the installed package's consumers included), and
+# tests/kernels checks what the library needs and defines.
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
   execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=libstdc++.so
     OUTPUT_VARIABLE _stdcxx_so OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-  if(NOT IS_ABSOLUTE "${_stdcxx_so}")
+  if(NOT IS_ABSOLUTE "${_stdcxx_so}" OR NOT EXISTS "${_stdcxx_so}")
     message(FATAL_ERROR "sparsescope: ${CMAKE_CXX_COMPILER} finds no shared libstdc++ (-print-file-name=libstdc++.so "
       "gives '${_stdcxx_so}'), so it would link libstdc++ statically beside LibTorch, whose own copies of "
       "std::filesystem and std::locale then crash the programs. Use a compiler with the shared libstdc++, "
       "e.g. CXX=/usr/bin/g++.")
   endif()
+  file(REAL_PATH "${_stdcxx_so}" SPARSESCOPE_STDCXX_SO)
+  set(SPARSESCOPE_STDCXX_FIRST "LINKER:--push-state,--no-as-needed" "${SPARSESCOPE_STDCXX_SO}" "LINKER:--pop-state")
+  message(STATUS "sparsescope: links ${SPARSESCOPE_STDCXX_SO} first")
+else()
+  set(SPARSESCOPE_STDCXX_FIRST "")
 endif()
 
 # Installed libraries find LibTorch (and, in CUDA builds, libc10_cuda) where they were linked

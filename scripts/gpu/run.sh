@@ -39,7 +39,7 @@ nvcc --version | tail -2
 # The machine's CXX (/opt/gcc/bin/g++) finds only a static libstdc++.a, which LibTorch programs must
 # not link (SparsescopeTorch.cmake refuses it); its own Ubuntu g++ links the shared one.
 [ -x /usr/bin/g++ ] && export CXX=/usr/bin/g++ CC=/usr/bin/gcc
-echo "compiler: $(${CXX:-g++} --version | head -1) ($(${CXX:-g++} -print-file-name=libstdc++.so))"
+echo "compiler: $(${CXX:-g++} --version | head -1) ($(${CXX:-g++} -print-file-name=libstdc++.so)); LIBRARY_PATH=${LIBRARY_PATH:-}"
 
 mkdir -p "$deps"
 for f in "$root"/.deps/*.deb; do dpkg -x "$f" "$deps"; done
@@ -101,26 +101,6 @@ if has sanitize; then
 fi
 
 lib="$build/lib/kernels/libsparsescope_kernels.so"
-# On the GPU machine a Python process that loads the library crashes in its first op call (first
-# seen inside std::ostream in check_attend's messages; kernels.python_ops). Built with the static
-# libstdc++ of /opt/gcc the library carried its own std::locale; built with /usr/bin/g++ (above) the
-# crash remains, with 60 std::locale symbols defined by the library there and none on the
-# development machine. Until the cause is found, the Python stages below check for the crash, print
-# what the library defines and links, and load libstdc++ first (LD_PRELOAD) when needed.
-python_needs_stdcxx_first() {
-  "$py" -c "import sys, torch; torch.ops.load_library(sys.argv[1]); x = torch.zeros(1, 1, 2, 8)
-torch.ops.sparsescope.dense_attention(x, x, x)" "$lib" >/dev/null 2>&1 && return 1
-  echo "!! torch.ops.sparsescope crashes in this python; diagnostics:"
-  echo "   std::locale symbols defined by the library: $(nm -D --defined-only "$lib" | grep -c _ZNSt6locale)"
-  echo "   archives and -l flags of its link: $(ninja -C "$build" -t commands sparsescope_kernels | grep -e ' -shared ' | tail -1 | tr ' ' '\n' | grep -E '\.a$|^-l|static' | sort -u | tr '\n' ' ')"
-  return 0
-}
-if has bench || has bench-quick || has vit; then
-  if python_needs_stdcxx_first; then
-    export LD_PRELOAD=$(g++ -print-file-name=libstdc++.so.6)
-    echo "   Python stages run with LD_PRELOAD=$LD_PRELOAD"
-  fi
-fi
 if has bench; then
   stage bench
   PYTHONUNBUFFERED=1 "$py" -X faulthandler "$root/bench/attention.py" --lib "$lib" --out "$out/attention.md" \
