@@ -13,6 +13,7 @@
 #include "number_checks.h"
 #include "batch.h"
 #include "commands.h"
+#include "eval_sr.h"
 #include "progress.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/datasets.h"
@@ -29,6 +30,8 @@ namespace {
 namespace sv = vision;
 
 struct EvalCommandOptions {
+  std::string task = "classify";
+  int64_t scale = 0;
   std::string weights;
   std::string model;
   std::string dataset;
@@ -44,6 +47,7 @@ struct EvalCommandOptions {
 };
 
 int run_eval(const EvalCommandOptions& o) {
+  if (o.task == "sr") return run_sr_eval({o.weights, o.model, o.dataset, o.scale, o.limit, o.device, o.dtype, o.json});
   sv::ModelSpecNames names;
   names.weights = o.model.empty() ? "--weights" : "--model/--weights";
   sv::LoadedModel loaded = sv::load_model({o.model, o.weights, o.method, o.device, o.dtype}, names);
@@ -130,16 +134,25 @@ int run_eval(const EvalCommandOptions& o) {
 
 Command add_eval_command(CLI::App& app) {
   auto opt = std::make_shared<EvalCommandOptions>();
-  auto* cmd = app.add_subcommand("eval", "Top-1/top-5 accuracy and images/s of a classifier on a labelled dataset");
+  auto* cmd = app.add_subcommand("eval", "Top-1/top-5 accuracy and images/s of a classifier on a labelled dataset, or "
+                                         "PSNR/SSIM of super-resolution weights (--task sr)");
   cmd->footer(
       "Examples:\n"
       "  sparsescope eval --weights assets/models/vit_fmnist.safetensors --dataset fashion-mnist\n"
       "  sparsescope eval --model deit_tiny_patch16_224 --weights deit.pth --dataset val/ --device cuda --dtype bf16 --json\n"
+      "  sparsescope eval --task sr --weights dlgsanet_light_x4.safetensors --dataset ../shared/data/sr/Set5 --scale 4\n"
+      "SR (--task sr): PSNR and SSIM on Y of BT.601 with the scale's border cropped, as BasicSR measures them, beside\n"
+      "MATLAB-bicubic upscaling; --dataset a set as SelfExSR ships it (Set5, Set14, BSD100: DIR/image_SRF_<scale>/*_HR,\n"
+      "*_LR) or a folder of HR images (LR made by MATLAB's bicubic); --weights ours (with a card) or BasicSR's .pth with\n"
+      "--model dlgsanet_light_x4 ....\n"
       "Datasets as for `sparsescope train`: the test split of fashion-mnist[:DIR], or an image folder\n"
       "DIR/<class>/<image> (DIR/val or DIR/test when present). --model may be left out when the weights\n"
       "carry a model card (models trained by `sparsescope train`). Unreadable images are reported and\n"
       "skipped (exit status 1); 2 for usage errors.");
   cmd->option_defaults()->always_capture_default();
+  cmd->add_option("--task", opt->task, "classify, or sr (super-resolution)")->check(CLI::IsMember({"classify", "sr"}));
+  cmd->add_option("--scale", opt->scale, "--task sr: the scale, checked against the model's (default: the model's)")
+      ->check(kNonNegative);
   cmd->add_option("--weights", opt->weights, "Weights: safetensors or .pth with timm's parameter names")->required();
   cmd->add_option("--model", opt->model, "Model name (default: the model card in the weights)");
   cmd->add_option("--dataset", opt->dataset, "fashion-mnist, fashion-mnist:DIR, or an image folder")->required();

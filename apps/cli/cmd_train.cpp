@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -35,7 +36,18 @@ struct TrainCommandOptions {
   std::string task = sv::kClassifyTask;
   std::map<std::string, std::vector<std::string>> task_values;  // option name -> the flag's values as typed
   std::map<std::string, CLI::Option*> task_flags;  // option name -> its flag (shared by the tasks that take it)
+  // The recipe options a task may default differently (TrainTaskEntry::recipe_defaults): each
+  // flag and how it copies its field from the task's defaults when not given.
+  std::vector<std::pair<CLI::Option*, std::function<void(sv::TrainRecipe&, const sv::TrainRecipe&)>>> recipe_flags;
 };
+
+template <typename T>
+CLI::Option* recipe_option(CLI::App& cmd, TrainCommandOptions& o, const std::string& flag, T sv::TrainRecipe::*field,
+                           const std::string& help) {
+  CLI::Option* option = cmd.add_option(flag, o.request.recipe.*field, help);
+  o.recipe_flags.emplace_back(option, [field](sv::TrainRecipe& to, const sv::TrainRecipe& from) { to.*field = from.*field; });
+  return option;
+}
 
 std::string flag_of(const std::string& option) {
   std::string flag = "--" + option;
@@ -169,7 +181,8 @@ Command add_train_command(CLI::App& app) {
       "  sparsescope train --dataset photos/ --img-size 64 --patch-size 8 --device cuda --amp bf16 --out run/\n"
       "  sparsescope train ... --out run/ --resume          # continue an interrupted run exactly\n"
       "  sparsescope train --task NAME [its options] --dataset ... --out run/   # a method's training task\n"
-      "Tasks and their options: `sparsescope methods` (each option is a flag here, '_' written '-').\n"
+      "Tasks and their options: `sparsescope methods` (each option is a flag here, '_' written '-'); a task may change\n"
+      "the recipe's defaults (its description says which).\n"
       "Classification datasets: 'fashion-mnist' (Debian's dataset-fashion-mnist), 'fashion-mnist:DIR' (its IDX files, .gz or not),\n"
       "or an image folder DIR/<class>/<image> (with DIR/train and DIR/val or DIR/test when present).\n"
       "Writes OUT/model.safetensors (timm names; the model card in its metadata), OUT/checkpoint.safetensors\n"
@@ -185,24 +198,32 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--model", r.model, "The model's named configuration (classify: a timm name, default vit_tiny_patch16_224)");
   cmd->add_option("--name", r.name, "Name of the trained model (default from its shape)");
   cmd->option_defaults()->always_capture_default();  // the recipe's defaults show in --help
-  cmd->add_option("--epochs", t.epochs, "Epochs")->check(kPositive);
-  cmd->add_option("--batch", t.batch, "Examples per step")->check(kPositive);
-  cmd->add_option("--lr", t.lr, "Peak learning rate")->check(kPositive);
-  cmd->add_option("--min-lr", t.min_lr, "Final learning rate")->check(kNonNegative);
-  cmd->add_option("--warmup-lr", t.warmup_lr, "First warmup learning rate")->check(kNonNegative);
-  cmd->add_option("--warmup-epochs", t.warmup_epochs, "Warmup epochs (by default at most --epochs - 1)")->check(kNonNegative);
-  cmd->add_option("--weight-decay", t.weight_decay, "AdamW weight decay")->check(kNonNegative);
-  cmd->add_option("--clip-grad", t.clip_grad, "Max gradient norm, 0 = off")->check(kNonNegative);
+  recipe_option(*cmd, *opt, "--epochs", &sv::TrainRecipe::epochs, "Epochs")->check(kPositive);
+  recipe_option(*cmd, *opt, "--batch", &sv::TrainRecipe::batch, "Examples per step")->check(kPositive);
+  recipe_option(*cmd, *opt, "--lr", &sv::TrainRecipe::lr, "Peak learning rate")->check(kPositive);
+  recipe_option(*cmd, *opt, "--min-lr", &sv::TrainRecipe::min_lr, "Final learning rate of the cosine")->check(kNonNegative);
+  recipe_option(*cmd, *opt, "--lr-milestones", &sv::TrainRecipe::lr_milestones,
+                "Multi-step decay instead of the cosine: fractions of the run at which the rate is multiplied by --lr-gamma")
+      ->delimiter(',');
+  recipe_option(*cmd, *opt, "--lr-gamma", &sv::TrainRecipe::lr_gamma, "Factor of the multi-step decay")->check(kPositive);
+  recipe_option(*cmd, *opt, "--warmup-lr", &sv::TrainRecipe::warmup_lr, "First warmup learning rate")->check(kNonNegative);
+  recipe_option(*cmd, *opt, "--warmup-epochs", &sv::TrainRecipe::warmup_epochs,
+                "Warmup epochs (by default at most --epochs - 1)")->check(kNonNegative);
+  recipe_option(*cmd, *opt, "--weight-decay", &sv::TrainRecipe::weight_decay, "AdamW weight decay")->check(kNonNegative);
+  recipe_option(*cmd, *opt, "--clip-grad", &sv::TrainRecipe::clip_grad, "Max gradient norm, 0 = off")->check(kNonNegative);
   cmd->add_option("--device", t.device, "cpu, cuda or cuda:N");
   cmd->add_option("--amp", opt->precision, "Mixed precision of the forward pass")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
   cmd->add_flag("--tf32", t.tf32, "Allow TF32 matmuls on CUDA");
   cmd->add_option("--seed", t.seed, "Seed of initialisation, data order and augmentation");
-  cmd->add_option("--eval-batch", t.eval_batch, "Examples per evaluation step")->check(kPositive);
+  recipe_option(*cmd, *opt, "--eval-batch", &sv::TrainRecipe::eval_batch, "Examples per evaluation step")->check(kPositive);
   cmd->add_option("--save-dtype", opt->save_dtype, "dtype of OUT/model.safetensors")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   cmd->add_flag("--resume", t.resume, "Continue OUT/checkpoint.safetensors");
   cmd->add_option("--stop-after", t.stop_after, "Stop after epoch N (resume later)")->check(kPositive);
+  cmd->add_option("--stop-after-seconds", t.stop_after_seconds,
+                  "Stop after the last epoch that fits in this many seconds, the plan unchanged (a chunk; resume later)")
+      ->check(kPositive);
   cmd->add_option("--time-budget", t.time_budget, "Seconds: after epoch 2, train fewer epochs to fit (1 when the first epoch spends it all)")
       ->check(kPositive);
   cmd->add_option("--task,--method", opt->task, "What to train (`sparsescope methods` lists the tasks and their options)")
@@ -228,6 +249,14 @@ Command add_train_command(CLI::App& app) {
   return [opt, cmd] {
     sv::TrainRecipe& recipe = opt->request.recipe;
     recipe.command = command_line(*cmd);
+    const sv::TrainTaskEntry& task = sv::train_task(opt->task);
+    if (task.recipe_defaults) {
+      sv::TrainRecipe defaults;
+      task.recipe_defaults(defaults);
+      for (const auto& [flag, take] : opt->recipe_flags) {
+        if (flag->count() == 0) take(recipe, defaults);
+      }
+    }
     // The default must not make short runs fail; log.json records the warmup that ran.
     if (cmd->get_option("--warmup-epochs")->count() == 0 && recipe.warmup_epochs >= static_cast<double>(recipe.epochs)) {
       recipe.warmup_epochs = static_cast<double>(recipe.epochs - 1);

@@ -11,9 +11,12 @@
 #   bench      bench/attention.py, the full table (bench-quick: N <= 16k, fewer densities)
 #   vit        bench/vit.sh BUILD PYTHON OUT/vit, when that script exists
 #   sass       per-kernel instruction counts from cuobjdump, and ptxas's resource report
+#   train-sr   a chunk of DLGSANet training (scripts/gpu/train_sr.sh; SR_TRAIN, SR_EVAL, SR_MODEL,
+#              SR_BUDGET, SR_EPOCHS; data by default in .deps/srdata/{train,Set5}) into OUT/sr
 #
 # The library's Debian dependencies come from .deps/ (scripts/gpu/fetch_deps.sh, run beforehand on
-# the development machine; pass `.deps` in `carry`), unpacked into a private prefix. Results go to
+# the development machine; pass `.deps` in `carry`), unpacked into a private prefix; with CLI11's
+# headers in .deps/cli11/CLI the trainer (sparsescope-train) is built too. Results go to
 # $OUT (run.log, attention.md, sass.txt, vit/); the exit status is non-zero if a stage failed.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -48,10 +51,14 @@ export PKG_CONFIG_LIBDIR=$deps/usr/lib/x86_64-linux-gnu/pkgconfig:$deps/usr/shar
 export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 pkg_config=$(command -v pkg-config || echo "$deps/usr/bin/pkgconf")
 
+trainer=(-DSPARSESCOPE_BUILD_TRAINER=OFF)
+[ -f "$root/.deps/cli11/CLI/CLI.hpp" ] &&
+  trainer=(-DSPARSESCOPE_BUILD_TRAINER=ON -DSPARSESCOPE_CLI11_INCLUDE_DIR="$root/.deps/cli11")
+
 configure() {
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSPARSESCOPE_BUILD_APPS=OFF \
     -DCMAKE_CXX_COMPILER="${CXX:-g++}" -DCMAKE_C_COMPILER="${CC:-gcc}" \
-    -DSPARSESCOPE_BUILD_TRAINER=OFF -DSPARSESCOPE_BUILD_BENCH=ON \
+    "${trainer[@]}" -DSPARSESCOPE_BUILD_BENCH=ON \
     -DSPARSESCOPE_CUDA=ON -DSPARSESCOPE_PYTHON="$py" -DSPARSESCOPE_PTXAS_VERBOSE=ON \
     -DCMAKE_PREFIX_PATH="$deps/usr" -DGTest_DIR="$deps/usr/lib/x86_64-linux-gnu/cmake/GTest" \
     -DPKG_CONFIG_EXECUTABLE="$pkg_config" >"$build/configure.out" 2>&1 || { cat "$build/configure.out"; return 1; }
@@ -138,6 +145,12 @@ if has sass; then
       END { if (name) report() }'
   } >"$out/sass.txt" 2>&1 || fail sass
   cat "$out/sass.txt"
+fi
+
+if has train-sr; then
+  stage train-sr
+  bash "$root/scripts/gpu/train_sr.sh" "$build" "$out/sr" "${SR_TRAIN:-$root/.deps/srdata/train}" \
+    "${SR_EVAL:-$root/.deps/srdata/Set5}" "${SR_MODEL:-dlgsanet_light_x4}" "${SR_BUDGET:-420}" "${SR_EPOCHS:-60}" || fail train-sr
 fi
 
 echo

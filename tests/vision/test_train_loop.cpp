@@ -150,6 +150,29 @@ TEST_F(TrainLoop, ResumeRestoresTheTaskStateExactly) {
   for (size_t i = 0; i < a.tensors.size(); ++i) EXPECT_TRUE(a.tensors[i].second.equal(b.tensors[i].second));
 }
 
+// A chunk of wall time ends the run after the first epoch that overruns it, keeping the plan: the
+// resumed chunks end where one run would.
+TEST_F(TrainLoop, ChunksOfSecondsKeepThePlanAndResumeExactly) {
+  Regression whole(1);
+  sv::train(whole, recipe("whole"));
+  sv::TrainRecipe chunk = recipe("chunks");
+  chunk.stop_after_seconds = 1e-9;
+  int64_t chunks = 0;
+  for (bool finished = false; !finished; ++chunks) {
+    Regression part(1);
+    const sv::TrainResult result = sv::train(part, chunk);
+    EXPECT_EQ(result.planned_epochs, 4);
+    EXPECT_EQ(static_cast<int64_t>(result.epochs.size()), chunks + 1);
+    finished = result.finished;
+    chunk.resume = true;
+  }
+  EXPECT_EQ(chunks, 4);
+  const auto a = sv::load_safetensors((dir_ / "whole" / "model.safetensors").string());
+  const auto b = sv::load_safetensors((dir_ / "chunks" / "model.safetensors").string());
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i) EXPECT_TRUE(a.tensors[i].second.equal(b.tensors[i].second));
+}
+
 TEST(Batch, AMissingTensorIsAnErrorNamingTheOthers) {
   const sv::Batch batch{{{"images", at::zeros({1})}, {"labels", at::zeros({1})}}, 1};
   try {

@@ -1,4 +1,5 @@
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/dlgsanet.h"
@@ -41,6 +42,55 @@ DlgsaConfig dlgsanet_config(const std::string& name) {
   std::string known;
   for (const auto& n : dlgsanet_config_names()) known += (known.empty() ? "" : ", ") + n;
   SPARSESCOPE_FAIL("unknown DLGSANet configuration '", name, "' (known: ", known, ")");
+}
+
+std::string dlgsanet_config_json(const DlgsaConfig& c) {
+  return nlohmann::json{{"name", c.name},
+                        {"scale", c.scale},
+                        {"dim", c.dim},
+                        {"groups", c.groups},
+                        {"blocks", c.blocks},
+                        {"group_channels", c.group_channels},
+                        {"kernel_size", c.kernel_size},
+                        {"attention_heads", c.attention_heads},
+                        {"ffn_expansion", c.ffn_expansion},
+                        {"img_range", c.img_range},
+                        {"mean", c.mean},
+                        {"tlc_kernel", c.tlc_kernel},
+                        {"tlc", c.tlc}}
+      .dump();
+}
+
+DlgsaConfig dlgsanet_config_from_json(const std::string& text) {
+  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  SPARSESCOPE_CHECK(j.is_object(), "DLGSANet model card: not a JSON object");
+  DlgsaConfig c;
+  auto get = [&j](const char* key, auto& field) {
+    SPARSESCOPE_CHECK(j.contains(key), "DLGSANet model card: key '", key, "' is missing");
+    try {
+      field = j.at(key).get<std::decay_t<decltype(field)>>();
+    } catch (const nlohmann::json::exception&) {
+      SPARSESCOPE_FAIL("DLGSANet model card: key '", key, "' has the wrong type: ", j.at(key).dump());
+    }
+  };
+  get("name", c.name);
+  get("scale", c.scale);
+  get("dim", c.dim);
+  get("groups", c.groups);
+  get("blocks", c.blocks);
+  get("group_channels", c.group_channels);
+  get("kernel_size", c.kernel_size);
+  get("attention_heads", c.attention_heads);
+  get("ffn_expansion", c.ffn_expansion);
+  get("img_range", c.img_range);
+  get("mean", c.mean);
+  get("tlc_kernel", c.tlc_kernel);
+  get("tlc", c.tlc);
+  SPARSESCOPE_CHECK(c.scale >= 1 && c.dim > 0 && c.groups > 0 && c.blocks > 0 && c.group_channels > 0 &&
+                        c.dim % c.group_channels == 0 && c.kernel_size % 2 == 1 && c.attention_heads > 0 &&
+                        c.dim % c.attention_heads == 0 && c.tlc_kernel > 0,
+                    "DLGSANet model card: inconsistent sizes ", text);
+  return c;
 }
 
 }  // namespace sparsescope::vision

@@ -22,6 +22,7 @@
 #include "sparsescope/vision/datasets.h"
 #include "sparsescope/vision/knn.h"
 #include "sparsescope/vision/mae.h"
+#include "sparsescope/vision/model_ema.h"
 #include "sparsescope/vision/train.h"
 #include "sparsescope/vision/train_optim.h"
 #include "sparsescope/vision/train_task.h"
@@ -184,7 +185,7 @@ class LutPretrainTask : public MaePretrainTask {
       : MaePretrainTask(config, train, std::move(eval), recipe, mask_ratio, 1.0, knn_k, /*two_views=*/true),
         teacher_(config), w_mae_(w_mae), w_bc_(w_bc), ema_decay_(ema_decay),
         total_steps_(recipe.epochs * (train.size() / std::min(recipe.batch, train.size()))) {
-    copy_state(*teacher_, *model_);
+    copy_module_state(*teacher_, *model_);
     teacher_->to(training_device(recipe.device));
     teacher_->eval();
     for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
@@ -203,48 +204,21 @@ class LutPretrainTask : public MaePretrainTask {
     return {{"mae_loss", sums.at("loss") / n}, {"lut_loss", sums.at("bc") / n}, {"ema_decay", decay(step_ - 1)}};
   }
 
-  void after_step() override {
-    const double d = decay(step_++);
-    const at::NoGradGuard no_grad;
-    auto student = model_->named_parameters(true);
-    for (auto& item : teacher_->named_parameters(true)) {
-      item.value().copy_(item.value() * d + (1.0 - d) * student[item.key()]);
-    }
-    auto student_buffers = model_->named_buffers(true);
-    for (auto& item : teacher_->named_buffers(true)) {
-      item.value().copy_(item.value() * d + (1.0 - d) * student_buffers[item.key()]);
-    }
-  }
+  void after_step() override { ema_update(*teacher_, *model_, decay(step_++)); }
 
   NamedTensors state() const override {
-    NamedTensors out;
-    for (const auto& item : teacher_->named_parameters(true)) out.emplace_back("teacher/" + item.key(), item.value());
-    for (const auto& item : teacher_->named_buffers(true)) out.emplace_back("teacher/" + item.key(), item.value());
+    NamedTensors out = prefixed_state(*teacher_, "teacher/");
     out.emplace_back("ema_step", at::scalar_tensor(step_, at::kLong));
     return out;
   }
   void load_state(const NamedTensors& state, const std::string& source) override {
-    std::map<std::string, at::Tensor> saved(state.begin(), state.end());
-    const at::NoGradGuard no_grad;
-    auto restore = [&](const std::string& name, at::Tensor& into) {
-      const auto it = saved.find("teacher/" + name);
-      SPARSESCOPE_CHECK(it != saved.end(), "checkpoint '", source, "' has no EMA teacher entry 'teacher/", name, "'");
-      into.copy_(it->second);
-    };
-    for (auto& item : teacher_->named_parameters(true)) restore(item.key(), item.value());
-    for (auto& item : teacher_->named_buffers(true)) restore(item.key(), item.value());
-    SPARSESCOPE_CHECK(saved.count("ema_step"), "checkpoint '", source, "' has no 'ema_step'");
-    step_ = saved.at("ema_step").item<int64_t>();
+    load_prefixed_state(*teacher_, state, "teacher/", source);
+    const auto it = std::find_if(state.begin(), state.end(), [](const auto& entry) { return entry.first == "ema_step"; });
+    SPARSESCOPE_CHECK(it != state.end(), "checkpoint '", source, "' has no 'ema_step'");
+    step_ = it->second.item<int64_t>();
   }
 
  private:
-  static void copy_state(torch::nn::Module& to, torch::nn::Module& from) {
-    const at::NoGradGuard no_grad;
-    auto params = from.named_parameters(true);
-    for (auto& item : to.named_parameters(true)) item.value().copy_(params[item.key()]);
-    auto buffers = from.named_buffers(true);
-    for (auto& item : to.named_buffers(true)) item.value().copy_(buffers[item.key()]);
-  }
   // cosine_scheduler(ema_decay, 1, epochs, steps per epoch) at iteration `it`.
   double decay(int64_t it) const {
     const double progress = static_cast<double>(std::clamp<int64_t>(it, 0, total_steps_)) / static_cast<double>(total_steps_);

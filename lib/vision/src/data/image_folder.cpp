@@ -1,10 +1,10 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
 #include <map>
 
+#include "image_files.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/datasets.h"
 #include "sparsescope/vision/image.h"
@@ -16,13 +16,6 @@ namespace sparsescope::vision {
 namespace fs = std::filesystem;
 
 namespace {
-
-// torchvision's IMG_EXTENSIONS that our decoder reads.
-bool is_image_file(const fs::path& path) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".gif";
-}
 
 std::string folder_name(std::string class_name) {
   std::replace(class_name.begin(), class_name.end(), '/', '_');
@@ -69,21 +62,11 @@ ImageDataset load_image_folder(const std::string& dir, const ViTConfig& config,
   std::vector<int64_t> labels;
   for (const auto& folder : folders) {
     std::vector<fs::path> files;
-    fs::recursive_directory_iterator it(fs::path(dir) / folder, fs::directory_options::skip_permission_denied, ec);
-    for (const fs::recursive_directory_iterator end; !ec && it != end; it.increment(ec)) {
-      if (!is_image_file(it->path())) continue;
-      std::error_code status_error;  // follows links: one that loops is reported, not thrown
-      const fs::file_status status = fs::status(it->path(), status_error);
-      if (status_error) {
-        dataset.failures.emplace_back(printable(it->path().string()), "cannot read: " + status_error.message());
-      } else if (fs::is_regular_file(status)) {
-        files.push_back(it->path());
-      } else if (!fs::is_directory(status)) {
-        dataset.failures.emplace_back(printable(it->path().string()), "not a regular file");
-      }
+    try {
+      files = detail::list_image_files(fs::path(dir) / folder, dataset.failures);
+    } catch (const Error& e) {
+      SPARSESCOPE_FAIL("image folder '", printable(dir), "': ", e.what());
     }
-    SPARSESCOPE_CHECK(!ec, "image folder '", printable(dir), "': cannot list '", folder, "': ", ec.message());
-    std::sort(files.begin(), files.end());
     for (const auto& file : files) {
       try {
         images.push_back(vit_pixels(read_image(file.string()), config));

@@ -43,6 +43,8 @@ const at::Tensor& Batch::at(const std::string& name) const {
 
 bool TrainTask::trains(const std::string&) const { return true; }
 
+torch::nn::Module& TrainTask::saved_module() { return module(); }
+
 ParamGroups TrainTask::param_groups(double lr, double weight_decay) {
   return weight_decay_groups(module(), lr, weight_decay);
 }
@@ -100,6 +102,7 @@ json fingerprint(const TrainTask& task, const TrainRecipe& o) {
                 {"clip_grad", o.clip_grad},
                 {"seed", o.seed},
                 {"precision_fp16", o.precision == Precision::FP16}});  // the loss scale is part of the state
+  if (!o.lr_milestones.empty()) print.update({{"lr_milestones", o.lr_milestones}, {"lr_gamma", o.lr_gamma}});
   return print;
 }
 
@@ -157,6 +160,12 @@ void check_recipe(const TrainRecipe& o) {
                     ", ", o.min_lr, ", ", o.warmup_lr);
   SPARSESCOPE_CHECK(o.warmup_epochs >= 0 && o.warmup_epochs < static_cast<double>(o.epochs), "--warmup-epochs ",
                     o.warmup_epochs, " must be in [0, --epochs ", o.epochs, ")");
+  for (size_t i = 0; i < o.lr_milestones.size(); ++i) {
+    SPARSESCOPE_CHECK(o.lr_milestones[i] > 0 && o.lr_milestones[i] < 1 && (i == 0 || o.lr_milestones[i] > o.lr_milestones[i - 1]),
+                      "--lr-milestones must be increasing fractions of the run in (0, 1), got ", o.lr_milestones[i]);
+  }
+  SPARSESCOPE_CHECK(o.lr_gamma > 0, "--lr-gamma must be positive, got ", o.lr_gamma);
+  SPARSESCOPE_CHECK(o.stop_after_seconds >= 0, "--stop-after-seconds must not be negative");
   SPARSESCOPE_CHECK(o.weight_decay >= 0 && o.clip_grad >= 0, "--weight-decay, --clip-grad: bad values ",
                     o.weight_decay, ", ", o.clip_grad);
   SPARSESCOPE_CHECK(o.save_dtype == at::kFloat || o.save_dtype == at::kHalf || o.save_dtype == at::kBFloat16,
@@ -227,8 +236,8 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
   SPARSESCOPE_CHECK(n > 0, "dataset '", data.source(), "' is empty");
   const int64_t batch = std::min(o.batch, n);
   const int64_t steps = n / batch;  // the last partial batch is dropped, as timm's loader does
-  WarmupCosine schedule{o.lr, o.min_lr, o.warmup_lr, std::llround(o.warmup_epochs * static_cast<double>(steps)),
-                        o.epochs * steps};
+  LrSchedule schedule{o.lr, o.min_lr, o.warmup_lr, std::llround(o.warmup_epochs * static_cast<double>(steps)),
+                      o.epochs * steps, o.lr_milestones, o.lr_gamma};
   const auto card_metadata = task.model_metadata();
   const auto card_it = card_metadata.find(kModelCardKey);
   const json card = card_it == card_metadata.end() ? json(nullptr) : json::parse(card_it->second);
@@ -301,10 +310,11 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
     auto model_metadata = card_metadata;
     model_metadata[kTrainingKey] = training.dump();
     NamedTensors weights;
-    for (const auto& item : model.named_parameters(/*recurse=*/true)) {
+    const torch::nn::Module& saved = task.saved_module();
+    for (const auto& item : saved.named_parameters(/*recurse=*/true)) {
       weights.emplace_back(item.key(), item.value().detach().to(at::kCPU, o.save_dtype));
     }
-    for (const auto& item : model.named_buffers(/*recurse=*/true)) {  // BatchNorm statistics; counts stay integers
+    for (const auto& item : saved.named_buffers(/*recurse=*/true)) {  // BatchNorm statistics; counts stay integers
       const at::Tensor& b = item.value();
       weights.emplace_back(item.key(), b.to(at::kCPU, at::isFloatingType(b.scalar_type()) ? o.save_dtype : b.scalar_type()));
     }
@@ -415,7 +425,9 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
         }
       }
     }
-    const bool stopping = o.stop_after > 0 && epoch + 1 >= o.stop_after;
+    // A chunk ends when another epoch at this one's pace would overrun it.
+    const bool stopping = (o.stop_after > 0 && epoch + 1 >= o.stop_after) ||
+                          (o.stop_after_seconds > 0 && seconds_since(run_start) + record.seconds > o.stop_after_seconds);
     result.finished = epoch + 1 == result.planned_epochs;
     save(result.finished);
     if (cb.on_epoch_end) cb.on_epoch_end(record, result.planned_epochs);

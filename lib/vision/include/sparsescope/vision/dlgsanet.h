@@ -37,6 +37,12 @@ struct DlgsaConfig {
 DlgsaConfig dlgsanet_config(const std::string& name);
 std::vector<std::string> dlgsanet_config_names();
 
+/// The configuration as JSON (the model card of DLGSANet weights under kDlgsaCardKey) and back;
+/// the reader throws sparsescope::Error naming a missing or mistyped key.
+inline constexpr const char* kDlgsaCardKey = "sparsescope.dlgsanet";
+std::string dlgsanet_config_json(const DlgsaConfig& config);
+DlgsaConfig dlgsanet_config_from_json(const std::string& text);
+
 class DLGSANetImpl : public torch::nn::Module {
  public:
   explicit DLGSANetImpl(DlgsaConfig config);
@@ -50,6 +56,12 @@ class DLGSANetImpl : public torch::nn::Module {
   torch::nn::ModuleList groups_;
 };
 TORCH_MODULE(DLGSANet);
+
+/// A DLGSANet with the weights of `path` (CPU, float32, eval mode): safetensors written by
+/// `sparsescope train --task sr` (their card names the configuration) or a BasicSR checkpoint
+/// (`.pth`, params_ema preferred over params). `name`, a configuration, overrides the card and is
+/// needed for files without one. Throws sparsescope::Error naming the file and what does not fit.
+DLGSANet load_dlgsanet(const std::string& path, const std::string& name = "");
 
 /// The official dynamic depthwise convolution (the CuPy kernel of dlgsanet_idynamicdwconv_util.py):
 /// out[b, c, h, w] = sum over the k x k window of weight[b, c / (C / G), kh, kw, h, w] *

@@ -1,5 +1,6 @@
 #pragma once
-// One training loop for every task: AdamW with weight-decay groups, the warmup + cosine schedule,
+// One training loop for every task: AdamW with weight-decay groups, the warmup + cosine (or
+// multi-step) schedule,
 // autocast, gradient clipping, a loss scale for float16, checkpoints with the model card after
 // every epoch, exact resume, a time budget, a JSON log, progress callbacks and an evaluation after
 // every epoch. A TrainTask supplies the rest: the module, its data as batches, the loss and metrics
@@ -37,8 +38,10 @@ using Metrics = std::map<std::string, double>;
 struct TrainRecipe {
   int64_t epochs = 100;
   int64_t batch = 256;           ///< examples per step; the last partial batch of an epoch is dropped
-  double lr = 1e-3;              ///< peak learning rate (WarmupCosine::base_lr)
-  double min_lr = 1e-5;
+  double lr = 1e-3;              ///< peak learning rate (LrSchedule::base_lr)
+  double min_lr = 1e-5;          ///< the cosine's end
+  std::vector<double> lr_milestones;  ///< fractions of the run: multi-step decay instead of the cosine
+  double lr_gamma = 0.5;         ///< the multi-step decay's factor
   double warmup_lr = 1e-6;
   double warmup_epochs = 5;
   double weight_decay = 0.05;    ///< for the task's decayed parameter group
@@ -52,6 +55,8 @@ struct TrainRecipe {
   std::string out;               ///< folder for model.safetensors, checkpoint.safetensors, log.json
   bool resume = false;           ///< continue from out/checkpoint.safetensors if it exists
   int64_t stop_after = 0;        ///< > 0: stop after that epoch as if interrupted (resume later)
+  double stop_after_seconds = 0; ///< > 0: stop as if interrupted after the last epoch that fits in this
+                                 ///< many seconds of this process (a chunk of a longer run; resume later)
   double time_budget = 0;        ///< > 0 seconds: after epoch 2, lower `epochs` so that the run fits
                                  ///< (to 1 when the first epoch spends it all)
   std::string command;           ///< the command line, recorded in log.json and the model file
@@ -91,6 +96,9 @@ class TrainTask {
   /// task's options); merged with the recipe's entries into the checkpoint's fingerprint.
   virtual std::string fingerprint() const = 0;
   virtual torch::nn::Module& module() = 0;
+  /// The module written to model.safetensors: module() by default, an EMA copy where the method
+  /// evaluates and ships that (BasicSR's params_ema).
+  virtual torch::nn::Module& saved_module();
   /// Whether the named parameter of module() trains; the others are frozen.
   virtual bool trains(const std::string& parameter) const;
   /// The optimizer's groups over the trained parameters, each with its lr scale; by default timm's
@@ -145,7 +153,7 @@ struct TrainResult {
 /// Trains `task` with `recipe`. After each epoch it writes, atomically: out/checkpoint.safetensors
 /// (float32 weights and buffers such as BatchNorm statistics, AdamW moments and steps under
 /// "optimizer/<name>/...", the loss scale, the task's state under "task/..."; metadata: the model
-/// card and the training state), out/model.safetensors (weights and floating buffers in
+/// card and the training state), out/model.safetensors (TrainTask::saved_module's weights and floating buffers in
 /// save_dtype with the model card and a training summary) and
 /// out/log.json (options and one record per epoch). With `resume`, a checkpoint in `out` is
 /// continued exactly (same data order, augmentation and optimizer state) after checking that its

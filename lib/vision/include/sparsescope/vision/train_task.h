@@ -38,6 +38,10 @@ struct TrainTaskEntry {
   /// loaded through callbacks.on_note. Throws sparsescope::Error naming the option, file or flag at
   /// fault before anything is written.
   std::function<TrainResult(const TrainRequest& request, const TrainCallbacks& callbacks)> run;
+  /// The task's recipe defaults where they differ from TrainRecipe's (its official optimizer and
+  /// schedule; say them in `description`): `sparsescope train` applies them to the recipe options
+  /// the user did not give. Empty: TrainRecipe's.
+  std::function<void(TrainRecipe& recipe)> recipe_defaults = {};
 };
 
 void register_train_task(TrainTaskEntry entry);
