@@ -29,6 +29,11 @@ const std::vector<std::string>& image_extensions() {
   return extensions;
 }
 
+const std::vector<std::string>& video_extensions() {
+  static const std::vector<std::string> extensions{".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"};
+  return extensions;
+}
+
 namespace {
 
 std::string lower_extension(const fs::path& p) {
@@ -182,6 +187,11 @@ nlohmann::json BatchReport::summary(double seconds) const {
           {"failures", failures},
           {"seconds", seconds},
           {"items_per_second", seconds > 0 ? static_cast<double>(succeeded_) / seconds : 0.0}};
+}
+
+bool is_video(const fs::path& path) {
+  const std::string ext = lower_extension(path);
+  return std::find(video_extensions().begin(), video_extensions().end(), ext) != video_extensions().end();
 }
 
 }  // namespace sparsescope::cli

@@ -62,7 +62,10 @@ int64_t fit_batch(int64_t requested, int64_t bytes_per_image, const std::string&
 /// An exception as one printable line: LibTorch's messages lose their backtrace.
 std::string error_text(const std::exception& e);
 
-/// Extensions `expand_inputs` collects from folders for image commands.
+/// Extensions `expand_inputs` collects from folders for image commands, and for video frames.
 const std::vector<std::string>& image_extensions();
+const std::vector<std::string>& video_extensions();
+/// Whether the file's extension (any case) is one of video_extensions().
+bool is_video(const std::filesystem::path& path);
 
 }  // namespace sparsescope::cli

@@ -9,7 +9,6 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -57,17 +56,6 @@ struct InferOptions {
   int64_t record_budget = vision::RecorderOptions{}.budget;
   OverlayOptions overlay;
 };
-
-const std::vector<std::string>& video_extensions() {
-  static const std::vector<std::string> extensions{".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"};
-  return extensions;
-}
-
-bool is_video(const fs::path& path) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return std::find(video_extensions().begin(), video_extensions().end(), ext) != video_extensions().end();
-}
 
 std::vector<std::string> read_labels(const std::string& path) {
   if (path.empty()) return {};

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   add(sparsescope::cli::add_eval_command);
   add(sparsescope::cli::add_trace_command);
   add(sparsescope::cli::add_methods_command);
+  add(sparsescope::cli::add_sr_command);
 
   return sparsescope::cli::run_program(app, commands, argc, argv);
 }

@@ -20,6 +20,7 @@
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/sr_data.h"
 #include "sparsescope/vision/sr_eval.h"
+#include "sparsescope/vision/sr_tiling.h"
 #include "sparsescope/vision/train_task.h"
 #include "temp_dir.h"
 
@@ -125,6 +126,41 @@ TEST(SrEval, BicubicOnSet5MatchesThePublishedRow) {
     EXPECT_NEAR(scores.psnr, psnr, 0.02) << "x" << scale;
     EXPECT_NEAR(scores.ssim, ssim, 0.001) << "x" << scale;
   }
+}
+
+// A model that looks 2 LR pixels around each pixel (two 3 x 3 box blurs with zero padding, as
+// elementwise sums, then nearest x3): with that much context every tile's pixels are the untiled
+// ones bit for bit; without, the seams show. Bicubic (also 2 pixels) agrees up to float rounding of
+// its coordinates. A tile covering the image is one call.
+TEST(SrTiling, TilesWithEnoughContextGiveTheUntiledPixels) {
+  const sv::Upscaler local = [](const at::Tensor& x) {
+    at::Tensor y = x;
+    for (int pass = 0; pass < 2; ++pass) {
+      const at::Tensor padded = at::constant_pad_nd(y, {1, 1, 1, 1});
+      at::Tensor sum = at::zeros_like(y);
+      for (int dy = 0; dy < 3; ++dy) {
+        for (int dx = 0; dx < 3; ++dx) sum = sum + padded.narrow(2, dy, y.size(2)).narrow(3, dx, y.size(3));
+      }
+      y = sum / 9;
+    }
+    return y.repeat_interleave(3, 2).repeat_interleave(3, 3);
+  };
+  const at::Tensor lr = chw(pattern(37, 29, 2)).unsqueeze(0).to(at::kFloat).div(255);
+  const at::Tensor whole = local(lr);
+  const at::Tensor tiled = sv::upscale_tiled(local, lr, 3, 8, 2, at::kCPU);
+  EXPECT_EQ(tiled.sizes(), whole.sizes());
+  EXPECT_TRUE(tiled.equal(whole));
+  EXPECT_FALSE(sv::upscale_tiled(local, lr, 3, 8, 1, at::kCPU).equal(whole));
+  const sv::Upscaler bicubic = sv::bicubic_upscaler(3);
+  EXPECT_LT((sv::upscale_tiled(bicubic, lr, 3, 8, 2, at::kCPU) - bicubic(lr)).abs().max().item<float>(), 1e-6);
+  int calls = 0;
+  const sv::Upscaler counted = [&](const at::Tensor& x) { ++calls; return local(x); };
+  EXPECT_TRUE(sv::upscale_tiled(counted, lr, 3, 64, 4, at::kCPU).equal(whole));
+  EXPECT_EQ(calls, 1);
+  calls = 0;
+  sv::upscale_tiled(counted, lr, 3, 16, 4, at::kCPU);
+  EXPECT_EQ(calls, 3 * 2);
+  EXPECT_THROW(sv::upscale_tiled(local, lr, 2, 8, 2, at::kCPU), sparsescope::Error);  // the model is x3
 }
 
 namespace {

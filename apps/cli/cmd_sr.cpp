@@ -1,0 +1,182 @@
+// sparsescope sr INPUT... --out DIR: super-resolution of images, folders and video frames with
+// DLGSANet weights, tile by tile (sr_tiling.h) so that memory stays bounded for any image size.
+// Each image becomes DIR/<name>.png and each selected frame DIR/<video name>.frame<N>.png, written
+// atomically: an output that exists is complete, and a rerun skips it (resume) unless --force.
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "batch.h"
+#include "commands.h"
+#include "number_checks.h"
+#include "progress.h"
+#include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/atomic_file.h"
+#include "sparsescope/vision/dlgsanet.h"
+#include "sparsescope/vision/image.h"
+#include "sparsescope/vision/model_spec.h"
+#include "sparsescope/vision/preprocess.h"
+#include "sparsescope/vision/sr_eval.h"
+#include "sparsescope/vision/sr_tiling.h"
+#include "sparsescope/vision/video.h"
+
+namespace sparsescope::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct SrOptions {
+  std::vector<std::string> inputs;
+  std::string out;
+  std::string weights = SPARSESCOPE_DEFAULT_SR_WEIGHTS;
+  std::string model;
+  int64_t scale = 0;
+  int64_t tile = 256;
+  int64_t overlap = 16;
+  std::string device = "cpu";
+  std::string dtype = "fp32";
+  int frames_every = 30;
+  bool force = false;
+  bool json = false;
+};
+
+class Upscaling {
+ public:
+  explicit Upscaling(const SrOptions& o)
+      : device_(vision::parse_device(o.device, "--device")), dtype_(vision::parse_dtype(o.dtype, "--dtype")),
+        tile_(o.tile), overlap_(o.overlap) {
+    SPARSESCOPE_CHECK(fs::exists(o.weights), "--weights: '", printable(o.weights), "' does not exist",
+                      o.weights == SPARSESCOPE_DEFAULT_SR_WEIGHTS ? " (no bundled SR model in this checkout; pass "
+                                                                    "--weights)" : "");
+    try {
+      model_ = vision::load_dlgsanet(o.weights, o.model);
+    } catch (const Error& e) {
+      SPARSESCOPE_FAIL("--weights: ", e.what());
+    }
+    SPARSESCOPE_CHECK(o.scale == 0 || o.scale == scale(), "--scale ", o.scale, ": ", model_->config().name,
+                      " upscales x", scale(), " (choose weights trained for x", o.scale, ")");
+    model_->to(device_, dtype_);
+  }
+  int64_t scale() const { return model_->config().scale; }
+  const std::string& name() const { return model_->config().name; }
+
+  vision::Image run(const vision::Image& image) {
+    const std::size_t pixels = static_cast<std::size_t>(image.width) * image.height * scale() * scale();
+    SPARSESCOPE_CHECK(pixels <= vision::kMaxImagePixels, "the x", scale(), " image would have ", pixels,
+                      " pixels, more than the ", vision::kMaxImagePixels, " an image may hold");
+    const at::NoGradGuard no_grad;
+    const at::Tensor lr = vision::image_to_tensor(image).permute({2, 0, 1}).unsqueeze(0).to(at::kFloat).div(255);
+    const at::Tensor sr = vision::upscale_tiled(
+        [this](const at::Tensor& part) { return model_->forward(part.to(dtype_)).to(at::kFloat); }, lr, scale(),
+        tile_, overlap_, device_);
+    return vision::tensor_to_image(vision::sr_to_8bit(sr).permute({1, 2, 0}).contiguous());
+  }
+
+ private:
+  at::Device device_;
+  at::ScalarType dtype_;
+  int64_t tile_, overlap_;
+  vision::DLGSANet model_{nullptr};
+};
+
+int run_sr(const SrOptions& o) {
+  Upscaling upscaling(o);
+  std::vector<std::string> extensions = image_extensions();
+  extensions.insert(extensions.end(), video_extensions().begin(), video_extensions().end());
+  const auto items = expand_inputs(o.inputs, extensions, o.out);
+  const OutputDir out_dir(o.out);
+  BatchReport report;
+  ProgressBar progress("sr", items.size());
+  // Upscales one image into `path` unless it is there already.
+  auto upscale_into = [&](const fs::path& path, const vision::Image& image, const std::string& what) {
+    if (!o.force && fs::exists(path)) {
+      report.skipped();
+      return;
+    }
+    const vision::Image sr = upscaling.run(image);
+    fs::create_directories(path.parent_path());
+    vision::write_png(path.string(), sr);
+    if (!o.json) {
+      progress.print_line(what + ": " + std::to_string(image.width) + "x" + std::to_string(image.height) + " -> " +
+                          std::to_string(sr.width) + "x" + std::to_string(sr.height) + ", wrote " +
+                          printable(path.string()));
+    }
+    report.succeeded();
+  };
+  for (const auto& item : items) {
+    try {
+      SPARSESCOPE_CHECK(item.error.empty(), item.error);
+      if (!is_video(item.source)) {
+        upscale_into(out_dir.path() / fs::path(item.name).replace_extension(".png"), vision::read_image(item.source.string()),
+                     item.name);
+      } else {
+        vision::VideoReader video(item.source.string(), o.frames_every);
+        vision::Image frame;
+        std::int64_t index = 0;
+        while (video.next(frame, &index)) {
+          const std::string key = item.name + ".frame" + std::to_string(index);
+          upscale_into(out_dir.path() / (key + ".png"), frame, key);
+        }
+        SPARSESCOPE_CHECK(!video.ended_early(), "the stream ended after ", video.frames_passed(), " of the ",
+                          video.info().frame_count, " frames its container announces (a truncated or damaged file)");
+      }
+    } catch (const Error& e) {
+      report.failed(item.source.string(), error_text(e));
+      progress.print_line(report.last_failure_line());
+    } catch (const std::exception& e) {  // out of memory, device errors
+      report.failed(item.source.string(), batch_failure(e, 1, o.device));
+      progress.print_line(report.last_failure_line());
+    }
+    progress.advance();
+  }
+  auto summary = report.summary(progress.elapsed_seconds());
+  summary["model"] = upscaling.name();
+  summary["scale"] = upscaling.scale();
+  const std::string summary_path = (out_dir.path() / "summary.json").string();
+  const std::string text = summary.dump(2) + "\n";
+  vision::write_file_atomically(summary_path, text.data(), text.size());
+  if (o.json) {
+    std::cout << text;
+  } else {
+    std::cerr << summary["succeeded"] << " done, " << summary["skipped"] << " skipped (already done), "
+              << summary["failed"] << " failed; summary in " << summary_path << "\n";
+  }
+  return report.exit_status();
+}
+
+}  // namespace
+
+Command add_sr_command(CLI::App& app) {
+  auto opt = std::make_shared<SrOptions>();
+  auto* cmd = app.add_subcommand("sr", "Super-resolution of images, folders and video frames (DLGSANet)");
+  cmd->footer(
+      "Examples:\n"
+      "  sparsescope sr photo.jpg --out big/ --weights runs/light_x4/model.safetensors\n"
+      "  sparsescope sr photos/ clip.mp4 --out big/ --weights DLGSANet_x4.pth --model dlgsanet_light_x4 --device cuda\n"
+      "Writes DIR/<name>.png per image, DIR/<video>.frame<N>.png per selected frame, and DIR/summary.json.\n"
+      "Images are upscaled in tiles of --tile LR pixels with --tile-overlap pixels of context (memory stays\n"
+      "bounded; 0 for one pass). Finished outputs are skipped unless --force; a bad file is reported and\n"
+      "skipped; exit status 1 if any failed, 2 for usage errors.");
+  cmd->add_option("inputs,--input", opt->inputs, "Image files, video files and folders (searched recursively)")
+      ->required();
+  cmd->add_option("--out", opt->out, "Output directory")->required();
+  cmd->option_defaults()->always_capture_default();
+  cmd->add_option("--weights", opt->weights, "DLGSANet weights: ours (with a model card) or BasicSR's .pth (with --model)");
+  cmd->add_option("--model", opt->model, "A dlgsanet_* configuration (default: the weights' model card)");
+  cmd->add_option("--scale", opt->scale, "Expected scale, checked against the model's (0: the model's)")->check(kNonNegative);
+  cmd->add_option("--tile", opt->tile, "Tile side in LR pixels (0: the whole image at once)")->check(kNonNegative);
+  cmd->add_option("--tile-overlap", opt->overlap, "LR pixels of context around each tile")->check(kNonNegative);
+  cmd->add_option("--device", opt->device, "cpu, cuda or cuda:N");
+  cmd->add_option("--dtype", opt->dtype, "Compute dtype")->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
+  cmd->add_option("--frames-every", opt->frames_every, "Take every N-th frame of videos")->check(CLI::Range(1, 100000));
+  cmd->add_flag("--force", opt->force, "Redo items whose outputs exist");
+  cmd->add_flag("--json", opt->json, "Print the summary as JSON on stdout");
+  return [opt] { return run_sr(*opt); };
+}
+
+}  // namespace sparsescope::cli
