@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/probe_set.h"
 
 namespace sparsescope::vision {
 
@@ -70,11 +71,13 @@ class DynamicConvImpl : public nn::Module {
                                                               conv(reduced, reduced, c.kernel_size, true, reduced)));
     kernels_ = hyper->register_module("conv2", nn::Sequential(conv(reduced, k_ * k_ * groups_, 1, true)));
   }
-  at::Tensor forward(const at::Tensor& x) {
+  // `probes`: each group's kernel at every pixel, [B, G, H W, k k], as site `site`'s map.
+  at::Tensor forward(const at::Tensor& x, ProbeSet* probes, const std::string& site) {
     const at::Tensor y = conv0_->forward(x);
     const at::Tensor weight = kernels_->forward(predict_->forward(y));  // [B, G k k, H, W]
-    return conv1_->forward(
-        dynamic_depthwise_conv(y, weight.view({y.size(0), groups_, k_, k_, y.size(2), y.size(3)})));
+    const int64_t B = y.size(0), H = y.size(2), W = y.size(3);
+    if (probes) probes->map(site, MapKind::Kernel, weight.view({B, groups_, k_ * k_, H * W}).transpose(2, 3));
+    return conv1_->forward(dynamic_depthwise_conv(y, weight.view({B, groups_, k_, k_, H, W})));
   }
 
  private:
@@ -94,14 +97,20 @@ class SparseAttentionImpl : public nn::Module {
     qkv_dwconv_ = register_module("qkv_dwconv", conv(3 * c.dim, 3 * c.dim, 3, false, 3 * c.dim));
     project_out_ = register_module("project_out", conv(c.dim, c.dim, 1, false));
   }
-  at::Tensor forward(const at::Tensor& x) {
+  // `probes`: each head's channel x channel weights after the ReLU, [B, heads, C / heads, C / heads]
+  // (with TLC, their mean over the windows), as site `site`'s map.
+  at::Tensor forward(const at::Tensor& x, ProbeSet* probes, const std::string& site) {
     const at::Tensor qkv = qkv_dwconv_->forward(qkv_->forward(x));
     const bool windows = !is_training() && tlc_ && (x.size(2) > tlc_kernel_ || x.size(3) > tlc_kernel_);
-    return project_out_->forward(windows ? attend_windows(qkv) : attend(qkv));
+    at::Tensor weights;
+    const at::Tensor out = windows ? attend_windows(qkv, probes ? &weights : nullptr) : attend(qkv, probes ? &weights : nullptr);
+    if (probes) probes->map(site, MapKind::Channel, weights);
+    return project_out_->forward(out);
   }
 
  private:
-  at::Tensor attend(const at::Tensor& qkv) const {
+  // Adds the ReLU'd attention weights to `*weights` when given (undefined: set).
+  at::Tensor attend(const at::Tensor& qkv, at::Tensor* weights) const {
     const int64_t B = qkv.size(0), C = qkv.size(1) / 3, H = qkv.size(2), W = qkv.size(3);
     const auto parts = qkv.chunk(3, 1);
     auto heads = [&](const at::Tensor& t) { return t.reshape({B, heads_, C / heads_, H * W}); };
@@ -109,22 +118,26 @@ class SparseAttentionImpl : public nn::Module {
     auto normalize = [](const at::Tensor& t) { return t / at::linalg_vector_norm(t, 2, {-1}, true).clamp_min(1e-12); };
     const at::Tensor q = normalize(heads(parts[0])), k = normalize(heads(parts[1]));
     const at::Tensor attn = at::relu(at::matmul(q, k.transpose(-2, -1)) * temperature_);
+    if (weights) *weights = weights->defined() ? *weights + attn.detach() : attn.detach();
     return at::matmul(attn, heads(parts[2])).reshape({B, C, H, W});
   }
 
   // megvii's TLC (grids / grids_inverse): windows of min(side, kernel) pixels, attended alone,
   // summed back and divided by how many windows cover each pixel.
-  at::Tensor attend_windows(const at::Tensor& qkv) const {
+  at::Tensor attend_windows(const at::Tensor& qkv, at::Tensor* weights) const {
     const int64_t H = qkv.size(2), W = qkv.size(3);
     const int64_t kh = std::min(H, tlc_kernel_), kw = std::min(W, tlc_kernel_);
     at::Tensor sum = at::zeros({qkv.size(0), qkv.size(1) / 3, H, W}, qkv.options());
     at::Tensor count = at::zeros({1, 1, H, W}, qkv.options());
+    int64_t windows = 0;
     for (const int64_t i : tlc_starts(H, kh)) {
       for (const int64_t j : tlc_starts(W, kw)) {
-        sum.narrow(2, i, kh).narrow(3, j, kw).add_(attend(qkv.narrow(2, i, kh).narrow(3, j, kw)));
+        sum.narrow(2, i, kh).narrow(3, j, kw).add_(attend(qkv.narrow(2, i, kh).narrow(3, j, kw), weights));
         count.narrow(2, i, kh).narrow(3, j, kw).add_(1);
+        ++windows;
       }
     }
+    if (weights) *weights = *weights / static_cast<double>(windows);
     return sum / count;
   }
 
@@ -140,7 +153,7 @@ TORCH_MODULE(SparseAttention);
 // the sparse global block (norm3, restormer_attn, norm4, restormer_ffn), pre-norm residuals.
 class LayerBlockImpl : public nn::Module {
  public:
-  LayerBlockImpl(const DlgsaConfig& c, bool global) : global_(global) {
+  LayerBlockImpl(const DlgsaConfig& c, bool global, std::string site) : global_(global), site_(std::move(site)) {
     norm_a_ = register_module(global ? "norm3" : "norm1", ChannelNorm(c.dim));
     if (global) {
       attention_ = register_module("restormer_attn", SparseAttention(c));
@@ -150,14 +163,15 @@ class LayerBlockImpl : public nn::Module {
     norm_b_ = register_module(global ? "norm4" : "norm2", ChannelNorm(c.dim));
     ffn_ = register_module(global ? "restormer_ffn" : "IDynamic_ffn", GatedFeedForward(c.dim, c.ffn_expansion));
   }
-  at::Tensor forward(const at::Tensor& x) {
+  at::Tensor forward(const at::Tensor& x, ProbeSet* probes) {
     const at::Tensor n = norm_a_->forward(x);
-    const at::Tensor h = x + (global_ ? attention_->forward(n) : dynamic_->forward(n));
+    const at::Tensor h = x + (global_ ? attention_->forward(n, probes, site_) : dynamic_->forward(n, probes, site_));
     return h + ffn_->forward(norm_b_->forward(h));
   }
 
  private:
   bool global_;
+  std::string site_;  // the attention module's name in the network
   ChannelNorm norm_a_{nullptr}, norm_b_{nullptr};
   SparseAttention attention_{nullptr};
   DynamicConv dynamic_{nullptr};
@@ -168,14 +182,18 @@ TORCH_MODULE(LayerBlock);
 // BuildBlock 'sparseedge': body = blocks x (local, global) pairs and a 3 x 3 conv, plus the input.
 class BuildBlockImpl : public nn::Module {
  public:
-  explicit BuildBlockImpl(const DlgsaConfig& c) {
+  BuildBlockImpl(const DlgsaConfig& c, const std::string& prefix) {
     body_ = register_module("body", nn::ModuleList());
-    for (int64_t i = 0; i < 2 * c.blocks; ++i) body_->push_back(LayerBlock(c, i % 2 == 1));
+    for (int64_t i = 0; i < 2 * c.blocks; ++i) {
+      const bool global = i % 2 == 1;
+      const std::string site = prefix + "body." + std::to_string(i) + (global ? ".restormer_attn" : ".IDynamicDWConv");
+      body_->push_back(LayerBlock(c, global, site));
+    }
     body_->push_back(conv(c.dim, c.dim, 3, true));
   }
-  at::Tensor forward(const at::Tensor& x) {
+  at::Tensor forward(const at::Tensor& x, ProbeSet* probes) {
     at::Tensor h = x;
-    for (size_t i = 0; i + 1 < body_->size(); ++i) h = body_[i]->as<LayerBlock>()->forward(h);
+    for (size_t i = 0; i + 1 < body_->size(); ++i) h = body_[i]->as<LayerBlock>()->forward(h, probes);
     return body_[body_->size() - 1]->as<nn::Conv2d>()->forward(h) + x;
   }
 
@@ -228,21 +246,23 @@ DLGSANetImpl::DLGSANetImpl(DlgsaConfig config) : config_(std::move(config)) {
   auto overlap = register_module("overlap_embed", std::make_shared<nn::Module>());
   embed_ = overlap->register_module("0", std::make_shared<nn::Module>())->register_module("proj", conv(3, c.dim, 3, false));
   groups_ = register_module("deep_feature_extraction", nn::ModuleList());
-  for (int64_t g = 0; g < c.groups; ++g) groups_->push_back(BuildBlock(c));
+  for (int64_t g = 0; g < c.groups; ++g) {
+    groups_->push_back(BuildBlock(c, "deep_feature_extraction." + std::to_string(g) + "."));
+  }
   body_conv_ = conv(c.dim, c.dim, 3, true);
   groups_->push_back(body_conv_);
   auto upsample = register_module("upsample", std::make_shared<nn::Module>());
   upsample_ = upsample->register_module("0", conv(c.dim, 3 * c.scale * c.scale, 3, true));
 }
 
-at::Tensor DLGSANetImpl::forward(const at::Tensor& lr) {
+at::Tensor DLGSANetImpl::forward(const at::Tensor& lr, ProbeSet* probes) {
   const auto& c = config_;
   SPARSESCOPE_CHECK(lr.dim() == 4 && lr.size(1) == 3, c.name, ": expected images [B, 3, H, W], got ", lr.sizes());
   const at::Tensor mean = at::tensor(std::vector<double>(c.mean.begin(), c.mean.end()), lr.options()).view({1, 3, 1, 1});
   const at::Tensor x = (lr - mean) * c.img_range;
   const at::Tensor f0 = embed_->forward(x);
   at::Tensor f = f0;
-  for (int64_t g = 0; g < c.groups; ++g) f = groups_[static_cast<size_t>(g)]->as<BuildBlock>()->forward(f);
+  for (int64_t g = 0; g < c.groups; ++g) f = groups_[static_cast<size_t>(g)]->as<BuildBlock>()->forward(f, probes);
   f = body_conv_->forward(f) + f0;
   return at::pixel_shuffle(upsample_->forward(f), c.scale) / c.img_range + mean;
 }

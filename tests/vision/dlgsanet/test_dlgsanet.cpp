@@ -1,6 +1,7 @@
 // DLGSANet against the official dlgsanet_arch.py (fixtures from scripts/fixtures/make_dlgsanet_fixtures.py):
 // parameter names and counts of all nine official configurations, the SR output in training mode
-// (global sparse attention) and in eval mode with TLC, within 1e-5 in float32 on the CPU.
+// (global sparse attention) and in eval mode with TLC, within 1e-5 in float32 on the CPU; and what
+// the network hands the recording seam.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -9,7 +10,13 @@
 #include <vector>
 #include <string>
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <tuple>
+
 #include "sparsescope/vision/dlgsanet.h"
+#include "sparsescope/vision/probe_set.h"
+#include "sparsescope/vision/recorder.h"
 #include "sparsescope/vision/safetensors.h"
 
 namespace sv = sparsescope::vision;
@@ -98,4 +105,55 @@ TEST(Dlgsanet, DynamicConvolutionIsTheUnfoldFormulation) {
   const at::Tensor cols = at::im2col(x, {7, 7}, {1, 1}, {3, 3}, {1, 1}).view({2, 3, 4, 49, 9, 11});
   const at::Tensor want = (cols * w.view({2, 3, 1, 49, 9, 11})).sum(3).view({2, 12, 9, 11});
   EXPECT_LT((sv::dynamic_depthwise_conv(x, w) - want).abs().max().item<double>(), 1e-4);
+}
+
+namespace {
+
+// Keeps every map a forward pass hands over.
+struct MapProbes : sv::ProbeSet {
+  sparsescope::Probe* site(const std::string&) override { return nullptr; }
+  void map(const std::string& site, sv::MapKind kind, const at::Tensor& values) override {
+    maps.emplace_back(site, kind, values.detach().clone());
+  }
+  std::vector<std::tuple<std::string, sv::MapKind, at::Tensor>> maps;
+};
+
+}  // namespace
+
+// Recording: each MHDLSA hands over its per-pixel kernels, each SparseGSA its ReLU'd channel
+// attention (TLC: the mean over windows), without changing the output; the Recorder turns them
+// into "kernel" and "channel" sites whose sparsity is the fraction of non-zero weights.
+TEST(Dlgsanet, RecordsKernelsAndChannelAttention) {
+  sv::DlgsaConfig config = sv::dlgsanet_config("dlgsanet_tiny_x2");
+  config.tlc_kernel = 8;  // windows on the 10 x 12 input
+  sv::DLGSANet model(config);
+  deterministic(model);
+  model->eval();
+  at::NoGradGuard no_grad;
+  const at::Tensor lr = at::rand({2, 3, 10, 12}, at::make_generator<at::CPUGeneratorImpl>(3));
+  MapProbes probes;
+  EXPECT_TRUE(model->forward(lr, &probes).equal(model->forward(lr)));
+  ASSERT_EQ(probes.maps.size(), 2u * 3 * 3);  // 3 groups of 3 (MHDLSA, SparseGSA) pairs
+  const auto& [kernel_site, kernel_kind, kernels] = probes.maps[0];
+  EXPECT_EQ(kernel_site, "deep_feature_extraction.0.body.0.IDynamicDWConv");
+  EXPECT_EQ(kernel_kind, sv::MapKind::Kernel);
+  EXPECT_EQ(kernels.sizes(), (at::IntArrayRef{2, 8, 10 * 12, 49}));  // 48 channels in groups of 6, 7 x 7 taps
+  const auto& [channel_site, channel_kind, channels] = probes.maps[1];
+  EXPECT_EQ(channel_site, "deep_feature_extraction.0.body.1.restormer_attn");
+  EXPECT_EQ(channel_kind, sv::MapKind::Channel);
+  EXPECT_EQ(channels.sizes(), (at::IntArrayRef{2, 6, 8, 8}));  // 6 heads of 8 channels
+  EXPECT_GE(channels.min().item<float>(), 0.0f);
+
+  sv::RecorderOptions options;
+  options.items = {1};
+  sv::Recorder recorder(options);
+  model->forward(lr, &recorder);
+  const std::vector<sv::Trace> traces = recorder.take();
+  ASSERT_EQ(traces.size(), 1u);
+  const sv::SiteTrace& site = traces[0].site(channel_site);
+  EXPECT_EQ(site.kind, "channel");
+  EXPECT_TRUE(site.probs.allclose(channels[1], 1e-6, 1e-6));
+  const at::Tensor kept = channels[1].ne(0).to(at::kFloat).mean({1, 2});
+  EXPECT_TRUE(site.stats.select(1, 1).allclose(kept));
+  EXPECT_EQ(traces[0].site(kernel_site).kind, "kernel");
 }

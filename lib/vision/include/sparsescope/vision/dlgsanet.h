@@ -16,6 +16,8 @@
 
 namespace sparsescope::vision {
 
+class ProbeSet;  // probe_set.h
+
 struct DlgsaConfig {
   std::string name;
   int64_t scale = 4;
@@ -46,8 +48,12 @@ DlgsaConfig dlgsanet_config_from_json(const std::string& text);
 class DLGSANetImpl : public torch::nn::Module {
  public:
   explicit DLGSANetImpl(DlgsaConfig config);
-  /// lr [B, 3, H, W] in [0, 1] -> sr [B, 3, scale H, scale W] (not clamped).
-  at::Tensor forward(const at::Tensor& lr);
+  /// lr [B, 3, H, W] in [0, 1] -> sr [B, 3, scale H, scale W] (not clamped). With `probes`, every
+  /// MHDLSA hands over its per-pixel kernels (ProbeSet::map, MapKind::Kernel: [B, groups, H W, k k],
+  /// rows in the LR's raster order) as site "deep_feature_extraction.<g>.body.<i>.IDynamicDWConv" and
+  /// every SparseGSA its channel attention after the ReLU (MapKind::Channel: [B, heads, C / heads,
+  /// C / heads], the mean over TLC's windows in eval mode) as ".restormer_attn".
+  at::Tensor forward(const at::Tensor& lr, ProbeSet* probes = nullptr);
   const DlgsaConfig& config() const { return config_; }
 
  private:
