@@ -1,7 +1,8 @@
 // sparsescope sr INPUT... --out DIR: super-resolution of images, folders and video frames with
 // DLGSANet weights, tile by tile (sr_tiling.h) so that memory stays bounded for any image size.
 // Each image becomes DIR/<name>.png and each selected frame DIR/<video name>.frame<N>.png, written
-// atomically: an output that exists is complete, and a rerun skips it (resume) unless --force.
+// atomically after its trace (--record): an output that exists is complete, and a rerun skips it
+// (resume) unless --force.
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 
@@ -20,8 +21,10 @@
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/model_spec.h"
 #include "sparsescope/vision/preprocess.h"
+#include "sparsescope/vision/recorder.h"
 #include "sparsescope/vision/sr_eval.h"
 #include "sparsescope/vision/sr_tiling.h"
+#include "sparsescope/vision/trace.h"
 #include "sparsescope/vision/video.h"
 
 namespace sparsescope::cli {
@@ -41,6 +44,8 @@ struct SrOptions {
   std::string device = "cpu";
   std::string dtype = "fp32";
   int frames_every = 30;
+  bool record = false;
+  int64_t record_size = 64;
   bool force = false;
   bool json = false;
 };
@@ -77,6 +82,25 @@ class Upscaling {
     return vision::tensor_to_image(vision::sr_to_8bit(sr).permute({1, 2, 0}).contiguous());
   }
 
+  // The maps of every MHDLSA and SparseGSA on the central `size` x `size` LR pixels of `image` (all
+  // of it when smaller), in eval mode as the SR runs.
+  vision::Trace record(const vision::Image& image, int64_t size, const std::string& input, int64_t frame) {
+    const at::NoGradGuard no_grad;
+    const at::Tensor pixels = vision::image_to_tensor(image);  // [H, W, 3]
+    const int64_t h = std::min<int64_t>(size, image.height), w = std::min<int64_t>(size, image.width);
+    const at::Tensor crop = pixels.narrow(0, (image.height - h) / 2, h).narrow(1, (image.width - w) / 2, w).contiguous();
+    vision::Recorder recorder;
+    model_->forward(crop.permute({2, 0, 1}).unsqueeze(0).to(device_, dtype_).div(255), &recorder);
+    vision::Trace trace = recorder.take().at(0);
+    trace.image = crop;
+    trace.info.model = name();
+    trace.info.method = "dlgsanet";
+    trace.info.input = input;
+    trace.info.frame = frame;
+    trace.info.layout.grid = {1, h, w};
+    return trace;
+  }
+
  private:
   at::Device device_;
   at::ScalarType dtype_;
@@ -92,14 +116,17 @@ int run_sr(const SrOptions& o) {
   const OutputDir out_dir(o.out);
   BatchReport report;
   ProgressBar progress("sr", items.size());
-  // Upscales one image into `path` unless it is there already.
-  auto upscale_into = [&](const fs::path& path, const vision::Image& image, const std::string& what) {
-    if (!o.force && fs::exists(path)) {
+  // Upscales one image into `path` (and records it into <path>.trace.safetensors) unless done.
+  auto upscale_into = [&](const fs::path& path, const vision::Image& image, const std::string& what,
+                          const std::string& input, int64_t frame) {
+    const fs::path trace_path = path.string() + ".trace.safetensors";
+    if (!o.force && fs::exists(path) && (!o.record || fs::exists(trace_path))) {
       report.skipped();
       return;
     }
-    const vision::Image sr = upscaling.run(image);
     fs::create_directories(path.parent_path());
+    if (o.record) vision::save_trace(upscaling.record(image, o.record_size, input, frame), trace_path.string());
+    const vision::Image sr = upscaling.run(image);
     vision::write_png(path.string(), sr);
     if (!o.json) {
       progress.print_line(what + ": " + std::to_string(image.width) + "x" + std::to_string(image.height) + " -> " +
@@ -113,14 +140,14 @@ int run_sr(const SrOptions& o) {
       SPARSESCOPE_CHECK(item.error.empty(), item.error);
       if (!is_video(item.source)) {
         upscale_into(out_dir.path() / fs::path(item.name).replace_extension(".png"), vision::read_image(item.source.string()),
-                     item.name);
+                     item.name, printable(item.source.string()), -1);
       } else {
         vision::VideoReader video(item.source.string(), o.frames_every);
         vision::Image frame;
         std::int64_t index = 0;
         while (video.next(frame, &index)) {
           const std::string key = item.name + ".frame" + std::to_string(index);
-          upscale_into(out_dir.path() / (key + ".png"), frame, key);
+          upscale_into(out_dir.path() / (key + ".png"), frame, key, printable(item.source.string()), index);
         }
         SPARSESCOPE_CHECK(!video.ended_early(), "the stream ended after ", video.frames_passed(), " of the ",
                           video.info().frame_count, " frames its container announces (a truncated or damaged file)");
@@ -158,7 +185,9 @@ Command add_sr_command(CLI::App& app) {
       "Examples:\n"
       "  sparsescope sr photo.jpg --out big/ --weights runs/light_x4/model.safetensors\n"
       "  sparsescope sr photos/ clip.mp4 --out big/ --weights DLGSANet_x4.pth --model dlgsanet_light_x4 --device cuda\n"
-      "Writes DIR/<name>.png per image, DIR/<video>.frame<N>.png per selected frame, and DIR/summary.json.\n"
+      "Writes DIR/<name>.png per image, DIR/<video>.frame<N>.png per selected frame, and DIR/summary.json;\n"
+      "with --record also <output>.trace.safetensors (the recording of a central --record-size square: each\n"
+      "MHDLSA's per-pixel kernels and each SparseGSA's channel attention after the ReLU, with its sparsity).\n"
       "Images are upscaled in tiles of --tile LR pixels with --tile-overlap pixels of context (memory stays\n"
       "bounded; 0 for one pass). Finished outputs are skipped unless --force; a bad file is reported and\n"
       "skipped; exit status 1 if any failed, 2 for usage errors.");
@@ -174,6 +203,10 @@ Command add_sr_command(CLI::App& app) {
   cmd->add_option("--device", opt->device, "cpu, cuda or cuda:N");
   cmd->add_option("--dtype", opt->dtype, "Compute dtype")->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   cmd->add_option("--frames-every", opt->frames_every, "Take every N-th frame of videos")->check(CLI::Range(1, 100000));
+  cmd->add_flag("--record", opt->record,
+                "Also write <output>.trace.safetensors: each block's per-pixel kernels and channel attention (the viewer opens it)");
+  cmd->add_option("--record-size", opt->record_size, "LR pixels (a central square) that --record records")
+      ->check(CLI::Range(1, 512));
   cmd->add_flag("--force", opt->force, "Redo items whose outputs exist");
   cmd->add_flag("--json", opt->json, "Print the summary as JSON on stdout");
   return [opt] { return run_sr(*opt); };

@@ -13,6 +13,7 @@
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/preprocess.h"
 #include "sparsescope/vision/safetensors.h"
+#include "sparsescope/vision/trace.h"
 #include "process.h"
 #include "temp_dir.h"
 
@@ -89,6 +90,28 @@ TEST_F(CliSr, UpscalesFoldersReportsBadFilesAndResumes) {
   r = sr({(dir_ / "in" / "a.png").string(), "--out", (dir_ / "small").string(), "--tile", "8", "--tile-overlap", "4"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(sv::read_image((dir_ / "small" / "a.png").string()).width, 60);
+}
+
+// --record: a trace beside each output with every block's kernels and channel attention on the
+// central square, which a rerun without the trace redoes.
+TEST_F(CliSr, RecordsKernelsAndChannelAttention) {
+  auto r = sr({(dir_ / "in" / "a.png").string(), "--out", (dir_ / "out").string(), "--record", "--record-size", "16"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const sv::Trace trace = sv::load_trace((dir_ / "out" / "a.png.trace.safetensors").string());
+  EXPECT_EQ(trace.info.model, "dlgsanet_tiny_x2");
+  EXPECT_EQ(trace.info.layout.grid, (std::vector<int64_t>{1, 16, 16}));
+  EXPECT_EQ(trace.image.sizes(), (at::IntArrayRef{16, 16, 3}));
+  ASSERT_EQ(trace.sites.size(), 18u);
+  EXPECT_EQ(trace.sites[0].kind, "kernel");
+  EXPECT_EQ(trace.sites[0].queries, 16 * 16);
+  EXPECT_EQ(trace.sites[0].keys, 49);
+  EXPECT_EQ(trace.sites[1].kind, "channel");
+  EXPECT_EQ(trace.sites[1].heads(), 6);
+  fs::remove(dir_ / "out" / "a.png.trace.safetensors");
+  r = sr({(dir_ / "in" / "a.png").string(), "--out", (dir_ / "out").string(), "--record", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["succeeded"], 1);
+  EXPECT_TRUE(fs::exists(dir_ / "out" / "a.png.trace.safetensors"));
 }
 
 TEST_F(CliSr, UsageErrorsExitTwoNamingTheFlag) {
