@@ -32,6 +32,7 @@ namespace sv = vision;
 struct EvalCommandOptions {
   std::string task = "classify";
   int64_t scale = 0;
+  std::string sr_images;
   std::string weights;
   std::string model;
   std::string dataset;
@@ -47,7 +48,11 @@ struct EvalCommandOptions {
 };
 
 int run_eval(const EvalCommandOptions& o) {
-  if (o.task == "sr") return run_sr_eval({o.weights, o.model, o.dataset, o.scale, o.limit, o.device, o.dtype, o.json});
+  if (o.task == "sr") {
+    return run_sr_eval({o.weights, o.sr_images, o.model, o.dataset, o.scale, o.limit, o.device, o.dtype, o.json});
+  }
+  SPARSESCOPE_CHECK(!o.weights.empty(), "--weights is required");
+  SPARSESCOPE_CHECK(o.sr_images.empty(), "--sr-images is for --task sr");
   sv::ModelSpecNames names;
   names.weights = o.model.empty() ? "--weights" : "--model/--weights";
   sv::LoadedModel loaded = sv::load_model({o.model, o.weights, o.method, o.device, o.dtype}, names);
@@ -144,7 +149,7 @@ Command add_eval_command(CLI::App& app) {
       "SR (--task sr): PSNR and SSIM on Y of BT.601 with the scale's border cropped, as BasicSR measures them, beside\n"
       "MATLAB-bicubic upscaling; --dataset a set as SelfExSR ships it (Set5, Set14, BSD100: DIR/image_SRF_<scale>/*_HR,\n"
       "*_LR) or a folder of HR images (LR made by MATLAB's bicubic); --weights ours (with a card) or BasicSR's .pth with\n"
-      "--model dlgsanet_light_x4 ....\n"
+      "--model dlgsanet_light_x4 ...; --sr-images DIR --scale S scores SR images made by other code in the same harness.\n"
       "Datasets as for `sparsescope train`: the test split of fashion-mnist[:DIR], or an image folder\n"
       "DIR/<class>/<image> (DIR/val or DIR/test when present). --model may be left out when the weights\n"
       "carry a model card (models trained by `sparsescope train`). Unreadable images are reported and\n"
@@ -153,7 +158,9 @@ Command add_eval_command(CLI::App& app) {
   cmd->add_option("--task", opt->task, "classify, or sr (super-resolution)")->check(CLI::IsMember({"classify", "sr"}));
   cmd->add_option("--scale", opt->scale, "--task sr: the scale, checked against the model's (default: the model's)")
       ->check(kNonNegative);
-  cmd->add_option("--weights", opt->weights, "Weights: safetensors or .pth with timm's parameter names")->required();
+  cmd->add_option("--weights", opt->weights, "Weights: safetensors or .pth with timm's parameter names (required but "
+                                             "for --task sr --sr-images)");
+  cmd->add_option("--sr-images", opt->sr_images, "--task sr: score these SR images (named as the HR files) instead of a model");
   cmd->add_option("--model", opt->model, "Model name (default: the model card in the weights)");
   cmd->add_option("--dataset", opt->dataset, "fashion-mnist, fashion-mnist:DIR, or an image folder")->required();
   cmd->add_option("--split", opt->split, "Split of the dataset")->check(CLI::IsMember({"test", "train"}));

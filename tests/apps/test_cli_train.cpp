@@ -10,6 +10,7 @@
 
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/preprocess.h"
+#include "sparsescope/vision/sr_data.h"
 #include "sparsescope/vision/datasets.h"  // before Qt (process.h), whose `slots` macro breaks LibTorch's headers
 #include "process.h"
 #include "sparsescope/vision/safetensors.h"
@@ -227,10 +228,14 @@ TEST_F(CliTrain, EvalOfTheBundledSparsifinerModelReportsFlopsAndMaskRecall) {
 // and `eval --task sr` scores the weights it wrote, card and all, beside bicubic.
 TEST_F(CliTrain, TrainsAndEvaluatesSuperResolution) {
   fs::create_directories(dir_ / "hr");
+  fs::create_directories(dir_ / "lr");  // the LR the harness makes, as files for `sr`
   for (int i = 0; i < 3; ++i) {
     at::Tensor pixels = (at::arange(40 * 32 * 3, at::kLong).view({32, 40, 3}) * (7 + i) % 251).to(at::kByte);
-    sparsescope::vision::write_png((dir_ / "hr" / (std::to_string(i) + ".png")).string(),
-                                   sparsescope::vision::tensor_to_image(pixels));
+    const std::string file = std::to_string(i) + ".png";
+    sparsescope::vision::write_png((dir_ / "hr" / file).string(), sparsescope::vision::tensor_to_image(pixels));
+    const at::Tensor lr = sparsescope::vision::bicubic_lr(pixels.permute({2, 0, 1}).contiguous(), 4);
+    sparsescope::vision::write_png((dir_ / "lr" / file).string(),
+                                   sparsescope::vision::tensor_to_image(lr.permute({1, 2, 0}).contiguous()));
   }
   const std::string hr = (dir_ / "hr").string();
   auto train = cli({"train", "--task", "sr", "--model", "dlgsanet_tiny_x4", "--dataset", hr, "--eval-dataset", hr,
@@ -256,6 +261,15 @@ TEST_F(CliTrain, TrainsAndEvaluatesSuperResolution) {
   EXPECT_EQ(e["per_image"].size(), 3u);
   EXPECT_GT(e["bicubic_psnr"].get<double>(), 0);
   EXPECT_DOUBLE_EQ(e["psnr"].get<double>(), parse(train.out)["eval_psnr"].get<double>());
+  // `sr` writes what eval scored; scored as images made elsewhere (--sr-images), they read the same.
+  auto upscaled = cli({"sr", (dir_ / "lr").string(), "--out", (dir_ / "upscaled").string(), "--tile", "0", "--weights",
+                       (dir_ / "sr" / "model.safetensors").string()});
+  ASSERT_EQ(upscaled.status, 0) << upscaled.err;
+  auto images = cli({"eval", "--task", "sr", "--sr-images", (dir_ / "upscaled").string(), "--dataset", hr, "--scale", "4",
+                     "--json"});
+  ASSERT_EQ(images.status, 0) << images.err;
+  EXPECT_DOUBLE_EQ(parse(images.out)["psnr"].get<double>(), e["psnr"].get<double>());
+  EXPECT_EQ(cli({"eval", "--task", "sr", "--sr-images", (dir_ / "upscaled").string(), "--dataset", hr}).status, 2);
   auto wrong_scale = cli({"eval", "--task", "sr", "--weights", (dir_ / "sr" / "model.safetensors").string(),
                           "--dataset", hr, "--scale", "2"});
   EXPECT_EQ(wrong_scale.status, 2);
