@@ -1,6 +1,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "../src/json_field.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/dlgsanet.h"
 
@@ -65,14 +66,7 @@ DlgsaConfig dlgsanet_config_from_json(const std::string& text) {
   const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   SPARSESCOPE_CHECK(j.is_object(), "DLGSANet model card: not a JSON object");
   DlgsaConfig c;
-  auto get = [&j](const char* key, auto& field) {
-    SPARSESCOPE_CHECK(j.contains(key), "DLGSANet model card: key '", key, "' is missing");
-    try {
-      field = j.at(key).get<std::decay_t<decltype(field)>>();
-    } catch (const nlohmann::json::exception&) {
-      SPARSESCOPE_FAIL("DLGSANet model card: key '", key, "' has the wrong type: ", j.at(key).dump());
-    }
-  };
+  auto get = [&j](const char* key, auto& field) { detail::json_field(j, key, field, "DLGSANet model card"); };
   get("name", c.name);
   get("scale", c.scale);
   get("dim", c.dim);

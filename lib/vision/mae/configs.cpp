@@ -1,9 +1,9 @@
 // The official configurations of models_mae.py and models_lut.py, ours for 32 x 32 images, and the
 // configuration as JSON (the model card).
 #include <map>
-#include <type_traits>
 #include <nlohmann/json.hpp>
 
+#include "../src/json_field.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/mae.h"
 
@@ -87,14 +87,7 @@ MaeConfig mae_config_from_json(const std::string& text) {
   const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   SPARSESCOPE_CHECK(j.is_object(), "MAE model card: not a JSON object");
   MaeConfig c;
-  auto get = [&j](const char* key, auto& field) {
-    SPARSESCOPE_CHECK(j.contains(key), "MAE model card: key '", key, "' is missing");
-    try {
-      field = j.at(key).get<std::decay_t<decltype(field)>>();
-    } catch (const nlohmann::json::exception&) {
-      SPARSESCOPE_FAIL("MAE model card: key '", key, "' has the wrong type: ", j.at(key).dump());
-    }
-  };
+  auto get = [&j](const char* key, auto& field) { detail::json_field(j, key, field, "MAE model card"); };
   get("name", c.name);
   get("img_size", c.img_size);
   get("patch_size", c.patch_size);
