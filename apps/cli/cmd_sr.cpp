@@ -18,10 +18,10 @@
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/atomic_file.h"
 #include "sparsescope/vision/dlgsanet.h"
+#include "sparsescope/vision/dlgsanet_trace.h"
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/model_spec.h"
 #include "sparsescope/vision/preprocess.h"
-#include "sparsescope/vision/recorder.h"
 #include "sparsescope/vision/sr_eval.h"
 #include "sparsescope/vision/sr_tiling.h"
 #include "sparsescope/vision/trace.h"
@@ -82,23 +82,8 @@ class Upscaling {
     return vision::tensor_to_image(vision::sr_to_8bit(sr).permute({1, 2, 0}).contiguous());
   }
 
-  // The maps of every MHDLSA and SparseGSA on the central `size` x `size` LR pixels of `image` (all
-  // of it when smaller), in eval mode as the SR runs.
   vision::Trace record(const vision::Image& image, int64_t size, const std::string& input, int64_t frame) {
-    const at::NoGradGuard no_grad;
-    const at::Tensor pixels = vision::image_to_tensor(image);  // [H, W, 3]
-    const int64_t h = std::min<int64_t>(size, image.height), w = std::min<int64_t>(size, image.width);
-    const at::Tensor crop = pixels.narrow(0, (image.height - h) / 2, h).narrow(1, (image.width - w) / 2, w).contiguous();
-    vision::Recorder recorder;
-    model_->forward(crop.permute({2, 0, 1}).unsqueeze(0).to(device_, dtype_).div(255), &recorder);
-    vision::Trace trace = recorder.take().at(0);
-    trace.image = crop;
-    trace.info.model = name();
-    trace.info.method = "dlgsanet";
-    trace.info.input = input;
-    trace.info.frame = frame;
-    trace.info.layout.grid = {1, h, w};
-    return trace;
+    return vision::record_dlgsanet(model_, image, size, device_, dtype_, input, frame);
   }
 
  private:

@@ -1,5 +1,5 @@
 // sparsescope-viewer [FILE] [--weights FILE [--model NAME] [--method M]] [--layer L --head H --query Q]
-//                    [--colormap NAME] [--screenshot OUT.png]
+//                    [--colormap NAME] [--sr DLGSANET_WEIGHTS] [--screenshot OUT.png]
 // Only wiring: command line -> settings, window, file, run and selection. With --screenshot the
 // window is rendered (the offscreen platform works), saved and the program exits: 0 on success,
 // 1 when the file could not be opened, the run failed or the PNG could not be written, 2 for usage
@@ -13,6 +13,7 @@
 
 #include "document.h"
 #include "main_window.h"
+#include "sr_window.h"
 #include "model_runner.h"
 #include "run_panel.h"
 #include "sparsescope/kernels/error.h"
@@ -60,7 +61,9 @@ int main(int argc, char** argv) {
   const QCommandLineOption query("query", "Query token to select (0 is the class token).", "Q");
   const QCommandLineOption colormap("colormap", "viridis, magma, inferno, turbo or gray.", "NAME");
   const QCommandLineOption screenshot("screenshot", "Render the window, save it to OUT.png and exit.", "OUT.png");
-  parser.addOptions({model, weights, method, device, dtype, layer, head, query, colormap, screenshot});
+  const QCommandLineOption sr("sr", "DLGSANet weights: open the super-resolution window on the image (--screenshot "
+                                    "then renders that window).", "WEIGHTS");
+  parser.addOptions({model, weights, method, device, dtype, layer, head, query, colormap, screenshot, sr});
   parser.process(app);
   const bool batch = parser.isSet(screenshot);
 
@@ -137,11 +140,22 @@ int main(int argc, char** argv) {
       fail(2, e.what());
     }
   }
+  if (parser.isSet(sr)) {
+    QString error;
+    if (!window.open_super_resolution(parser.value(sr), &error)) {
+      if (batch) return fail(1, "--sr: " + error);
+      fail(1, "--sr: " + error);
+    }
+  }
   if (!batch) return QApplication::exec();
 
   QApplication::processEvents();
   const QString out = parser.value(screenshot);
   QString error;
+  if (parser.isSet(sr)) {
+    if (!window.sr_window()->grab().save(out)) return fail(1, QString("--screenshot: cannot write '%1'").arg(out));
+    return 0;
+  }
   if (!window.export_png(MainWindow::ExportView::Window, out, &error)) return fail(1, error);
   return 0;
 }

@@ -28,6 +28,7 @@
 #include "overlay_panel.h"
 #include "overlay_view.h"
 #include "run_panel.h"
+#include "sr_window.h"
 #include "sparsescope/kernels/error.h"
 #include "stats_csv.h"
 #include "stats_panel.h"
@@ -186,6 +187,28 @@ void MainWindow::build_menus() {
   run->addAction("Run on this image or frame", QKeySequence("Ctrl+R"), this, [this] { run_model(false); });
   run->addAction("Run on every frame", this, [this] { run_model(true); });
   run->addAction("Cancel", QKeySequence("Esc"), jobs_.get(), &JobRunner::cancel);
+  run->addSeparator();
+  run->addAction("Super-resolution of this image or frame...", this, [this] {
+    const QString weights = QFileDialog::getOpenFileName(this, "DLGSANet weights", QString(),
+                                                         "Weights (*.safetensors *.pth);;All files (*)");
+    QString error;
+    if (!weights.isEmpty() && !open_super_resolution(weights, &error)) show_error(error);
+  });
+}
+
+bool MainWindow::open_super_resolution(const QString& weights, QString* error) {
+  if (!document_ || document_->frame_count() == 0 || document_->frame(current_frame_).image.pixels.empty()) {
+    if (error) *error = "super-resolution: open an image or a video first";
+    return false;
+  }
+  if (!sr_) {
+    sr_ = new SrWindow(this);
+    sr_->setWindowFlag(Qt::Window);
+  }
+  if (!sr_->show_image(document_->frame(current_frame_).image, weights, error)) return false;
+  sr_->show();
+  sr_->raise();
+  return true;
 }
 
 void MainWindow::show_error(const QString& message) {

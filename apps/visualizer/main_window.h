@@ -21,6 +21,7 @@ class MaskPanel;
 class ModelRunner;
 class OverlayPanel;
 class RunPanel;
+class SrWindow;
 class StatsPanel;
 class TimelineView;
 class TraceModel;
@@ -44,6 +45,10 @@ class MainWindow : public QMainWindow {
   bool wait_for_job(QString* error);
   /// Shows frame `frame` of a video (its trace when recorded, else the frame itself).
   void show_frame(int frame);
+  /// Opens the super-resolution window on the shown image or frame with DLGSANet `weights`;
+  /// false with the reason in `error` (no image open, unreadable weights).
+  bool open_super_resolution(const QString& weights, QString* error);
+  SrWindow* sr_window() const { return sr_; }
 
   enum class ExportView { Overlay, HeadGrid, Mask, Window };
   /// Writes the view as PNG; false with a message naming the file and cause in `error`.
@@ -84,6 +89,7 @@ class MainWindow : public QMainWindow {
   std::unique_ptr<JobRunner> jobs_;
   std::shared_ptr<Document> document_;
   int current_frame_ = 0;
+  SrWindow* sr_ = nullptr;  // made on first use, a window of its own
   QString last_error_;
   QString job_error_;
 

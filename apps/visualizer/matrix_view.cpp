@@ -63,6 +63,8 @@ void MatrixView::set_view(double zoom, QPointF origin) {
 
 QPointF MatrixView::to_cell(QPointF p) const { return origin_ + p / scale(); }
 
+QPointF MatrixView::to_widget(QPointF cell) const { return (cell - origin_) * scale(); }
+
 void MatrixView::paintEvent(QPaintEvent*) {
   QPainter painter(this);
   painter.fillRect(rect(), palette().mid());  // grey, so that an all-white mask stands out
@@ -118,8 +120,10 @@ void MatrixView::mouseMoveEvent(QMouseEvent* event) {
 
 void MatrixView::mouseReleaseEvent(QMouseEvent* event) {
   if (event->button() != Qt::LeftButton || dragged_ || image_.isNull()) return;
-  const int row = static_cast<int>(std::floor(to_cell(event->position()).y()));
+  const QPointF cell = to_cell(event->position());
+  const int row = static_cast<int>(std::floor(cell.y())), column = static_cast<int>(std::floor(cell.x()));
   if (row >= 0 && row < image_.height()) Q_EMIT row_clicked(row);
+  if (row >= 0 && row < image_.height() && column >= 0 && column < image_.width()) Q_EMIT cell_clicked(column, row);
 }
 
 void MatrixView::resizeEvent(QResizeEvent* event) {

@@ -1,5 +1,5 @@
 #pragma once
-// One matrix image (token x token or block x block) with zoom (wheel, around the cursor) and pan
+// One matrix image (token x token or block x block, or a picture) with zoom (wheel, around the cursor) and pan
 // (drag), nearest-neighbour so single cells stay sharp, and one highlighted row. Two views can
 // follow each other through view_changed / set_view.
 #include <QImage>
@@ -23,14 +23,16 @@ class MatrixView : public QWidget {
   void set_view(double zoom, QPointF origin);
   void fit();
 
-  /// Widget point -> matrix cell (column, row), which may lie outside the matrix.
+  /// Widget point -> matrix cell (column, row), which may lie outside the matrix, and back.
   QPointF to_cell(QPointF widget_point) const;
+  QPointF to_widget(QPointF cell) const;
 
   QSize sizeHint() const override { return {300, 300}; }
 
  Q_SIGNALS:
   void view_changed(double zoom, QPointF origin);
   void row_clicked(int row);
+  void cell_clicked(int column, int row);  // a click (not a drag) inside the image
 
  protected:
   void paintEvent(QPaintEvent* event) override;

@@ -27,6 +27,10 @@
 #include "overlay_panel.h"
 #include "overlay_view.h"
 #include "run_panel.h"
+#include "sparsescope/vision/dlgsanet.h"
+#include "sparsescope/vision/image.h"
+#include "sparsescope/vision/safetensors.h"
+#include "sr_window.h"
 #include "stats_csv.h"
 #include "stats_panel.h"
 #include "stats_table_model.h"
@@ -294,6 +298,51 @@ class ViewerWindow : public QObject {
     QVERIFY(!window_->wait_for_job(&error));
     QVERIFY2(error.contains("weights") && error.contains("nope.safetensors"), qPrintable(error));
     QVERIFY(window_->trace_model()->empty());
+  }
+
+  // Super-resolution: LR, bicubic, SR and their difference at one size with one zoom; the recorded
+  // kernels at a clicked pixel and the channel attention with its sparsity.
+  void super_resolution_side_by_side_with_kernels() {
+    QString error;
+    QVERIFY(!window_->open_super_resolution("x", &error));  // nothing open yet
+    QVERIFY2(error.contains("open an image"), qPrintable(error));
+    at::manual_seed(0);
+    sv::DLGSANet model(sv::dlgsanet_config("dlgsanet_tiny_x2"));
+    sv::NamedTensors weights;
+    for (const auto& item : model->named_parameters()) weights.emplace_back(item.key(), item.value().detach());
+    const QString path = dir_.filePath("tiny_x2.safetensors");
+    sv::save_safetensors(path.toStdString(), weights, {{sv::kDlgsaCardKey, sv::dlgsanet_config_json(model->config())}});
+    sv::Image image;
+    image.width = 24;
+    image.height = 18;
+    image.pixels.resize(24 * 18 * 3);
+    for (size_t i = 0; i < image.pixels.size(); ++i) image.pixels[i] = static_cast<uint8_t>((i * 37) % 251);
+    const QString picture = dir_.filePath("small.png");
+    sv::write_png(picture.toStdString(), image);
+    window_->open_file(picture);
+    QVERIFY2(window_->wait_for_job(&error), qPrintable(error));
+    QVERIFY(!window_->open_super_resolution(dir_.filePath("nope.safetensors"), &error));
+    QVERIFY2(error.contains("nope.safetensors"), qPrintable(error));
+    QVERIFY2(window_->open_super_resolution(path, &error), qPrintable(error));
+    SrWindow* sr = window_->sr_window();
+    QVERIFY(sr->isVisible());
+    const SrComparison& c = sr->comparison();
+    QCOMPARE(c.scale, int64_t{2});
+    for (const QImage* picture : {&c.lr, &c.bicubic, &c.sr, &c.difference}) QCOMPARE(picture->size(), QSize(48, 36));
+    QCOMPARE(c.lr.pixelColor(1, 1), c.lr.pixelColor(0, 0));  // LR pixels repeated 2 x 2
+    QCOMPARE(c.trace.sites.size(), size_t{18});
+    sr->view(2)->view_changed(4.0, QPointF(3, 5));  // a zoom in the SR view moves the others
+    QCOMPARE(sr->view(0)->to_cell(QPointF(0, 0)), QPointF(3, 5));
+    QCOMPARE(sr->view(3)->to_cell(QPointF(0, 0)), QPointF(3, 5));
+    sr->select_site(0);  // an MHDLSA: the kernels at a pixel
+    sr->select_cell(2 * 5 + 1, 2 * 7);  // LR pixel (5, 7)
+    QVERIFY2(sr->map_caption().contains("kernel") && sr->map_caption().contains(QString::number(7 * 24 + 5)),
+             qPrintable(sr->map_caption()));
+    sr->select_head(3);
+    QVERIFY2(sr->map_caption().contains("group 3"), qPrintable(sr->map_caption()));
+    sr->select_site(1);  // a SparseGSA: the channel attention and how much of it the ReLU kept
+    QVERIFY2(sr->map_caption().contains("non-zero"), qPrintable(sr->map_caption()));
+    QCOMPARE(sr->map_view()->to_cell(sr->map_view()->to_widget(QPointF(1, 1))), QPointF(1, 1));
   }
 
 #ifdef SPARSESCOPE_VIEWER_VIDEO
