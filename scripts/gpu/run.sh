@@ -12,7 +12,8 @@
 #   vit        bench/vit.sh BUILD PYTHON OUT/vit, when that script exists
 #   sass       per-kernel instruction counts from cuobjdump, and ptxas's resource report
 #   train-sr   a chunk of DLGSANet training (scripts/gpu/train_sr.sh; SR_TRAIN, SR_EVAL, SR_MODEL,
-#              SR_BUDGET, SR_EPOCHS; data by default in .deps/srdata/{train,Set5}) into OUT/sr
+#              SR_BUDGET, SR_EPOCHS; data by default in .deps/srdata/{train,Set5}, made by
+#              scripts/gpu/prepare_sr_data.sh) into OUT/sr
 #
 # The library's Debian dependencies come from .deps/ (scripts/gpu/fetch_deps.sh, run beforehand on
 # the development machine; pass `.deps` in `carry`), unpacked into a private prefix; with CLI11's
