@@ -42,6 +42,7 @@ class CliSr : public sparsescope::test::TempDirTest {
     fs::create_directories(dir_ / "in" / "nested");
     write(dir_ / "in" / "a.png", 30, 20, 1);
     write(dir_ / "in" / "nested" / "b.png", 12, 18, 2);
+    write(dir_ / "in" / "dot.png", 1, 1, 3);  // smaller than any window or kernel of the model
     std::ofstream(dir_ / "in" / "broken.png") << "not a png";
   }
   static void write(const fs::path& path, int width, int height, int seed) {
@@ -72,8 +73,9 @@ TEST_F(CliSr, UpscalesFoldersReportsBadFilesAndResumes) {
   const sv::Image b = sv::read_image((out / "nested" / "b.png").string());
   EXPECT_EQ(b.width, 24);
   EXPECT_EQ(b.height, 36);
+  EXPECT_EQ(sv::read_image((out / "dot.png").string()).width, 2);
   auto summary = read_json(out / "summary.json");
-  EXPECT_EQ(summary["succeeded"], 2);
+  EXPECT_EQ(summary["succeeded"], 3);
   EXPECT_EQ(summary["failed"], 1);
   EXPECT_EQ(summary["model"], "dlgsanet_tiny_x2");
 
@@ -81,7 +83,7 @@ TEST_F(CliSr, UpscalesFoldersReportsBadFilesAndResumes) {
   r = sr({(dir_ / "in").string(), "--out", out.string(), "--tile", "64", "--json"});
   EXPECT_EQ(r.status, 1) << r.err;
   summary = nlohmann::json::parse(r.out);
-  EXPECT_EQ(summary["skipped"], 2);
+  EXPECT_EQ(summary["skipped"], 3);
   EXPECT_EQ(summary["succeeded"], 0);
   r = sr({(dir_ / "in" / "a.png").string(), "--out", (dir_ / "tiled").string(), "--tile", "64"});
   ASSERT_EQ(r.status, 0) << r.err;
