@@ -8,7 +8,7 @@ install(TARGETS sparsescope_kernels sparsescope_vision sparsescope_vlm
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-foreach(layer kernels vision)
+foreach(layer kernels vision vlm)
   install(DIRECTORY "${PROJECT_SOURCE_DIR}/lib/${layer}/include/" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
           PATTERN "video.h" EXCLUDE)
 endforeach()

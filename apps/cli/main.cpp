@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   add(sparsescope::cli::add_trace_command);
   add(sparsescope::cli::add_methods_command);
   add(sparsescope::cli::add_sr_command);
+  add(sparsescope::cli::add_clip_command);
 
   return sparsescope::cli::run_program(app, commands, argc, argv);
 }

@@ -370,3 +370,24 @@ TEST_F(Cli, TraceUsageErrorsAndHelp) {
 }
 
 }  // namespace
+
+// `clip tokenize` with a small vocabulary (the real one is in ../shared/data; the ids are checked
+// against open_clip in tests/vlm): 77 zero-padded ids per text in JSON, a cut text reported.
+TEST_F(Cli, ClipTokenizePrintsOpenClipsIds) {
+  const std::string vocab = (dir_ / "merges.txt").string();
+  std::ofstream(vocab) << "#version: 0.2\nh e\nl l\nhe ll\nhell o</w>\n";
+  auto r = cli({"clip", "tokenize", "Hello", std::string(100, '!'), "--vocab", vocab, "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto out = nlohmann::json::parse(r.out);
+  ASSERT_EQ(out["texts"].size(), 2u);
+  EXPECT_EQ(out["texts"][0]["ids"].size(), 77u);
+  EXPECT_EQ(out["texts"][0]["ids"][0], 516);
+  EXPECT_EQ(out["texts"][0]["ids"][1], 515);
+  EXPECT_EQ(out["texts"][0]["ids"][2], 517);
+  EXPECT_EQ(out["texts"][0]["ids"][3], 0);
+  EXPECT_TRUE(out["texts"][1]["truncated"].get<bool>());
+  EXPECT_NE(r.err.find("cut to 77"), std::string::npos) << r.err;
+  r = cli({"clip", "tokenize", "x", "--vocab", (dir_ / "none.gz").string()});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("none.gz"), std::string::npos) << r.err;
+}

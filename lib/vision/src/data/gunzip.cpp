@@ -1,4 +1,4 @@
-#include "gunzip.h"
+#include "sparsescope/vision/gunzip.h"
 
 #include <stb_image.h>
 
@@ -8,7 +8,7 @@
 
 #include "sparsescope/kernels/error.h"
 
-namespace sparsescope::vision::detail {
+namespace sparsescope::vision {
 
 namespace {
 
@@ -103,4 +103,4 @@ std::vector<std::uint8_t> gunzip(const std::uint8_t* data, std::size_t size, con
   return out;
 }
 
-}  // namespace sparsescope::vision::detail
+}  // namespace sparsescope::vision

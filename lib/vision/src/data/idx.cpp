@@ -7,7 +7,7 @@
 #include <fstream>
 #include <vector>
 
-#include "gunzip.h"
+#include "sparsescope/vision/gunzip.h"
 #include "sparsescope/kernels/error.h"
 
 namespace sparsescope::vision {
@@ -41,8 +41,8 @@ std::uint32_t be32(const std::uint8_t* p) {
 }  // namespace
 
 at::Tensor parse_idx(const std::uint8_t* data, std::size_t size, const std::string& name) {
-  if (detail::is_gzip(data, size)) {
-    const std::vector<std::uint8_t> plain = detail::gunzip(data, size, name, kMaxIdxBytes + 4 + 4 * 255);
+  if (is_gzip(data, size)) {
+    const std::vector<std::uint8_t> plain = gunzip(data, size, name, kMaxIdxBytes + 4 + 4 * 255);
     return parse_idx(plain.data(), plain.size(), name);
   }
   SPARSESCOPE_CHECK(size >= 4, "'", name, "': IDX file of ", size, " bytes is truncated (the magic number takes 4)");

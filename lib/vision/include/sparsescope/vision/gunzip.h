@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace sparsescope::vision::detail {
+namespace sparsescope::vision {
 
 /// True when `data` starts with the gzip magic bytes 1f 8b.
 bool is_gzip(const std::uint8_t* data, std::size_t size);
@@ -17,4 +17,4 @@ bool is_gzip(const std::uint8_t* data, std::size_t size);
 std::vector<std::uint8_t> gunzip(const std::uint8_t* data, std::size_t size, const std::string& name,
                                  std::size_t max_output);
 
-}  // namespace sparsescope::vision::detail
+}  // namespace sparsescope::vision
