@@ -17,6 +17,7 @@
 #include <new>
 
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/atomic_file.h"
 #include "sparsescope/vision/utf8.h"
 
 namespace sparsescope::cli {
@@ -187,6 +188,22 @@ nlohmann::json BatchReport::summary(double seconds) const {
           {"failures", failures},
           {"seconds", seconds},
           {"items_per_second", seconds > 0 ? static_cast<double>(succeeded_) / seconds : 0.0}};
+}
+
+std::string BatchReport::counts_line() const {
+  return std::to_string(succeeded_) + " done, " + std::to_string(skipped_) + " skipped (already done), " +
+         std::to_string(failures_.size()) + " failed";
+}
+
+int BatchReport::finish(const OutputDir& out, const nlohmann::json& summary, bool json, const std::string& line) const {
+  const std::string text = summary.dump(2) + "\n";
+  vision::write_file_atomically((out.path() / "summary.json").string(), text.data(), text.size());
+  if (json) {
+    std::cout << text;
+  } else {
+    std::cerr << line << "\n";
+  }
+  return exit_status();
 }
 
 bool is_video(const fs::path& path) {

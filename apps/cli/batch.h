@@ -42,6 +42,11 @@ class BatchReport {
   int exit_status() const { return failures_.empty() ? 0 : 1; }
   nlohmann::json summary(double seconds) const;
   std::string last_failure_line() const;
+  /// "N done, K skipped (already done), F failed"
+  std::string counts_line() const;
+  /// Ends a batch: `summary` written to DIR/summary.json atomically, then printed on stdout with
+  /// `json`, else `line` on stderr; returns exit_status().
+  int finish(const OutputDir& out, const nlohmann::json& summary, bool json, const std::string& line) const;
 
  private:
   std::size_t succeeded_ = 0;

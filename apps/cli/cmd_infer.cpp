@@ -14,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "number_checks.h"
 #include "batch.h"
@@ -296,16 +297,11 @@ int run_infer(const InferOptions& opt) {
   summary["weights"] = printable(opt.model.weights);
   summary["device"] = opt.model.device;
   summary["dtype"] = opt.model.dtype;
-  const std::string text = summary.dump(2) + "\n";
-  vision::write_file_atomically((out_dir.path() / "summary.json").string(), text.data(), text.size());
-  if (opt.json) {
-    std::cout << text;
-  } else {
-    std::cerr << summary["succeeded"] << " inputs done (" << frames << " images/frames), " << summary["skipped"]
-              << " skipped (already done), " << summary["failed"] << " failed; predictions in "
-              << (fs::path(opt.out) / "predictions.jsonl").string() << "\n";
-  }
-  return report.exit_status();
+  std::ostringstream line;
+  line << summary["succeeded"] << " inputs done (" << frames << " images/frames), " << summary["skipped"]
+       << " skipped (already done), " << summary["failed"] << " failed; predictions in "
+       << (fs::path(opt.out) / "predictions.jsonl").string();
+  return report.finish(out_dir, summary, opt.json, line.str());
 }
 
 }  // namespace

@@ -5,14 +5,12 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
-#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "batch.h"
 #include "commands.h"
 #include "progress.h"
 #include "sparsescope/kernels/error.h"
-#include "sparsescope/vision/atomic_file.h"
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/preprocess.h"
 #include "sparsescope/vision/safetensors.h"
@@ -77,14 +75,8 @@ int run_preprocess(const PreprocessOptions& opt) {
     }
     progress.advance();
   }
-  const auto summary = report.summary(progress.elapsed_seconds());
-  const std::string summary_path = (out_dir.path() / "summary.json").string();
-  const std::string text = summary.dump(2) + "\n";
-  vision::write_file_atomically(summary_path, text.data(), text.size());
-  if (opt.json) std::cout << text;
-  else std::cerr << summary["succeeded"] << " done, " << summary["skipped"] << " skipped (already done), "
-                 << summary["failed"] << " failed; summary in " << summary_path << "\n";
-  return report.exit_status();
+  return report.finish(out_dir, report.summary(progress.elapsed_seconds()), opt.json,
+                       report.counts_line() + "; summary in " + (out_dir.path() / "summary.json").string());
 }
 }  // namespace
 

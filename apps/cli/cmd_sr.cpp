@@ -8,7 +8,6 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
-#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "batch.h"
@@ -16,7 +15,6 @@
 #include "number_checks.h"
 #include "progress.h"
 #include "sparsescope/kernels/error.h"
-#include "sparsescope/vision/atomic_file.h"
 #include "sparsescope/vision/dlgsanet.h"
 #include "sparsescope/vision/dlgsanet_trace.h"
 #include "sparsescope/vision/image.h"
@@ -149,16 +147,8 @@ int run_sr(const SrOptions& o) {
   auto summary = report.summary(progress.elapsed_seconds());
   summary["model"] = upscaling.name();
   summary["scale"] = upscaling.scale();
-  const std::string summary_path = (out_dir.path() / "summary.json").string();
-  const std::string text = summary.dump(2) + "\n";
-  vision::write_file_atomically(summary_path, text.data(), text.size());
-  if (o.json) {
-    std::cout << text;
-  } else {
-    std::cerr << summary["succeeded"] << " done, " << summary["skipped"] << " skipped (already done), "
-              << summary["failed"] << " failed; summary in " << summary_path << "\n";
-  }
-  return report.exit_status();
+  return report.finish(out_dir, summary, o.json,
+                       report.counts_line() + "; summary in " + (out_dir.path() / "summary.json").string());
 }
 
 }  // namespace
