@@ -21,7 +21,7 @@ namespace {
 
 const fs::path kVocab = fs::path(SPARSESCOPE_SHARED_DATA_DIR) / "clip" / "bpe_simple_vocab_16e6.txt.gz";
 
-nlohmann::json fixture() {
+nlohmann::json tokenizer_fixture() {
   std::ifstream in(fs::path(SPARSESCOPE_FIXTURES_DIR) / "clip" / "tokenizer.json");
   return nlohmann::json::parse(in);
 }
@@ -73,7 +73,7 @@ TEST_F(ClipTokenizerSmall, MergesByRankAndPadsToTheContext) {
 
 TEST(ClipTokenizer, MatchesOpenClipOnItsTexts) {
   if (!fs::exists(kVocab)) GTEST_SKIP() << kVocab << " is absent (../shared/data): no CLIP vocabulary to test";
-  const nlohmann::json f = fixture();
+  const nlohmann::json f = tokenizer_fixture();
   const sl::ClipTokenizer t(kVocab.string());
   EXPECT_EQ(t.vocab_size(), f["vocab_size"].get<int64_t>());
   const std::vector<std::string> texts = f["texts"].get<std::vector<std::string>>();
@@ -88,7 +88,7 @@ TEST(ClipTokenizer, MatchesOpenClipOnItsTexts) {
 TEST(ClipTokenizer, MatchesOpenClipOnEveryCocoCaption) {
   const fs::path captions = fs::path(SPARSESCOPE_SHARED_DATA_DIR) / "coco-mini" / "annotations" / "captions_val2017.json";
   if (!fs::exists(kVocab) || !fs::exists(captions)) GTEST_SKIP() << "../shared/data is absent: no COCO captions to test";
-  const nlohmann::json f = fixture();
+  const nlohmann::json f = tokenizer_fixture();
   std::ifstream in(captions);
   const nlohmann::json annotations = nlohmann::json::parse(in)["annotations"];
   std::vector<std::string> texts;
