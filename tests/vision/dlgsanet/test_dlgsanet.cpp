@@ -18,6 +18,7 @@
 #include "sparsescope/vision/probe_set.h"
 #include "sparsescope/vision/recorder.h"
 #include "sparsescope/vision/safetensors.h"
+#include "sine_weights.h"
 
 namespace sv = sparsescope::vision;
 
@@ -29,24 +30,13 @@ const sv::SafetensorsFile& fixture() {
   return file;
 }
 
-at::Tensor tensor(const std::string& name) {
-  for (const auto& [n, t] : fixture().tensors) {
-    if (n == name) return t;
-  }
-  return {};
-}
+at::Tensor tensor(const std::string& name) { return sparsescope::test::fixture_tensor(fixture(), name); }
 
-// The fixture's weights: 0.05 sin(0.37 i + o) over the flat index, o = the name's bytes summed mod 97.
+// The fixture's weights (sine_weights.h), temperatures around 1.
 void deterministic(sv::DLGSANet& model) {
-  at::NoGradGuard no_grad;
-  for (auto& item : model->named_parameters(/*recurse=*/true)) {
-    int offset = 0;
-    for (const unsigned char ch : item.key()) offset += ch;
-    offset %= 97;
-    const at::Tensor i = at::arange(item.value().numel(), at::kDouble);
-    item.value().copy_((0.05 * at::sin(0.37 * i + offset)).view(item.value().sizes()));
-    if (item.key().size() >= 11 && item.key().compare(item.key().size() - 11, 11, "temperature") == 0) item.value().add_(1.0);
-  }
+  sparsescope::test::sine_weights(*model, [](const std::string& name) {
+    return sparsescope::test::ends_with(name, "temperature");
+  });
 }
 
 double max_error(const at::Tensor& got, const at::Tensor& want) {

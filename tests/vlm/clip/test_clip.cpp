@@ -12,6 +12,7 @@
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vlm/clip.h"
+#include "sine_weights.h"
 
 namespace sl = sparsescope::vlm;
 namespace sv = sparsescope::vision;
@@ -24,32 +25,16 @@ const sv::SafetensorsFile& text_fixture() {
   return file;
 }
 
-at::Tensor fixture_tensor(const std::string& name) {
-  for (const auto& [n, t] : text_fixture().tensors) {
-    if (n == name) return t;
-  }
-  ADD_FAILURE() << "fixture has no " << name;
-  return {};
-}
+at::Tensor tensor(const std::string& name) { return sparsescope::test::fixture_tensor(text_fixture(), name); }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// The fixture's weights: 0.05 sin(0.37 i + o) over the flat index, o = the name's bytes summed mod 97;
-// LayerNorm weights plus 1.
+// The fixture's weights (sine_weights.h), LayerNorm weights around 1.
 void deterministic(sl::CLIP& model) {
-  at::NoGradGuard no_grad;
-  for (auto& item : model->named_parameters(/*recurse=*/true)) {
-    int offset = 0;
-    for (const unsigned char ch : item.key()) offset += ch;
-    offset %= 97;
-    const at::Tensor i = at::arange(item.value().numel(), at::kDouble);
-    item.value().copy_((0.05 * at::sin(0.37 * i + offset)).view(item.value().sizes()));
+  sparsescope::test::sine_weights(*model, [](const std::string& name) {
     for (const char* ln : {".ln_1.weight", ".ln_2.weight", "ln_final.weight"}) {
-      if (ends_with(item.key(), ln)) item.value().add_(1.0);
+      if (sparsescope::test::ends_with(name, ln)) return true;
     }
-  }
+    return false;
+  });
 }
 
 }  // namespace
@@ -66,11 +51,11 @@ TEST(Clip, TextFeaturesMatchOpenClip) {
     for (size_t i = 0; i < official.size(); ++i) ASSERT_EQ(ours[i].key(), official[i]) << "parameter " << i;
     deterministic(model);
     at::NoGradGuard no_grad;
-    const at::Tensor want = fixture_tensor(act + "/features");
-    const at::Tensor got = model->encode_text(fixture_tensor("ids"));
+    const at::Tensor want = tensor(act + "/features");
+    const at::Tensor got = model->encode_text(tensor("ids"));
     ASSERT_EQ(got.sizes(), want.sizes());
     EXPECT_LT(((got - want).abs().max() / want.abs().max()).item<double>(), 1e-5);
-    const at::Tensor unit = model->encode_text(fixture_tensor("ids"), /*normalize=*/true);
+    const at::Tensor unit = model->encode_text(tensor("ids"), /*normalize=*/true);
     EXPECT_TRUE(unit.norm(2, {-1}).allclose(at::ones({3}), 1e-5, 1e-5));
   }
 }
