@@ -1,10 +1,9 @@
-// sparsescope sr INPUT... --out DIR: super-resolution of images, folders and video frames with
-// DLGSANet weights, tile by tile (sr_tiling.h) so that memory stays bounded for any image size.
+// sparsescope sr INPUT... --out DIR: super-resolution of images, folders and video frames with the
+// weights of a registered SR model (sr_model.h), tile by tile (sr_tiling.h) so that memory stays bounded for any image size.
 // Each image becomes DIR/<name>.png and each selected frame DIR/<video name>.frame<N>.png, written
 // atomically after its trace (--record): an output that exists is complete, and a rerun skips it
 // (resume) unless --force.
 #include <ATen/ATen.h>
-#include <c10/core/GradMode.h>
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
@@ -15,13 +14,10 @@
 #include "number_checks.h"
 #include "progress.h"
 #include "sparsescope/kernels/error.h"
-#include "sparsescope/vision/dlgsanet.h"
-#include "sparsescope/vision/dlgsanet_trace.h"
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/model_spec.h"
 #include "sparsescope/vision/preprocess.h"
-#include "sparsescope/vision/sr_eval.h"
-#include "sparsescope/vision/sr_tiling.h"
+#include "sparsescope/vision/sr_model.h"
 #include "sparsescope/vision/trace.h"
 #include "sparsescope/vision/video.h"
 
@@ -48,51 +44,27 @@ struct SrOptions {
   bool json = false;
 };
 
-class Upscaling {
- public:
-  explicit Upscaling(const SrOptions& o)
-      : device_(vision::parse_device(o.device, "--device")), dtype_(vision::parse_dtype(o.dtype, "--dtype")),
-        tile_(o.tile), overlap_(o.overlap) {
-    SPARSESCOPE_CHECK(fs::exists(o.weights), "--weights: '", printable(o.weights), "' does not exist",
-                      o.weights == SPARSESCOPE_DEFAULT_SR_WEIGHTS ? " (no bundled SR model in this checkout; pass "
-                                                                    "--weights)" : "");
-    try {
-      model_ = vision::load_dlgsanet(o.weights, o.model);
-    } catch (const Error& e) {
-      SPARSESCOPE_FAIL("--weights: ", e.what());
-    }
-    SPARSESCOPE_CHECK(o.scale == 0 || o.scale == scale(), "--scale ", o.scale, ": ", model_->config().name,
-                      " upscales x", scale(), " (choose weights trained for x", o.scale, ")");
-    model_->to(device_, dtype_);
+// The model of --weights on --device in --dtype, checked against --scale.
+std::unique_ptr<vision::SrModel> load_model(const SrOptions& o) {
+  const at::Device device = vision::parse_device(o.device, "--device");
+  const at::ScalarType dtype = vision::parse_dtype(o.dtype, "--dtype");
+  SPARSESCOPE_CHECK(fs::exists(o.weights), "--weights: '", printable(o.weights), "' does not exist",
+                    o.weights == SPARSESCOPE_DEFAULT_SR_WEIGHTS ? " (no bundled SR model in this checkout; pass "
+                                                                  "--weights)" : "");
+  std::unique_ptr<vision::SrModel> model;
+  try {
+    model = vision::load_sr_model(o.weights, o.model);
+  } catch (const Error& e) {
+    SPARSESCOPE_FAIL("--weights: ", e.what());
   }
-  int64_t scale() const { return model_->config().scale; }
-  const std::string& name() const { return model_->config().name; }
-
-  vision::Image run(const vision::Image& image) {
-    const std::size_t pixels = static_cast<std::size_t>(image.width) * image.height * scale() * scale();
-    SPARSESCOPE_CHECK(pixels <= vision::kMaxImagePixels, "the x", scale(), " image would have ", pixels,
-                      " pixels, more than the ", vision::kMaxImagePixels, " an image may hold");
-    const at::NoGradGuard no_grad;
-    const at::Tensor lr = vision::image_to_tensor(image).permute({2, 0, 1}).unsqueeze(0).to(at::kFloat).div(255);
-    const at::Tensor sr = vision::upscale_tiled(
-        [this](const at::Tensor& part) { return model_->forward(part.to(dtype_)).to(at::kFloat); }, lr, scale(),
-        tile_, overlap_, device_);
-    return vision::tensor_to_image(vision::sr_to_8bit(sr).permute({1, 2, 0}).contiguous());
-  }
-
-  vision::Trace record(const vision::Image& image, int64_t size, const std::string& input, int64_t frame) {
-    return vision::record_dlgsanet(model_, image, size, device_, dtype_, input, frame);
-  }
-
- private:
-  at::Device device_;
-  at::ScalarType dtype_;
-  int64_t tile_, overlap_;
-  vision::DLGSANet model_{nullptr};
-};
+  SPARSESCOPE_CHECK(o.scale == 0 || o.scale == model->scale(), "--scale ", o.scale, ": ", model->name(), " upscales x",
+                    model->scale(), " (choose weights trained for x", o.scale, ")");
+  model->to(device, dtype);
+  return model;
+}
 
 int run_sr(const SrOptions& o) {
-  Upscaling upscaling(o);
+  const std::unique_ptr<vision::SrModel> model = load_model(o);
   std::vector<std::string> extensions = image_extensions();
   extensions.insert(extensions.end(), video_extensions().begin(), video_extensions().end());
   const auto items = expand_inputs(o.inputs, extensions, o.out);
@@ -108,8 +80,9 @@ int run_sr(const SrOptions& o) {
       return;
     }
     fs::create_directories(path.parent_path());
-    if (o.record) vision::save_trace(upscaling.record(image, o.record_size, input, frame), trace_path.string());
-    const vision::Image sr = upscaling.run(image);
+    if (o.record) vision::save_trace(model->record(image, o.record_size, input, frame), trace_path.string());
+    const vision::Image sr =
+        vision::tensor_to_image(vision::upscale_image(*model, image, o.tile, o.overlap).permute({1, 2, 0}).contiguous());
     vision::write_png(path.string(), sr);
     if (!o.json) {
       progress.print_line(what + ": " + std::to_string(image.width) + "x" + std::to_string(image.height) + " -> " +
@@ -145,8 +118,8 @@ int run_sr(const SrOptions& o) {
     progress.advance();
   }
   auto summary = report.summary(progress.elapsed_seconds());
-  summary["model"] = upscaling.name();
-  summary["scale"] = upscaling.scale();
+  summary["model"] = model->name();
+  summary["scale"] = model->scale();
   return report.finish(out_dir, summary, o.json,
                        report.counts_line() + "; summary in " + (out_dir.path() / "summary.json").string());
 }
@@ -155,7 +128,7 @@ int run_sr(const SrOptions& o) {
 
 Command add_sr_command(CLI::App& app) {
   auto opt = std::make_shared<SrOptions>();
-  auto* cmd = app.add_subcommand("sr", "Super-resolution of images, folders and video frames (DLGSANet)");
+  auto* cmd = app.add_subcommand("sr", "Super-resolution of images, folders and video frames");
   cmd->footer(
       "Examples:\n"
       "  sparsescope sr photo.jpg --out big/ --weights runs/light_x4/model.safetensors\n"
@@ -170,8 +143,8 @@ Command add_sr_command(CLI::App& app) {
       ->required();
   cmd->add_option("--out", opt->out, "Output directory")->required();
   cmd->option_defaults()->always_capture_default();
-  cmd->add_option("--weights", opt->weights, "DLGSANet weights: ours (with a model card) or BasicSR's .pth (with --model)");
-  cmd->add_option("--model", opt->model, "A dlgsanet_* configuration (default: the weights' model card)");
+  cmd->add_option("--weights", opt->weights, "SR weights: ours (with a model card) or a method's own checkpoint (with --model)");
+  cmd->add_option("--model", opt->model, "The SR configuration, e.g. dlgsanet_light_x4 (default: the weights' model card)");
   cmd->add_option("--scale", opt->scale, "Expected scale, checked against the model's (0: the model's)")->check(kNonNegative);
   cmd->add_option("--tile", opt->tile, "Tile side in LR pixels (0: the whole image at once)")->check(kNonNegative);
   cmd->add_option("--tile-overlap", opt->overlap, "LR pixels of context around each tile")->check(kNonNegative);

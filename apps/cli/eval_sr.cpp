@@ -11,12 +11,12 @@
 
 #include "batch.h"
 #include "sparsescope/kernels/error.h"
-#include "sparsescope/vision/dlgsanet.h"
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/preprocess.h"
 #include "sparsescope/vision/model_spec.h"
 #include "sparsescope/vision/sr_data.h"
 #include "sparsescope/vision/sr_eval.h"
+#include "sparsescope/vision/sr_model.h"
 #include "sparsescope/vision/utf8.h"
 
 namespace sparsescope::cli {
@@ -44,17 +44,17 @@ int run_sr_eval(const SrEvalRequest& o) {
                     "--sr-images (SR images made elsewhere), not both");
   const at::Device device = sv::parse_device(o.device, "--device");
   const at::ScalarType dtype = sv::parse_dtype(o.dtype, "--dtype");
-  sv::DLGSANet model{nullptr};
+  std::unique_ptr<sv::SrModel> model;
   int64_t scale = o.scale;
   std::string name = "sr-images";
   if (!o.weights.empty()) {
     try {
-      model = sv::load_dlgsanet(o.weights, o.model);
+      model = sv::load_sr_model(o.weights, o.model);
     } catch (const Error& e) {
       SPARSESCOPE_FAIL("--weights: ", e.what());
     }
-    scale = model->config().scale;
-    name = model->config().name;
+    scale = model->scale();
+    name = model->name();
     SPARSESCOPE_CHECK(o.scale == 0 || o.scale == scale, "--scale ", o.scale, ": ", name, " upscales x", scale);
     model->to(device, dtype);
   } else {
@@ -68,8 +68,8 @@ int run_sr_eval(const SrEvalRequest& o) {
     SPARSESCOPE_FAIL("--dataset: ", e.what());
   }
   for (const auto& [file, reason] : data.failures) std::cerr << "failed: " << file << ": " << reason << "\n";
-  const sv::Upscaler upscale = model ? sv::Upscaler([&](const at::Tensor& lr) { return model->forward(lr.to(dtype)).to(at::kFloat); })
-                                     : saved_images(data, o.sr_images);
+  const sv::Upscaler upscale =
+      model ? sv::Upscaler([&](const at::Tensor& lr) { return model->upscale(lr); }) : saved_images(data, o.sr_images);
 
   sv::SrScores ours, bicubic;
   double seconds = 0;

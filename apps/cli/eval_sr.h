@@ -8,7 +8,7 @@ namespace sparsescope::cli {
 struct SrEvalRequest {
   std::string weights;
   std::string sr_images;  ///< instead of weights: a folder of SR images named as the HR files
-  std::string model;    ///< a dlgsanet_* configuration; empty: the weights' card
+  std::string model;    ///< an SR configuration (load_sr_model); empty: the weights' card
   std::string dataset;  ///< a benchmark set (Set5 as shipped) or a folder of HR images
   int64_t scale = 0;    ///< 0: the model's; else it must be the model's
   int64_t limit = 0;

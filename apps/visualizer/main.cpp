@@ -1,5 +1,5 @@
 // sparsescope-viewer [FILE] [--weights FILE [--model NAME] [--method M]] [--layer L --head H --query Q]
-//                    [--colormap NAME] [--sr DLGSANET_WEIGHTS] [--screenshot OUT.png]
+//                    [--colormap NAME] [--sr SR_WEIGHTS] [--screenshot OUT.png]
 // Only wiring: command line -> settings, window, file, run and selection. With --screenshot the
 // window is rendered (the offscreen platform works), saved and the program exits: 0 on success,
 // 1 when the file could not be opened, the run failed or the PNG could not be written, 2 for usage
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   const QCommandLineOption query("query", "Query token to select (0 is the class token).", "Q");
   const QCommandLineOption colormap("colormap", "viridis, magma, inferno, turbo or gray.", "NAME");
   const QCommandLineOption screenshot("screenshot", "Render the window, save it to OUT.png and exit.", "OUT.png");
-  const QCommandLineOption sr("sr", "DLGSANet weights: open the super-resolution window on the image (--screenshot "
+  const QCommandLineOption sr("sr", "Super-resolution weights: open the super-resolution window on the image (--screenshot "
                                     "then renders that window).", "WEIGHTS");
   parser.addOptions({model, weights, method, device, dtype, layer, head, query, colormap, screenshot, sr});
   parser.process(app);

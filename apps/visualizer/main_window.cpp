@@ -189,7 +189,7 @@ void MainWindow::build_menus() {
   run->addAction("Cancel", QKeySequence("Esc"), jobs_.get(), &JobRunner::cancel);
   run->addSeparator();
   run->addAction("Super-resolution of this image or frame...", this, [this] {
-    const QString weights = QFileDialog::getOpenFileName(this, "DLGSANet weights", QString(),
+    const QString weights = QFileDialog::getOpenFileName(this, "Super-resolution weights", QString(),
                                                          "Weights (*.safetensors *.pth);;All files (*)");
     QString error;
     if (!weights.isEmpty() && !open_super_resolution(weights, &error)) show_error(error);

@@ -45,7 +45,7 @@ class MainWindow : public QMainWindow {
   bool wait_for_job(QString* error);
   /// Shows frame `frame` of a video (its trace when recorded, else the frame itself).
   void show_frame(int frame);
-  /// Opens the super-resolution window on the shown image or frame with DLGSANet `weights`;
+  /// Opens the super-resolution window on the shown image or frame with SR `weights` (sr_model.h);
   /// false with the reason in `error` (no image open, unreadable weights).
   bool open_super_resolution(const QString& weights, QString* error);
   SrWindow* sr_window() const { return sr_; }

@@ -11,7 +11,6 @@
 #include "sparsescope/vision/matlab_resize.h"
 #include "sparsescope/vision/preprocess.h"
 #include "sparsescope/vision/sr_eval.h"
-#include "sparsescope/vision/sr_tiling.h"
 #include "sparsescope/vision/trace_metadata.h"
 
 namespace sparsescope::viewer {
@@ -23,31 +22,27 @@ QImage picture(const at::Tensor& chw_uint8) { return to_qimage(chw_uint8.permute
 }  // namespace
 
 void SrRunner::load(const std::string& weights, const std::string& model) {
-  model_ = vision::load_dlgsanet(weights, model);
+  model_ = vision::load_sr_model(weights, model);
   weights_ = weights;
 }
 
 SrComparison SrRunner::run(const vision::Image& image, int64_t tile, int64_t record_size) {
   SPARSESCOPE_CHECK(loaded(), "no super-resolution weights loaded");
-  const int64_t s = model_->config().scale;
-  const std::size_t pixels = static_cast<std::size_t>(image.width) * image.height * s * s;
-  SPARSESCOPE_CHECK(pixels <= vision::kMaxImagePixels, "the x", s, " image would have ", pixels, " pixels, more than ",
-                    vision::kMaxImagePixels);
+  const int64_t s = model_->scale();
+  const at::Tensor sr = vision::upscale_image(*model_, image, tile, 16);
   const at::NoGradGuard no_grad;
   const at::Tensor lr = vision::image_to_tensor(image).permute({2, 0, 1}).contiguous();  // uint8 [3, h, w]
-  const at::Tensor lr01 = lr.unsqueeze(0).to(at::kFloat).div(255);
   SrComparison c;
   c.scale = s;
-  const at::Tensor sr = vision::sr_to_8bit(
-      vision::upscale_tiled([this](const at::Tensor& x) { return model_->forward(x); }, lr01, s, tile, 16, at::kCPU));
-  const at::Tensor bicubic = vision::sr_to_8bit(vision::matlab_imresize(lr01, static_cast<double>(s)));
+  const at::Tensor bicubic =
+      vision::sr_to_8bit(vision::matlab_imresize(lr.unsqueeze(0).to(at::kFloat).div(255), static_cast<double>(s)));
   const at::Tensor difference = (sr.to(at::kFloat) - bicubic.to(at::kFloat)).abs().mean(0);  // [H, W]
   c.max_difference = std::max(1.0, difference.max().item<double>());
   c.lr = picture(lr.repeat_interleave(s, 1).repeat_interleave(s, 2));
   c.bicubic = picture(bicubic);
   c.sr = picture(sr);
   c.difference = to_qimage(vision::apply_colormap(difference, vision::Colormap::Magma, 0, c.max_difference));
-  c.trace = vision::record_dlgsanet(model_, image, record_size, at::kCPU, at::kFloat, "");
+  c.trace = model_->record(image, record_size, "");
   c.crop = vision::central_crop(image, record_size);
   return c;
 }

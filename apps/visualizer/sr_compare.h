@@ -1,16 +1,17 @@
 #pragma once
-// Super-resolution side by side, widget-free: DLGSANet weights run on an image (tiled as
-// `sparsescope sr` does) with its bicubic upscaling, their difference and the recording of the
-// central square (per-pixel kernels, channel attention), and the pictures the SR window draws.
+// Super-resolution side by side, widget-free: the weights of a registered SR model (sr_model.h) run
+// on an image (tiled as `sparsescope sr` does) with its bicubic upscaling, their difference and the
+// recording of the central square (per-pixel kernels, channel attention), and the pictures the SR
+// window draws.
 #include <ATen/core/Tensor.h>
 
 #include <QImage>
+#include <memory>
 #include <optional>
 #include <string>
 
-#include "sparsescope/vision/dlgsanet.h"
-#include "sparsescope/vision/dlgsanet_trace.h"
 #include "sparsescope/vision/image.h"
+#include "sparsescope/vision/sr_model.h"
 #include "sparsescope/vision/trace.h"
 
 namespace sparsescope::viewer {
@@ -22,16 +23,16 @@ struct SrComparison {
   QImage sr;          ///< the model's output, 8-bit as saved
   QImage difference;  ///< |SR - bicubic| (mean over RGB), magma from 0 to max_difference
   double max_difference = 0;  ///< in 8-bit levels
-  vision::Trace trace;  ///< record_dlgsanet of the central square
+  vision::Trace trace;  ///< SrModel::record of the central square
   vision::SrCrop crop;  ///< where that square lies in the LR image
 };
 
 class SrRunner {
  public:
-  /// Loads DLGSANet weights (ours with their card; BasicSR .pth with `model` naming the
+  /// Loads SR weights (ours with their card; a method's own checkpoint with `model` naming the
   /// configuration). Throws sparsescope::Error naming the file.
   void load(const std::string& weights, const std::string& model = "");
-  bool loaded() const { return static_cast<bool>(model_); }
+  bool loaded() const { return model_ != nullptr; }
   const std::string& weights() const { return weights_; }
 
   /// Compares on `image` with tiles of `tile` LR pixels (0: one pass) and records the central
@@ -40,7 +41,7 @@ class SrRunner {
   SrComparison run(const vision::Image& image, int64_t tile = 256, int64_t record_size = 64);
 
  private:
-  vision::DLGSANet model_{nullptr};
+  std::unique_ptr<vision::SrModel> model_;
   std::string weights_;
 };
 

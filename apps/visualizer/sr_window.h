@@ -2,7 +2,7 @@
 // The super-resolution window: LR (pixels repeated), bicubic, SR and their difference side by side
 // with one zoom and pan for all four; a click on a pixel of the recorded square shows each group's
 // dynamic kernel there, and the channel-attention matrices of the SparseGSA blocks with their
-// sparsity per head. Runs on the GUI thread (a DLGSANet-Light pass over a photo takes a second or so).
+// sparsity per head. Runs on the GUI thread (a lightweight SR network over a photo takes a second or so).
 #include <QWidget>
 #include <memory>
 

@@ -1,10 +1,12 @@
-// DLGSANet's registry entries: the model family and the super-resolution training task (train_sr.cpp).
+// DLGSANet's registry entries: the model family, the super-resolution training task (train_sr.cpp) and
+// the SrModel the apps load (sr_model.cpp).
 #include "sparsescope/vision/dlgsanet.h"
 #include "sparsescope/vision/registry.h"
 
 namespace sparsescope::vision::detail {
 
-void register_sr_task();  // train_sr.cpp
+void register_sr_task();           // train_sr.cpp
+void register_dlgsanet_sr_model();  // sr_model.cpp
 
 void register_dlgsanet() {
   register_model_family({"dlgsanet",
@@ -12,6 +14,7 @@ void register_dlgsanet() {
                          "self-attention, official parameter names (BasicSR checkpoints load unchanged)",
                          dlgsanet_config_names});
   register_sr_task();
+  register_dlgsanet_sr_model();
 }
 
 }  // namespace sparsescope::vision::detail

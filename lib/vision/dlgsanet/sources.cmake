@@ -3,7 +3,7 @@ target_sources(sparsescope_vision PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/configs.cpp
   ${CMAKE_CURRENT_LIST_DIR}/dlgsanet.cpp
   ${CMAKE_CURRENT_LIST_DIR}/load.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/trace.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/sr_model.cpp
   ${CMAKE_CURRENT_LIST_DIR}/train_sr.cpp
   ${CMAKE_CURRENT_LIST_DIR}/register.cpp
 )

@@ -247,20 +247,19 @@ std::string ClipTokenizer::decode(const std::vector<int64_t>& ids) const {
                       vocab_size());
     for (const char32_t c : decode_utf8(impl_->decoder[static_cast<std::size_t>(id)], "vocabulary entry")) {
       const auto it = impl_->char_byte.find(c);
-      SPARSESCOPE_CHECK(it != impl_->char_byte.end(), "CLIP tokenizer: id ", id, " is a special token");
+      SPARSESCOPE_CHECK(it != impl_->char_byte.end(), "CLIP tokenizer: id ", id, " holds a character outside the byte map");
       bytes.push_back(static_cast<char>(it->second));
     }
   }
   // bytes.decode('utf-8', errors='replace'), then '</w>' -> ' '.
   std::string text;
   for (std::size_t i = 0; i < bytes.size();) {
+    const auto b = static_cast<unsigned char>(bytes[i]);
+    const std::size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 1;
     try {
-      const auto b = static_cast<unsigned char>(bytes[i]);
-      const std::size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 1;
-      const std::u32string c = decode_utf8(bytes.substr(i, n), "decoded text");
+      decode_utf8(bytes.substr(i, n), "decoded text");  // one whole, valid character
       text += bytes.substr(i, n);
       i += n;
-      (void)c;
     } catch (const Error&) {
       text += "\xEF\xBF\xBD";
       ++i;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/sr_model.h"
 #include "sparsescope/vision/train_task.h"
 
 namespace sparsescope::vision {
@@ -27,6 +28,7 @@ struct Registries {
   std::vector<AttentionPolicyEntry> policies;
   std::vector<ModelFamilyEntry> models;
   std::vector<TrainTaskEntry> tasks;
+  std::vector<SrModelFamily> sr_models;
 };
 
 Registries& storage() {
@@ -83,6 +85,18 @@ json options_json(const std::vector<OptionDoc>& options) {
 }
 
 }  // namespace
+
+void register_sr_model_family(SrModelFamily family) {
+  SPARSESCOPE_CHECK(family.configs && family.owns && family.load, "SR model family '", family.name,
+                    "': an entry needs configs, owns and load");
+  add(storage().sr_models, std::move(family), "super-resolution model family");
+}
+
+std::vector<SrModelFamily> sr_model_families() {
+  const Registries& r = registries();
+  const std::lock_guard<std::recursive_mutex> guard(lock());
+  return r.sr_models;
+}
 
 void register_attention_policy(AttentionPolicyEntry entry) {
   SPARSESCOPE_CHECK(entry.normalize && entry.make, "attention policy '", entry.name,
