@@ -1,7 +1,7 @@
 // DLGSANet weights from our model files (with their card) or BasicSR checkpoints.
 #include <ATen/ATen.h>
 
-#include "../src/module_weights.h"
+#include "sparsescope/vision/module_weights.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/dlgsanet.h"
 #include "sparsescope/vision/safetensors.h"

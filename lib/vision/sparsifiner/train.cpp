@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "../src/module_weights.h"
+#include "sparsescope/vision/module_weights.h"
 #include "mask_predictor.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/model_card.h"

@@ -1,4 +1,4 @@
-#include "module_weights.h"
+#include "sparsescope/vision/module_weights.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>

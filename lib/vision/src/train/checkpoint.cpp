@@ -6,7 +6,7 @@
 #include <map>
 #include <torch/optim/adamw.h>
 
-#include "../module_weights.h"
+#include "sparsescope/vision/module_weights.h"
 #include "lars.h"
 #include "sparsescope/kernels/error.h"
 

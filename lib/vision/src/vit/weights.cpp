@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "../module_weights.h"
+#include "sparsescope/vision/module_weights.h"
 #include "sparsescope/vision/state_dict.h"
 #include "sparsescope/vision/vit.h"
 
