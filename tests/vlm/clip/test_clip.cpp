@@ -12,7 +12,7 @@
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vlm/clip.h"
-#include "sine_weights.h"
+#include "clip_fixture.h"
 #include "temp_dir.h"
 
 namespace sl = sparsescope::vlm;
@@ -20,28 +20,8 @@ namespace sv = sparsescope::vision;
 
 namespace {
 
-const sv::SafetensorsFile& fixture() {
-  static const sv::SafetensorsFile file =
-      sv::load_safetensors(std::string(SPARSESCOPE_FIXTURES_DIR) + "/clip/clip.safetensors");
-  return file;
-}
-
-at::Tensor tensor(const std::string& name) { return sparsescope::test::fixture_tensor(fixture(), name); }
-
-// The fixture's weights (sine_weights.h), LayerNorm weights around 1.
-void deterministic(sl::CLIP& model) {
-  sparsescope::test::sine_weights(*model, [](const std::string& name) {
-    for (const char* ln : {".ln_1.weight", ".ln_2.weight", "ln_final.weight", "ln_pre.weight", "ln_post.weight"}) {
-      if (sparsescope::test::ends_with(name, ln)) return true;
-    }
-    return false;
-  });
-}
-
-// The fixture's images: 1.5 sin(0.013 i) over the flat index.
-at::Tensor images(int64_t batch, int64_t size) {
-  return (1.5 * at::sin(0.013 * at::arange(batch * 3 * size * size, at::kDouble))).view({batch, 3, size, size}).to(at::kFloat);
-}
+using sparsescope::test::clip_images;
+using sparsescope::test::clip_tensor;
 
 double relative_error(const at::Tensor& got, const at::Tensor& want) {
   EXPECT_EQ(got.sizes(), want.sizes());
@@ -52,18 +32,18 @@ void expect_matches_open_clip(const std::string& config, const std::string& key,
   SCOPED_TRACE(config);
   sl::CLIP model(sl::clip_config(config));
   std::vector<std::string> official;
-  std::istringstream lines(fixture().metadata.at(key + "/names"));
+  std::istringstream lines(sparsescope::test::clip_fixture().metadata.at(key + "/names"));
   for (std::string line; std::getline(lines, line);) official.push_back(line);
   const auto ours = model->named_parameters(/*recurse=*/true);
   ASSERT_EQ(ours.size(), official.size());
   for (size_t i = 0; i < official.size(); ++i) ASSERT_EQ(ours[i].key(), official[i]) << "parameter " << i;
-  deterministic(model);
+  sparsescope::test::clip_sine_weights(model);
   at::NoGradGuard no_grad;
   const int64_t size = model->config().image_size;
-  EXPECT_LT(relative_error(model->encode_image(images(image_batch, size)), tensor(key + "/image_features")), 1e-5);
-  const at::Tensor ids = tensor("ids").slice(0, 0, text_batch);
-  EXPECT_LT(relative_error(model->encode_text(ids), tensor(key + "/text_features")), 1e-5);
-  const at::Tensor unit = model->encode_image(images(image_batch, size), /*normalize=*/true);
+  EXPECT_LT(relative_error(model->encode_image(clip_images(image_batch, size)), clip_tensor(key + "/image_features")), 1e-5);
+  const at::Tensor ids = clip_tensor("ids").slice(0, 0, text_batch);
+  EXPECT_LT(relative_error(model->encode_text(ids), clip_tensor(key + "/text_features")), 1e-5);
+  const at::Tensor unit = model->encode_image(clip_images(image_batch, size), /*normalize=*/true);
   EXPECT_TRUE(unit.norm(2, {-1}).allclose(at::ones({image_batch}), 1e-5, 1e-5));
   EXPECT_TRUE(model->encode_text(ids, true).norm(2, {-1}).allclose(at::ones({text_batch}), 1e-5, 1e-5));
 }

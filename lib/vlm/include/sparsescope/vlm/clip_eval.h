@@ -1,0 +1,50 @@
+#pragma once
+// What CLIP is measured and trained by: zero-shot classifiers from prompt templates (open_clip's
+// build_zero_shot_classifier), image<->text retrieval metrics (clip_benchmark's recall@K: a query
+// counts when any of its positives is among its K best), and the symmetric InfoNCE loss (open_clip's
+// ClipLoss on one device).
+#include <ATen/core/Tensor.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sparsescope/vlm/clip.h"
+#include "sparsescope/vlm/clip_tokenizer.h"
+
+namespace sparsescope::vlm {
+
+/// OpenAI's 18 CIFAR-10 prompts (CLIP's data/prompts.md); "{}" stands for the class name.
+const std::vector<std::string>& cifar10_templates();
+/// open_clip's SIMPLE_IMAGENET_TEMPLATES (7 prompts).
+const std::vector<std::string>& simple_imagenet_templates();
+/// `template_text` with its first "{}" replaced by `name`; throws sparsescope::Error without one.
+std::string fill_template(const std::string& template_text, const std::string& name);
+
+/// Per class, the unit text features of every template averaged and renormalised: [embed_dim, C]
+/// (open_clip's build_zero_shot_classifier). Runs under no_grad on the model's device.
+at::Tensor zero_shot_classifier(CLIP& model, const ClipTokenizer& tokenizer, const std::vector<std::string>& classnames,
+                                const std::vector<std::string>& templates);
+
+/// Recall@1/5/10 in percent, and the mean and median rank of each query's best positive.
+struct RetrievalScores {
+  std::array<double, 3> recall{};  ///< R@1, R@5, R@10
+  double mean_rank = 0;
+  double median_rank = 0;
+};
+struct RetrievalMetrics {
+  RetrievalScores image_to_text;  ///< each image queries the captions; its own captions are positives
+  RetrievalScores text_to_image;  ///< each caption queries the images; its image is the positive
+};
+
+/// `similarity` [images, captions]; caption_image[t] is the image of caption t. A query's rank is 1
+/// plus the candidates scoring strictly above its best positive (ties go to the positive); R@K is
+/// the share of queries with rank <= K. Throws sparsescope::Error when the sizes disagree or an index is out of range.
+RetrievalMetrics retrieval_metrics(const at::Tensor& similarity, const std::vector<int64_t>& caption_image);
+
+/// open_clip's ClipLoss: (CE(s I T^T, arange) + CE(s T I^T, arange)) / 2 on unit features [B, E]
+/// with s = logit_scale.exp().
+at::Tensor clip_loss(const at::Tensor& image_features, const at::Tensor& text_features, const at::Tensor& logit_scale);
+
+}  // namespace sparsescope::vlm
