@@ -1,8 +1,6 @@
 // sparsescope clip tokenize TEXT...: CLIP's token ids as open_clip's tokenizer returns them (77 per
 // text, <start_of_text> ... <end_of_text>, zero-padded; a text too long is cut and reported).
 #include <CLI/CLI.hpp>
-#include <cstdlib>
-#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -11,6 +9,7 @@
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/utf8.h"
 #include "sparsescope/vlm/clip_tokenizer.h"
+#include "sparsescope/vlm/clip_vocab.h"
 
 namespace sparsescope::cli {
 
@@ -22,21 +21,11 @@ struct ClipTokenizeOptions {
   bool json = false;
 };
 
-// --vocab, else $SPARSESCOPE_CLIP_VOCAB, else the shared data beside the source tree.
-std::string vocabulary(const std::string& given) {
-  if (!given.empty()) return given;
-  if (const char* env = std::getenv("SPARSESCOPE_CLIP_VOCAB")) return env;
-  const std::string shared = SPARSESCOPE_SHARED_CLIP_VOCAB;
-  SPARSESCOPE_CHECK(std::filesystem::exists(shared), "--vocab: no CLIP vocabulary given (bpe_simple_vocab_16e6.txt.gz, "
-                    "from open_clip's package or OpenAI's CLIP repository; or set SPARSESCOPE_CLIP_VOCAB)");
-  return shared;
-}
-
 int run_tokenize(const ClipTokenizeOptions& o) {
   for (const auto& text : o.texts) {
     SPARSESCOPE_CHECK(vision::is_utf8(text), "text '", printable(text), "' is not UTF-8");
   }
-  const vlm::ClipTokenizer tokenizer(vocabulary(o.vocab));
+  const vlm::ClipTokenizer tokenizer(vlm::clip_vocab_path(o.vocab));
   const at::Tensor ids = tokenizer.tokenize(o.texts);
   nlohmann::json out = {{"texts", nlohmann::json::array()}};
   for (std::size_t i = 0; i < o.texts.size(); ++i) {

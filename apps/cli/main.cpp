@@ -5,12 +5,14 @@
 
 #include "commands.h"
 #include "sparsescope/kernels/version.h"
+#include "sparsescope/vlm/register.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"sparsescope: sparse attention for vision models, on files, folders and videos", "sparsescope"};
   app.set_version_flag("--version", sparsescope::version() + " (LibTorch " + sparsescope::torch_version() +
                                         (sparsescope::built_with_cuda() ? ", CUDA kernels)" : ", CPU only)"));
   app.require_subcommand(1);
+  sparsescope::vlm::register_vlm_methods();
   std::map<CLI::App*, sparsescope::cli::Command> commands;
   auto add = [&](auto&& adder) {
     auto run = adder(app);

@@ -6,12 +6,14 @@
 
 #include "commands.h"
 #include "sparsescope/kernels/version.h"
+#include "sparsescope/vlm/register.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"sparsescope-train: train and evaluate ViT classifiers (sparsescope's train and eval commands)",
                "sparsescope-train"};
   app.set_version_flag("--version", sparsescope::version() + " (LibTorch " + sparsescope::torch_version() + ")");
   app.require_subcommand(1);
+  sparsescope::vlm::register_vlm_methods();
   std::map<CLI::App*, sparsescope::cli::Command> commands;
   for (auto* adder : {&sparsescope::cli::add_train_command, &sparsescope::cli::add_eval_command,
                       &sparsescope::cli::add_methods_command}) {

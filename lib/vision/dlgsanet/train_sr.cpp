@@ -4,18 +4,17 @@
 // L1 loss, Adam (AdamW without decay) with betas (0.9, 0.99), multi-step decay, and an EMA of the
 // weights (0.999, parameters after every step) that is validated and shipped (params_ema).
 #include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
 
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/dlgsanet.h"
 #include "sparsescope/vision/model_ema.h"
+#include "sparsescope/vision/seeded.h"
 #include "sparsescope/vision/sr_data.h"
 #include "sparsescope/vision/sr_eval.h"
 #include "sparsescope/vision/train_optim.h"
@@ -76,19 +75,10 @@ class SrPatches : public BatchSource {
   std::vector<at::Tensor> hr_, lr_;
 };
 
-// torch's default initialisation (the official model adds none to its convolutions) drawn from
-// `seed`, the global generator left as it was.
+// torch's default initialisation (the official model adds none to its convolutions) drawn from `seed`.
 DLGSANet seeded_model(const DlgsaConfig& config, uint64_t seed) {
-  at::Generator global = at::detail::getDefaultCPUGenerator();
-  at::Tensor saved;
-  {
-    const std::lock_guard<std::mutex> lock(global.mutex());
-    saved = global.get_state();
-    global.set_current_seed(seed);
-  }
-  DLGSANet model(config);
-  const std::lock_guard<std::mutex> lock(global.mutex());
-  global.set_state(saved);
+  DLGSANet model{nullptr};
+  run_seeded(seed, [&] { model = DLGSANet(config); });
   return model;
 }
 

@@ -6,10 +6,13 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/module_weights.h"
+#include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/state_dict.h"
 #include "transformer.h"
 #include "visual.h"
@@ -136,6 +139,85 @@ void load_clip_weights(CLIP& model, const std::string& path) {
     weights.emplace_back(std::move(key), std::move(tensor));
   }
   vision::assign_weights(*model, weights, path);
+}
+
+std::string clip_config_json(const ClipConfig& c) {
+  return nlohmann::json{{"name", c.name},
+                        {"embed_dim", c.embed_dim},
+                        {"image_size", c.image_size},
+                        {"patch_size", c.patch_size},
+                        {"vision_width", c.vision_width},
+                        {"vision_heads", c.vision_heads},
+                        {"vision_layers", c.vision_layers},
+                        {"vision_mlp_ratio", c.vision_mlp_ratio},
+                        {"context_length", c.context_length},
+                        {"vocab_size", c.vocab_size},
+                        {"text_width", c.text_width},
+                        {"text_heads", c.text_heads},
+                        {"text_layers", c.text_layers},
+                        {"text_mlp_ratio", c.text_mlp_ratio},
+                        {"quick_gelu", c.quick_gelu}}
+      .dump();
+}
+
+ClipConfig parse_clip_config_json(const std::string& text, const std::string& source) {
+  const std::string what = source + ": CLIP card (" + kClipCardKey + ")";
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    SPARSESCOPE_FAIL(what, " is not JSON: ", e.what());
+  }
+  SPARSESCOPE_CHECK(j.is_object(), what, " is not a JSON object");
+  ClipConfig c;
+  auto read = [&](const char* key, auto& field) {
+    SPARSESCOPE_CHECK(j.contains(key), what, ": key '", key, "' is missing");
+    try {
+      field = j.at(key).get<std::decay_t<decltype(field)>>();
+    } catch (const nlohmann::json::exception&) {
+      SPARSESCOPE_FAIL(what, ": key '", key, "' has the wrong type: ", j.at(key).dump());
+    }
+  };
+  read("name", c.name);
+  read("embed_dim", c.embed_dim);
+  read("image_size", c.image_size);
+  read("patch_size", c.patch_size);
+  read("vision_width", c.vision_width);
+  read("vision_heads", c.vision_heads);
+  read("vision_layers", c.vision_layers);
+  read("vision_mlp_ratio", c.vision_mlp_ratio);
+  read("context_length", c.context_length);
+  read("vocab_size", c.vocab_size);
+  read("text_width", c.text_width);
+  read("text_heads", c.text_heads);
+  read("text_layers", c.text_layers);
+  read("text_mlp_ratio", c.text_mlp_ratio);
+  read("quick_gelu", c.quick_gelu);
+  SPARSESCOPE_CHECK(c.embed_dim > 0 && c.image_size > 0 && c.patch_size > 0 && c.vision_width > 0 && c.vision_heads > 0 &&
+                        c.vision_layers > 0 && c.context_length > 1 && c.vocab_size > 0 && c.text_width > 0 &&
+                        c.text_heads > 0 && c.text_layers > 0 && c.vision_mlp_ratio > 0 && c.text_mlp_ratio > 0,
+                    what, ": sizes must be positive");
+  return c;
+}
+
+CLIP load_clip(const std::string& weights, const std::string& name) {
+  ClipConfig config;
+  if (!name.empty()) {
+    config = clip_config(name);
+  } else {
+    SPARSESCOPE_CHECK(std::filesystem::is_regular_file(weights), weights, ": no such file");
+    SPARSESCOPE_CHECK(!vision::is_torch_save(weights), weights,
+                      ": a torch.save file has no model card; name its configuration (one of open_clip's, e.g. ViT-B-32)");
+    const auto metadata = vision::load_safetensors(weights).metadata;
+    const auto card = metadata.find(kClipCardKey);
+    SPARSESCOPE_CHECK(card != metadata.end(), weights, ": no CLIP card (", kClipCardKey,
+                      "); name its configuration (one of open_clip's, e.g. ViT-B-32)");
+    config = parse_clip_config_json(card->second, weights);
+  }
+  CLIP model(config);
+  load_clip_weights(model, weights);
+  model->eval();
+  return model;
 }
 
 }  // namespace sparsescope::vlm

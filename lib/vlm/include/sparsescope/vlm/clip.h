@@ -86,4 +86,15 @@ TORCH_MODULE(CLIP);
 /// the file; nothing is modified then.
 void load_clip_weights(CLIP& model, const std::string& path);
 
+/// The metadata key of our trained models' card: the ClipConfig as JSON.
+inline constexpr const char* kClipCardKey = "sparsescope.clip";
+std::string clip_config_json(const ClipConfig& config);
+/// Throws sparsescope::Error naming `source` and the key that is missing or mistyped.
+ClipConfig parse_clip_config_json(const std::string& json, const std::string& source);
+
+/// The model of `weights` (CPU, float32, eval mode): the configuration named `name`, or with `name`
+/// empty the one in the file's card (`sparsescope train --task clip` writes it; open_clip and
+/// OpenAI files need `name`). Throws sparsescope::Error naming the file.
+CLIP load_clip(const std::string& weights, const std::string& name = "");
+
 }  // namespace sparsescope::vlm

@@ -1,0 +1,96 @@
+#include "sparsescope/vlm/clip_data.h"
+
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/image.h"
+#include "sparsescope/vision/preprocess.h"
+
+namespace sparsescope::vlm {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> fields;
+  size_t start = 0;
+  for (size_t tab; (tab = line.find('\t', start)) != std::string::npos; start = tab + 1) {
+    fields.push_back(line.substr(start, tab - start));
+  }
+  fields.push_back(line.substr(start));
+  return fields;
+}
+
+size_t column(const std::vector<std::string>& header, const std::string& name, const std::string& tsv) {
+  for (size_t i = 0; i < header.size(); ++i) {
+    if (header[i] == name) return i;
+  }
+  std::string have;
+  for (const auto& h : header) have += (have.empty() ? "" : ", ") + h;
+  SPARSESCOPE_FAIL(tsv, ": no column '", name, "' in its header line (columns: ", have, ")");
+}
+
+}  // namespace
+
+ImageTextPairs load_image_text_pairs(const std::string& tsv, const vision::EvalTransform& geometry, int64_t limit,
+                                     const std::string& image_column, const std::string& caption_column) {
+  std::ifstream in(tsv, std::ios::binary);
+  SPARSESCOPE_CHECK(in && fs::is_regular_file(tsv), tsv, ": cannot read the image-text pairs (a tab-separated file)");
+  ImageTextPairs pairs;
+  pairs.source = tsv;
+  std::string line;
+  SPARSESCOPE_CHECK(std::getline(in, line), tsv, ": empty (expected a header line naming the columns)");
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  const auto header = split_tabs(line);
+  const size_t image_at = column(header, image_column, tsv), caption_at = column(header, caption_column, tsv);
+  const fs::path base = fs::path(tsv).parent_path();
+  std::map<std::string, int64_t> image_index;  // resolved path -> image, or -1 when unreadable
+  std::vector<at::Tensor> images;
+  for (int64_t number = 2; std::getline(in, line); ++number) {
+    if (limit > 0 && static_cast<int64_t>(pairs.captions.size()) >= limit) break;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    const auto fields = split_tabs(line);
+    const std::string where = tsv + ":" + std::to_string(number);
+    if (fields.size() != header.size()) {
+      pairs.failures.emplace_back(where, std::to_string(fields.size()) + " columns, the header has " +
+                                             std::to_string(header.size()));
+      continue;
+    }
+    if (fields[caption_at].empty()) {
+      pairs.failures.emplace_back(where, "empty caption");
+      continue;
+    }
+    fs::path file = fields[image_at];
+    if (file.is_relative()) file = base / file;
+    const std::string key = file.lexically_normal().string();
+    auto it = image_index.find(key);
+    if (it == image_index.end()) {
+      int64_t index = -1;
+      try {
+        const vision::Image pixels = vision::eval_geometry(vision::read_image(key), geometry);
+        images.push_back(at::from_blob(const_cast<uint8_t*>(pixels.pixels.data()), {pixels.height, pixels.width, 3}, at::kByte)
+                             .permute({2, 0, 1})
+                             .clone());
+        pairs.image_files.push_back(key);
+        index = static_cast<int64_t>(images.size()) - 1;
+      } catch (const Error& e) {
+        pairs.failures.emplace_back(key, e.what());
+      }
+      it = image_index.emplace(key, index).first;
+    }
+    if (it->second < 0) continue;  // its image is unreadable (reported once)
+    pairs.captions.push_back(fields[caption_at]);
+    pairs.caption_image.push_back(it->second);
+  }
+  SPARSESCOPE_CHECK(!pairs.captions.empty(), tsv, ": no readable image-text pair (", pairs.failures.size(), " skipped)");
+  pairs.images = at::stack(images);
+  return pairs;
+}
+
+}  // namespace sparsescope::vlm

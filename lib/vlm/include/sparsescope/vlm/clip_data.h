@@ -1,0 +1,35 @@
+#pragma once
+// Image-text pairs as open_clip's CsvDataset reads them (--csv-separator '\t', --csv-img-key
+// filepath, --csv-caption-key title): a header line naming the columns, then one pair per line; an
+// image may appear on several lines (one per caption). Images are decoded once and kept at the
+// model's input geometry as uint8.
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sparsescope/vision/eval_transform.h"
+
+namespace sparsescope::vlm {
+
+struct ImageTextPairs {
+  at::Tensor images;                      ///< uint8 [I, 3, S, S], CPU, one per distinct file
+  std::vector<std::string> image_files;   ///< [I], as resolved
+  std::vector<std::string> captions;      ///< [T]
+  std::vector<int64_t> caption_image;     ///< [T]: the image of each caption
+  std::string source;
+  std::vector<std::pair<std::string, std::string>> failures;  ///< skipped lines and files: (what, why)
+};
+
+/// Reads `tsv` (columns `image_column` and `caption_column`, tab-separated; paths relative to the
+/// file's folder), each image through `geometry`'s resize and crop (eval_geometry). Lines with a
+/// wrong column count or an empty caption and unreadable images are skipped into `failures`.
+/// `limit` > 0 keeps the first `limit` pairs. Throws sparsescope::Error naming the file when it
+/// cannot be read, lacks a column, or leaves no pair.
+ImageTextPairs load_image_text_pairs(const std::string& tsv, const vision::EvalTransform& geometry, int64_t limit = 0,
+                                     const std::string& image_column = "filepath",
+                                     const std::string& caption_column = "title");
+
+}  // namespace sparsescope::vlm
