@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Copies the SR training and validation data for `scripts/gpu/run.sh train-sr` into the ignored
-# .deps/srdata/ (carried to the GPU machine with .deps): every 5th photo of
+# .data/sr/ (carried to the GPU machine: carry [".deps", ".data/sr"]): every 5th photo of
 # ../shared/data/imagenet-sample in name (wnid) order, 200 photos, 21 MB (the 1000 photos would not
 # fit the 64 MiB that travels with the tree), and Set5 at x4 as shipped.
 # Usage: scripts/gpu/prepare_sr_data.sh [SHARED_DATA_DIR]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 data=${1:-$root/../shared/data}
-out=$root/.deps/srdata
+out=$root/.data/sr
 rm -rf "$out"
 mkdir -p "$out/train" "$out/Set5"
 find "$data/imagenet-sample" -maxdepth 1 -type f -name '*.JPEG' | LC_ALL=C sort |

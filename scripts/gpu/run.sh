@@ -12,8 +12,11 @@
 #   vit        bench/vit.sh BUILD PYTHON OUT/vit, when that script exists
 #   sass       per-kernel instruction counts from cuobjdump, and ptxas's resource report
 #   train-sr   a chunk of DLGSANet training (scripts/gpu/train_sr.sh; SR_TRAIN, SR_EVAL, SR_MODEL,
-#              SR_BUDGET, SR_EPOCHS; data by default in .deps/srdata/{train,Set5}, made by
+#              SR_BUDGET, SR_EPOCHS; data by default in .data/sr/{train,Set5}, made by
 #              scripts/gpu/prepare_sr_data.sh) into OUT/sr
+#   train-clip a chunk of CLIP pretraining (scripts/gpu/train_clip.sh; CLIP_DATA, CLIP_MODEL,
+#              CLIP_BUDGET, CLIP_EPOCHS; data by default in .data/clip, made by
+#              scripts/gpu/prepare_clip_data.py) into OUT/clip
 #
 # The library's Debian dependencies come from .deps/ (scripts/gpu/fetch_deps.sh, run beforehand on
 # the development machine; pass `.deps` in `carry`), unpacked into a private prefix; with CLI11's
@@ -152,8 +155,14 @@ fi
 
 if has train-sr; then
   stage train-sr
-  bash "$root/scripts/gpu/train_sr.sh" "$build" "$out/sr" "${SR_TRAIN:-$root/.deps/srdata/train}" \
-    "${SR_EVAL:-$root/.deps/srdata/Set5}" "${SR_MODEL:-dlgsanet_light_x4}" "${SR_BUDGET:-420}" "${SR_EPOCHS:-60}" || fail train-sr
+  bash "$root/scripts/gpu/train_sr.sh" "$build" "$out/sr" "${SR_TRAIN:-$root/.data/sr/train}" \
+    "${SR_EVAL:-$root/.data/sr/Set5}" "${SR_MODEL:-dlgsanet_light_x4}" "${SR_BUDGET:-420}" "${SR_EPOCHS:-60}" || fail train-sr
+fi
+
+if has train-clip; then
+  stage train-clip
+  bash "$root/scripts/gpu/train_clip.sh" "$build" "$out/clip" "${CLIP_DATA:-$root/.data/clip}" \
+    "${CLIP_MODEL:-clip_tiny}" "${CLIP_BUDGET:-420}" "${CLIP_EPOCHS:-100}" || fail train-clip
 fi
 
 echo

@@ -109,13 +109,11 @@ class ClipTrainTask : public sv::TrainTask {
                              at::arange(image.size(0), image.options().dtype(at::kLong)))
                                 .sum()
                                 .to(at::kDouble);
-    const double b = static_cast<double>(batch.size);
-    return {loss, {{"loss", loss.detach().to(at::kDouble) * b}, {"batch_top1", hits.detach()}}};
+    return {loss, {{"batch_top1", hits.detach()}}};
   }
   sv::Metrics train_metrics(const std::map<std::string, double>& sums, int64_t examples) const override {
     const double n = static_cast<double>(examples);
-    return {{"loss", sums.at("loss") / n},
-            {"batch_top1", 100.0 * sums.at("batch_top1") / n},
+    return {{"batch_top1", 100.0 * sums.at("batch_top1") / n},
             {"logit_scale", model_->logit_scale().exp().item<double>()}};
   }
   void after_step() override {
