@@ -1,13 +1,20 @@
 // sparsescope clip tokenize TEXT...: CLIP's token ids as open_clip's tokenizer returns them (77 per
 // text, <start_of_text> ... <end_of_text>, zero-padded; a text too long is cut and reported).
+// sparsescope clip match --images ... --texts ...: each image's probabilities over the texts
+// (softmax of logit_scale.exp() times the cosine similarities, as CLIP's zero-shot inference).
 #include <CLI/CLI.hpp>
+#include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "batch.h"
 #include "commands.h"
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/image.h"
+#include "sparsescope/vision/preprocess.h"
+#include "sparsescope/vision/train_loop.h"
 #include "sparsescope/vision/utf8.h"
+#include "sparsescope/vlm/clip.h"
 #include "sparsescope/vlm/clip_tokenizer.h"
 #include "sparsescope/vlm/clip_vocab.h"
 
@@ -20,6 +27,62 @@ struct ClipTokenizeOptions {
   std::string vocab;
   bool json = false;
 };
+
+struct ClipMatchOptions {
+  std::string weights, model, vocab, device = "cpu";
+  std::vector<std::string> images, texts;
+  bool json = false;
+};
+
+int run_match(const ClipMatchOptions& o) {
+  for (const auto& text : o.texts) {
+    SPARSESCOPE_CHECK(vision::is_utf8(text), "--texts: '", printable(text), "' is not UTF-8");
+  }
+  const vlm::ClipTokenizer tokenizer(vlm::clip_vocab_path(o.vocab));
+  vlm::CLIP model{nullptr};
+  try {
+    model = vlm::load_clip(o.weights, o.model);
+  } catch (const Error& e) {
+    SPARSESCOPE_FAIL("--weights: ", e.what());
+  }
+  const at::Device device = vision::training_device(o.device);
+  model->to(device);
+  const vision::EvalTransform transform = vlm::clip_eval_transform(model->config());
+  at::NoGradGuard no_grad;
+  const at::Tensor text = model->encode_text(tokenizer.tokenize(o.texts, model->config().context_length).to(device), true);
+  const double scale = model->logit_scale().exp().item<double>();
+  nlohmann::json out = {{"texts", o.texts}, {"logit_scale", scale}, {"images", nlohmann::json::array()}};
+  int failed = 0;
+  for (const auto& path : o.images) {
+    at::Tensor probs, cosine;
+    try {
+      const at::Tensor input = vision::eval_transform(vision::read_image(path), transform).unsqueeze(0).to(device);
+      cosine = at::matmul(model->encode_image(input, true), text.t()).squeeze(0).cpu();
+      probs = at::softmax(scale * cosine, 0);
+    } catch (const std::exception& e) {
+      std::cerr << "skipped " << printable(path) << ": " << error_text(e) << "\n";
+      out["failures"].push_back({{"image", printable(path)}, {"error", error_text(e)}});
+      ++failed;
+      continue;
+    }
+    const int64_t best = probs.argmax().item<int64_t>();
+    nlohmann::json entry = {{"image", printable(path)}, {"best", o.texts[static_cast<size_t>(best)]},
+                            {"probabilities", std::vector<double>(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel())},
+                            {"cosine", std::vector<double>(cosine.data_ptr<float>(), cosine.data_ptr<float>() + cosine.numel())}};
+    out["images"].push_back(entry);
+    if (!o.json) {
+      std::cout << printable(path) << ":";
+      for (size_t t = 0; t < o.texts.size(); ++t) {
+        std::cout << "  " << printable(o.texts[t]) << " " << std::fixed << std::setprecision(3)
+                  << probs[static_cast<int64_t>(t)].item<double>();
+      }
+      std::cout << "\n";
+    }
+  }
+  if (o.json) std::cout << out.dump(2) << "\n";
+  if (failed) std::cerr << failed << " of " << o.images.size() << " images failed\n";
+  return failed ? 1 : 0;
+}
 
 int run_tokenize(const ClipTokenizeOptions& o) {
   for (const auto& text : o.texts) {
@@ -52,7 +115,7 @@ int run_tokenize(const ClipTokenizeOptions& o) {
 
 Command add_clip_command(CLI::App& app) {
   auto opt = std::make_shared<ClipTokenizeOptions>();
-  auto* clip = app.add_subcommand("clip", "CLIP tools (tokenize)");
+  auto* clip = app.add_subcommand("clip", "CLIP tools (tokenize, match)");
   clip->require_subcommand(1);
   auto* tokenize = clip->add_subcommand("tokenize", "Token ids of texts, exactly as open_clip's tokenizer gives them");
   tokenize->footer(
@@ -63,7 +126,22 @@ Command add_clip_command(CLI::App& app) {
   tokenize->add_option("texts", opt->texts, "Texts")->required();
   tokenize->add_option("--vocab", opt->vocab, "bpe_simple_vocab_16e6.txt.gz (default: $SPARSESCOPE_CLIP_VOCAB or ../shared/data/clip)");
   tokenize->add_flag("--json", opt->json, "Print JSON");
-  return [opt] { return run_tokenize(*opt); };
+
+  auto m = std::make_shared<ClipMatchOptions>();
+  auto* match = clip->add_subcommand("match", "Each image's probabilities over the texts (CLIP's zero-shot inference)");
+  match->footer(
+      "Examples:\n"
+      "  sparsescope clip match --weights clip_tiny.safetensors --images cat.jpg dog.jpg --texts \"a cat\" \"a dog\"\n"
+      "  sparsescope clip match --weights open_clip_model.safetensors --model ViT-B-32 --images a.png --texts x y --json\n"
+      "Images that cannot be read are reported and skipped (exit status 1).");
+  match->add_option("--weights", m->weights, "CLIP weights: ours (with its card), or open_clip / OpenAI state dicts with --model")->required();
+  match->add_option("--model", m->model, "The configuration of weights without a card (e.g. ViT-B-32, ViT-B-32-quickgelu for OpenAI's)");
+  match->add_option("--images", m->images, "Image files")->required();
+  match->add_option("--texts", m->texts, "Texts to match")->required();
+  match->add_option("--vocab", m->vocab, "bpe_simple_vocab_16e6.txt.gz (default: $SPARSESCOPE_CLIP_VOCAB or ../shared/data/clip)");
+  match->add_option("--device", m->device, "cpu, cuda or cuda:N");
+  match->add_flag("--json", m->json, "Print JSON");
+  return [opt, m, tokenize] { return tokenize->parsed() ? run_tokenize(*opt) : run_match(*m); };
 }
 
 }  // namespace sparsescope::cli

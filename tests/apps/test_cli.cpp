@@ -391,3 +391,4 @@ TEST_F(Cli, ClipTokenizePrintsOpenClipsIds) {
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("none.gz"), std::string::npos) << r.err;
 }
+

@@ -1,0 +1,49 @@
+// `sparsescope clip match` as users run it, on a randomly initialised clip_tiny saved with its card:
+// probabilities over the texts that sum to 1 for each readable image, an unreadable image reported
+// with exit status 1, weights that are not CLIP's a usage error naming --weights.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+// LibTorch's headers before Qt's (process.h), whose `slots` macro breaks them.
+#include "sparsescope/vision/safetensors.h"
+#include "sparsescope/vlm/clip.h"
+#include "process.h"
+#include "temp_dir.h"
+
+namespace {
+
+class CliClip : public sparsescope::test::TempDirTest {};
+
+}  // namespace
+
+TEST_F(CliClip, MatchGivesEachImageProbabilitiesOverTheTexts) {
+  const std::string vocab = (dir_ / "merges.txt").string();
+  std::ofstream(vocab) << "#version: 0.2\nh e\nl l\nhe ll\nhell o</w>\n";
+  const sparsescope::vlm::CLIP model(sparsescope::vlm::clip_config("clip_tiny"));
+  sparsescope::vision::NamedTensors weights;
+  for (const auto& item : model->named_parameters()) weights.emplace_back(item.key(), item.value().detach());
+  const std::string path = (dir_ / "clip.safetensors").string();
+  sparsescope::vision::save_safetensors(
+      path, weights, {{sparsescope::vlm::kClipCardKey, sparsescope::vlm::clip_config_json(model->config())}});
+  const std::string image = std::string(SPARSESCOPE_SAMPLES_DIR) + "/chelsea.png";
+  auto clip = [](std::vector<std::string> args) {
+    args.insert(args.begin(), {"clip", "match"});
+    return sparsescope::test::run_process(SPARSESCOPE_CLI, args);
+  };
+  auto r = clip({"--weights", path, "--vocab", vocab, "--images", image, (dir_ / "none.png").string(), "--texts", "hello",
+                 "hell", "he", "--json"});
+  EXPECT_EQ(r.status, 1) << r.err;
+  const auto out = nlohmann::json::parse(r.out);
+  ASSERT_EQ(out["images"].size(), 1u);
+  double total = 0;
+  for (const double p : out["images"][0]["probabilities"]) total += p;
+  EXPECT_NEAR(total, 1.0, 1e-5);
+  EXPECT_EQ(out["failures"].size(), 1u);
+  EXPECT_NE(r.err.find("none.png"), std::string::npos) << r.err;
+  r = clip({"--weights", image, "--vocab", vocab, "--images", image, "--texts", "x"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--weights"), std::string::npos) << r.err;
+}
