@@ -3,7 +3,10 @@
 // sparsescope clip match --images ... --texts ...: each image's probabilities over the texts
 // (softmax of logit_scale.exp() times the cosine similarities, as CLIP's zero-shot inference).
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <iomanip>
+#include <optional>
+#include <set>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -11,14 +14,20 @@
 #include "commands.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/image.h"
+#include "sparsescope/vision/output_dir.h"
 #include "sparsescope/vision/preprocess.h"
+#include "sparsescope/vision/recorder.h"
+#include "sparsescope/vision/vit_trace.h"
 #include "sparsescope/vision/train_loop.h"
 #include "sparsescope/vision/utf8.h"
 #include "sparsescope/vlm/clip.h"
+#include "sparsescope/vlm/clip_trace.h"
 #include "sparsescope/vlm/clip_tokenizer.h"
 #include "sparsescope/vlm/clip_vocab.h"
 
 namespace sparsescope::cli {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -29,7 +38,7 @@ struct ClipTokenizeOptions {
 };
 
 struct ClipMatchOptions {
-  std::string weights, model, vocab, device = "cpu";
+  std::string weights, model, vocab, device = "cpu", record;
   std::vector<std::string> images, texts;
   bool json = false;
 };
@@ -38,6 +47,15 @@ int run_match(const ClipMatchOptions& o) {
   for (const auto& text : o.texts) {
     SPARSESCOPE_CHECK(vision::is_utf8(text), "--texts: '", printable(text), "' is not UTF-8");
   }
+  if (!o.record.empty()) {  // one trace per image, named after it: the names must differ
+    std::set<std::string> names;
+    for (const auto& path : o.images) {
+      SPARSESCOPE_CHECK(names.insert(fs::path(path).filename().string()).second, "--record: two images are named '",
+                        printable(fs::path(path).filename().string()), "'; their traces would overwrite each other");
+    }
+  }
+  std::optional<vision::OutputDir> record_dir;
+  if (!o.record.empty()) record_dir.emplace(o.record, "--record");
   const vlm::ClipTokenizer tokenizer(vlm::clip_vocab_path(o.vocab));
   vlm::CLIP model{nullptr};
   try {
@@ -57,8 +75,20 @@ int run_match(const ClipMatchOptions& o) {
     at::Tensor probs, cosine;
     try {
       const at::Tensor input = vision::eval_transform(vision::read_image(path), transform).unsqueeze(0).to(device);
-      cosine = at::matmul(model->encode_image(input, true), text.t()).squeeze(0).cpu();
+      vision::Recorder recorder;
+      cosine = at::matmul(model->encode_image(input, true, o.record.empty() ? nullptr : &recorder), text.t()).squeeze(0).cpu();
       probs = at::softmax(scale * cosine, 0);
+      if (!o.record.empty()) {
+        vision::Trace trace = std::move(recorder.take().front());
+        trace.info = vlm::clip_trace_info(model->config(), path);
+        const at::Tensor order = std::get<1>(probs.sort(0, /*descending=*/true));
+        for (int64_t k = 0; k < order.size(0); ++k) {
+          const int64_t t = order[k].item<int64_t>();
+          trace.info.topk.push_back({t, probs[t].item<float>(), o.texts[static_cast<size_t>(t)]});
+        }
+        trace.image = vision::denormalize_input(input[0], transform);
+        vision::save_trace(trace, (fs::path(o.record) / (fs::path(path).filename().string() + ".trace.safetensors")).string());
+      }
     } catch (const std::exception& e) {
       std::cerr << "skipped " << printable(path) << ": " << error_text(e) << "\n";
       out["failures"].push_back({{"image", printable(path)}, {"error", error_text(e)}});
@@ -140,6 +170,7 @@ Command add_clip_command(CLI::App& app) {
   match->add_option("--texts", m->texts, "Texts to match")->required();
   match->add_option("--vocab", m->vocab, "bpe_simple_vocab_16e6.txt.gz (default: $SPARSESCOPE_CLIP_VOCAB or ../shared/data/clip)");
   match->add_option("--device", m->device, "cpu, cuda or cuda:N");
+  match->add_option("--record", m->record, "Folder for a trace of each image's attention (the image tower), texts as its top-k");
   match->add_flag("--json", m->json, "Print JSON");
   return [opt, m, tokenize] { return tokenize->parsed() ? run_tokenize(*opt) : run_match(*m); };
 }

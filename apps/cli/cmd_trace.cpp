@@ -96,13 +96,16 @@ void print_info(const std::string& file, const vision::Trace& trace, bool per_he
   if (trace.image.defined()) std::cout << ", image " << trace.image.size(1) << "x" << trace.image.size(0);
   std::cout << "\n  recorded by " << i.producer << "\n";
   if (!i.topk.empty()) std::cout << "  predicted " << vision::describe(i.topk) << "\n";
-  std::cout << "  " << std::left << std::setw(24) << "site" << std::setw(14) << "pattern" << std::setw(14)
+  // The site column fits the longest name ("visual.transformer.resblocks.11.attn").
+  int width = 24;
+  for (const auto& s : trace.sites) width = std::max(width, static_cast<int>(s.name.size()) + 2);
+  std::cout << "  " << std::left << std::setw(width) << "site" << std::setw(14) << "pattern" << std::setw(14)
             << "queries x keys" << std::right << std::setw(6) << "pool" << std::setw(7) << "heads" << std::setw(9)
             << "recall" << std::setw(9) << "density" << std::setw(9) << "entropy"
             << "\n";
-  auto row = [](const std::string& name, const std::string& pattern, const std::string& shape, const std::string& pool,
-                const std::string& heads, const at::Tensor& stats) {
-    std::cout << "  " << std::left << std::setw(24) << name << std::setw(14) << pattern << std::setw(14) << shape
+  auto row = [width](const std::string& name, const std::string& pattern, const std::string& shape,
+                     const std::string& pool, const std::string& heads, const at::Tensor& stats) {
+    std::cout << "  " << std::left << std::setw(width) << name << std::setw(14) << pattern << std::setw(14) << shape
               << std::right << std::setw(6) << pool << std::setw(7) << heads << std::fixed << std::setprecision(3);
     for (const int64_t c : {vision::kRecall, vision::kDensity, vision::kEntropy}) {
       const float v = stats[c].item<float>();

@@ -1,6 +1,7 @@
 // `sparsescope clip match` as users run it, on a randomly initialised clip_tiny saved with its card:
 // probabilities over the texts that sum to 1 for each readable image, an unreadable image reported
-// with exit status 1, weights that are not CLIP's a usage error naming --weights.
+// with exit status 1, a trace per image with --record, weights that are not CLIP's a usage error
+// naming --weights.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -9,6 +10,7 @@
 
 // LibTorch's headers before Qt's (process.h), whose `slots` macro breaks them.
 #include "sparsescope/vision/safetensors.h"
+#include "sparsescope/vision/trace.h"
 #include "sparsescope/vlm/clip.h"
 #include "process.h"
 #include "temp_dir.h"
@@ -43,6 +45,17 @@ TEST_F(CliClip, MatchGivesEachImageProbabilitiesOverTheTexts) {
   EXPECT_NEAR(total, 1.0, 1e-5);
   EXPECT_EQ(out["failures"].size(), 1u);
   EXPECT_NE(r.err.find("none.png"), std::string::npos) << r.err;
+  // --record: a trace of the image tower per image, the texts as its top-k, best first.
+  r = clip({"--weights", path, "--vocab", vocab, "--images", image, "--texts", "hello", "he", "--record",
+            (dir_ / "traces").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const sparsescope::vision::Trace trace = sparsescope::vision::load_trace((dir_ / "traces" / "chelsea.png.trace.safetensors").string());
+  EXPECT_EQ(trace.sites.size(), 6u);
+  EXPECT_EQ(trace.sites[0].name, "visual.transformer.resblocks.0.attn");
+  EXPECT_EQ(trace.info.layout.tokens(), 65);
+  ASSERT_EQ(trace.info.topk.size(), 2u);
+  EXPECT_GE(trace.info.topk[0].score, trace.info.topk[1].score);
+  EXPECT_EQ(trace.image.sizes(), (at::IntArrayRef{64, 64, 3}));
   r = clip({"--weights", image, "--vocab", vocab, "--images", image, "--texts", "x"});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("--weights"), std::string::npos) << r.err;
