@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/vit_input.h"
 
 namespace sparsescope::vlm {
 
@@ -91,6 +92,47 @@ at::Tensor clip_loss(const at::Tensor& image_features, const at::Tensor& text_fe
   const at::Tensor logits = logit_scale.exp() * at::matmul(image_features, text_features.t());
   const at::Tensor labels = at::arange(logits.size(0), logits.options().dtype(at::kLong));
   return 0.5 * (at::cross_entropy_loss(logits, labels) + at::cross_entropy_loss(logits.t(), labels));
+}
+
+at::Tensor clip_image_features(CLIP& model, const at::Tensor& pixels, int64_t batch) {
+  SPARSESCOPE_CHECK(batch > 0, "CLIP image features: batch must be positive");
+  at::NoGradGuard no_grad;
+  const auto device = model->logit_scale().device();
+  const vision::EvalTransform transform = clip_eval_transform(model->config());
+  std::vector<at::Tensor> out;
+  for (int64_t i = 0; i < pixels.size(0); i += batch) {
+    const at::Tensor chunk = vision::normalize_pixels(pixels.slice(0, i, i + batch).to(device), transform);
+    out.push_back(model->encode_image(chunk, true).to(at::kFloat));
+  }
+  return at::cat(out);
+}
+
+at::Tensor clip_text_features(CLIP& model, const at::Tensor& ids, int64_t batch) {
+  SPARSESCOPE_CHECK(batch > 0, "CLIP text features: batch must be positive");
+  at::NoGradGuard no_grad;
+  const auto device = model->logit_scale().device();
+  std::vector<at::Tensor> out;
+  for (int64_t i = 0; i < ids.size(0); i += batch) {
+    out.push_back(model->encode_text(ids.slice(0, i, i + batch).to(device), true).to(at::kFloat));
+  }
+  return at::cat(out);
+}
+
+RetrievalMetrics clip_retrieval(CLIP& model, const ClipTokenizer& tokenizer, const ImageTextPairs& pairs, int64_t batch) {
+  const at::Tensor images = clip_image_features(model, pairs.images, batch);
+  const at::Tensor texts =
+      clip_text_features(model, tokenizer.tokenize(pairs.captions, model->config().context_length), batch);
+  return retrieval_metrics(at::matmul(images, texts.t()), pairs.caption_image);
+}
+
+double clip_zero_shot_top1(CLIP& model, const ClipTokenizer& tokenizer, const at::Tensor& pixels, const at::Tensor& labels,
+                           const std::vector<std::string>& classnames, const std::vector<std::string>& templates,
+                           int64_t batch) {
+  SPARSESCOPE_CHECK(pixels.size(0) == labels.size(0) && pixels.size(0) > 0, "zero-shot: ", pixels.size(0), " images but ",
+                    labels.size(0), " labels");
+  const at::Tensor classifier = zero_shot_classifier(model, tokenizer, classnames, templates).to(at::kFloat);
+  const at::Tensor logits = at::matmul(clip_image_features(model, pixels, batch), classifier);
+  return 100.0 * (logits.argmax(1).cpu() == labels.cpu()).to(at::kDouble).mean().item<double>();
 }
 
 }  // namespace sparsescope::vlm

@@ -127,7 +127,7 @@ class ClipTrainTask : public sv::TrainTask {
     model_->eval();
     at::NoGradGuard no_grad;
     if (eval_) {
-      const RetrievalMetrics r = retrieve(*eval_, recipe.eval_batch);
+      const RetrievalMetrics r = clip_retrieval(model_, tokenizer_, *eval_, recipe.eval_batch);
       const std::array<const char*, 3> k = {"1", "5", "10"};
       for (size_t i = 0; i < 3; ++i) {
         m[std::string("i2t_r") + k[i]] = r.image_to_text.recall[i];
@@ -136,7 +136,10 @@ class ClipTrainTask : public sv::TrainTask {
       m["i2t_mean_rank"] = r.image_to_text.mean_rank;
       m["t2i_mean_rank"] = r.text_to_image.mean_rank;
     }
-    if (zero_shot_) m["zero_shot_top1"] = zero_shot_top1(recipe.eval_batch);
+    if (zero_shot_) {
+      m["zero_shot_top1"] = clip_zero_shot_top1(model_, tokenizer_, zero_shot_->data.images, zero_shot_->data.labels,
+                                                zero_shot_->prompts_names, cifar10_templates(), recipe.eval_batch);
+    }
     model_->train(was_training);
     return m;
   }
@@ -148,33 +151,6 @@ class ClipTrainTask : public sv::TrainTask {
   std::map<std::string, std::string> model_metadata() const override { return {{kClipCardKey, clip_config_json(config_)}}; }
 
  private:
-  at::Tensor image_features(const at::Tensor& pixels, int64_t batch) {
-    const sv::EvalTransform transform = clip_eval_transform(config_);
-    std::vector<at::Tensor> out;
-    for (int64_t i = 0; i < pixels.size(0); i += batch) {
-      const at::Tensor chunk = sv::normalize_pixels(pixels.slice(0, i, i + batch).to(device_), transform);
-      out.push_back(model_->encode_image(chunk, true).to(at::kFloat));
-    }
-    return at::cat(out);
-  }
-
-  RetrievalMetrics retrieve(const ImageTextPairs& pairs, int64_t batch) {
-    const at::Tensor images = image_features(pairs.images, batch);
-    const at::Tensor ids = tokenizer_.tokenize(pairs.captions, config_.context_length);
-    std::vector<at::Tensor> texts;
-    for (int64_t i = 0; i < ids.size(0); i += batch) {
-      texts.push_back(model_->encode_text(ids.slice(0, i, i + batch).to(device_), true).to(at::kFloat));
-    }
-    return retrieval_metrics(at::matmul(images, at::cat(texts).t()), pairs.caption_image);
-  }
-
-  double zero_shot_top1(int64_t batch) {
-    const at::Tensor classifier = zero_shot_classifier(model_, tokenizer_, zero_shot_->prompts_names, cifar10_templates());
-    const at::Tensor logits = at::matmul(image_features(zero_shot_->data.images, batch), classifier.to(at::kFloat));
-    const at::Tensor labels = zero_shot_->data.labels.to(logits.device());
-    return 100.0 * (logits.argmax(1) == labels).to(at::kDouble).mean().item<double>();
-  }
-
   ClipConfig config_;
   const ClipTokenizer& tokenizer_;
   at::Device device_;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sparsescope/vlm/clip.h"
+#include "sparsescope/vlm/clip_data.h"
 #include "sparsescope/vlm/clip_tokenizer.h"
 
 namespace sparsescope::vlm {
@@ -42,6 +43,18 @@ struct RetrievalMetrics {
 /// plus the candidates scoring strictly above its best positive (ties go to the positive); R@K is
 /// the share of queries with rank <= K. Throws sparsescope::Error when the sizes disagree or an index is out of range.
 RetrievalMetrics retrieval_metrics(const at::Tensor& similarity, const std::vector<int64_t>& caption_image);
+
+/// Unit image features of uint8 pixels [N, 3, S, S] at the model's geometry (normalised as
+/// clip_eval_transform), `batch` at a time on the model's device, under no_grad: float32 [N, E].
+at::Tensor clip_image_features(CLIP& model, const at::Tensor& pixels, int64_t batch);
+/// Unit text features of token ids [N, context], `batch` at a time: float32 [N, E].
+at::Tensor clip_text_features(CLIP& model, const at::Tensor& ids, int64_t batch);
+/// Retrieval between the images and captions of `pairs` (retrieval_metrics of the cosine similarities).
+RetrievalMetrics clip_retrieval(CLIP& model, const ClipTokenizer& tokenizer, const ImageTextPairs& pairs, int64_t batch);
+/// Zero-shot top-1 in percent of pixels [N, 3, S, S] with labels [N] (indices into `classnames`).
+double clip_zero_shot_top1(CLIP& model, const ClipTokenizer& tokenizer, const at::Tensor& pixels, const at::Tensor& labels,
+                           const std::vector<std::string>& classnames, const std::vector<std::string>& templates,
+                           int64_t batch);
 
 /// open_clip's ClipLoss: (CE(s I T^T, arange) + CE(s T I^T, arange)) / 2 on unit features [B, E]
 /// with s = logit_scale.exp().
