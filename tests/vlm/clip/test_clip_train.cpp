@@ -96,6 +96,28 @@ TEST_F(ClipTraining, PairsSkipBadLinesAndFilesAndShareImages) {
   }
 }
 
+TEST_F(ClipTraining, RegionsAreTheCropsOfTheirBoxes) {
+  picture(dir_ / "img" / "r1.png", 200, 20, 20);
+  picture(dir_ / "img" / "b1.png", 20, 20, 200);
+  const fs::path tsv = dir_ / "boxes.tsv";
+  std::ofstream(tsv) << "filepath\ttitle\tboxes\n"
+                        "img/r1.png\ta red square\t0,0,20,15;10,10,10,20;30,5,60,25\n"
+                        "img/r1.png\tred\t\n"
+                        "img/b1.png\ta blue square\t\n"
+                        "img/b1.png\tblue\t1,2,3\n";
+  const sl::ImageTextPairs p =
+      sl::load_image_text_pairs(tsv.string(), sl::clip_eval_transform(sl::clip_config("clip_tiny")), 0, "filepath", "title", "boxes");
+  ASSERT_EQ(p.regions.size(), 2u);
+  EXPECT_EQ(p.regions[0].sizes(), (at::IntArrayRef{2, 3, 64, 64}));  // the empty box is dropped, the last clipped
+  EXPECT_EQ(p.regions[1].size(0), 0);
+  // The first crop is red throughout, its left edge as dark as the picture's.
+  EXPECT_GT(p.regions[0][0][0].to(at::kFloat).mean().item<double>(), 150);
+  EXPECT_LT(p.regions[0][0][2].to(at::kFloat).mean().item<double>(), 60);
+  ASSERT_EQ(p.failures.size(), 1u);
+  EXPECT_NE(p.failures[0].second.find("x1,y1,x2,y2"), std::string::npos) << p.failures[0].second;
+  EXPECT_EQ(p.captions.size(), 3u);
+}
+
 TEST_F(ClipTraining, TrainsEvaluatesResumesAndShipsACard) {
   sl::register_vlm_methods();
   const fs::path tsv = pairs();

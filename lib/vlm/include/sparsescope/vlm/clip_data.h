@@ -19,6 +19,8 @@ struct ImageTextPairs {
   std::vector<std::string> image_files;   ///< [I], as resolved
   std::vector<std::string> captions;      ///< [T]
   std::vector<int64_t> caption_image;     ///< [T]: the image of each caption
+  /// With a boxes column: per image its region crops, uint8 [R, 3, S, S] (R may be 0).
+  std::vector<at::Tensor> regions;
   std::string source;
   std::vector<std::pair<std::string, std::string>> failures;  ///< skipped lines and files: (what, why)
 };
@@ -26,10 +28,14 @@ struct ImageTextPairs {
 /// Reads `tsv` (columns `image_column` and `caption_column`, tab-separated; paths relative to the
 /// file's folder), each image through `geometry`'s resize and crop (eval_geometry). Lines with a
 /// wrong column count or an empty caption and unreadable images are skipped into `failures`.
-/// `limit` > 0 keeps the first `limit` pairs. Throws sparsescope::Error naming the file when it
-/// cannot be read, lacks a column, or leaves no pair.
+/// `limit` > 0 keeps the first `limit` pairs. With `boxes_column` not empty, that column (required)
+/// lists the image's regions in its own pixels, "x1,y1,x2,y2" separated by ';' (DCLIP's detector
+/// boxes; the first line of an image gives them), each cropped from the decoded image (clipped to
+/// it; empty boxes dropped) and resized to S x S without keeping its aspect (bilinear, as
+/// torchvision's Resize((S, S)) on a PIL crop); a malformed list skips the line. Throws
+/// sparsescope::Error naming the file when it cannot be read, lacks a column, or leaves no pair.
 ImageTextPairs load_image_text_pairs(const std::string& tsv, const vision::EvalTransform& geometry, int64_t limit = 0,
                                      const std::string& image_column = "filepath",
-                                     const std::string& caption_column = "title");
+                                     const std::string& caption_column = "title", const std::string& boxes_column = "");
 
 }  // namespace sparsescope::vlm
