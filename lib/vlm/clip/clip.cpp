@@ -118,15 +118,25 @@ at::Tensor CLIPImpl::encode_image(const at::Tensor& images, bool normalize, visi
   return normalized(visual_->forward(images, probes).first, normalize);
 }
 
-at::Tensor CLIPImpl::encode_text(const at::Tensor& ids, bool normalize, vision::ProbeSet* probes) {
-  const ClipConfig& c = config_;
+namespace {
+at::Tensor check_ids(const at::Tensor& ids, const ClipConfig& c) {
   SPARSESCOPE_CHECK(ids.dim() == 2 && ids.size(1) == c.context_length && ids.scalar_type() == at::kLong, "CLIP ",
                     c.name, ": expected int64 token ids [B, ", c.context_length, "], got ", ids.scalar_type(), " ",
                     ids.sizes());
-  at::Tensor x = token_embedding_->forward(ids) + positional_embedding_;
+  return ids;
+}
+}  // namespace
+
+at::Tensor CLIPImpl::encode_text(const at::Tensor& ids, bool normalize, vision::ProbeSet* probes) {
+  at::Tensor x = token_embedding_->forward(check_ids(ids, config_)) + positional_embedding_;
   x = ln_final_->forward(transformer_->forward(x, probes, "transformer."));
   const at::Tensor eot = ids.argmax(-1).view({-1, 1, 1}).expand({x.size(0), 1, x.size(2)});  // the end-of-text token
   return normalized(at::matmul(x.gather(1, eot).squeeze(1), text_projection_), normalize);
+}
+
+at::Tensor CLIPImpl::text_token_features(const at::Tensor& ids, vision::ProbeSet* probes) {
+  const at::Tensor x = token_embedding_->forward(check_ids(ids, config_)) + positional_embedding_;
+  return at::matmul(ln_final_->forward(transformer_->forward(x, probes, "transformer.")), text_projection_);
 }
 
 void load_clip_weights(CLIP& model, const std::string& path) {

@@ -10,13 +10,12 @@
 #include <string>
 
 #include "sparsescope/kernels/error.h"
-#include "sparsescope/vision/image.h"
-#include "sparsescope/vision/preprocess.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/train_task.h"
 #include "sparsescope/vlm/clip.h"
 #include "sparsescope/vlm/clip_data.h"
 #include "sparsescope/vlm/register.h"
+#include "image_text_files.h"
 #include "temp_dir.h"
 
 namespace sl = sparsescope::vlm;
@@ -27,13 +26,7 @@ namespace {
 
 class ClipTraining : public sparsescope::test::TempDirTest {
  protected:
-  // A 40 x 30 picture of one colour with a gradient.
-  void picture(const fs::path& path, int r, int g, int b) {
-    fs::create_directories(path.parent_path());
-    const at::Tensor ramp = at::linspace(0, 60, 40).view({1, 40, 1}).expand({30, 40, 1});
-    const at::Tensor rgb = at::tensor({r, g, b}, at::kFloat).view({1, 1, 3});
-    sv::write_png(path.string(), sv::tensor_to_image((rgb + ramp).clamp(0, 255).to(at::kByte).contiguous()));
-  }
+  void picture(const fs::path& path, int r, int g, int b) { sparsescope::test::write_picture(path, r, g, b); }
   // Pictures and their pairs file: red ones "a red square", blue ones "a blue square".
   fs::path pairs() {
     picture(dir_ / "img" / "r1.png", 200, 20, 20);
@@ -53,11 +46,7 @@ class ClipTraining : public sparsescope::test::TempDirTest {
                           "img/missing.png\tnothing\n";
     return tsv;
   }
-  fs::path vocab() {
-    const fs::path merges = dir_ / "merges.txt";
-    std::ofstream(merges) << "#version: 0.2\nr e\nre d</w>\nb l\nbl u\nblu e</w>\n";
-    return merges;
-  }
+  fs::path vocab() { return sparsescope::test::write_small_vocab(dir_); }
 };
 
 sv::TrainRecipe recipe(const fs::path& out) {

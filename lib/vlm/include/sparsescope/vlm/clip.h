@@ -65,6 +65,9 @@ class CLIPImpl : public torch::nn::Module {
   /// Token ids [B, context_length] (ClipTokenizer::tokenize) -> text features [B, embed_dim]
   /// (open_clip's encode_text). Sites "transformer.resblocks.<i>.attn".
   at::Tensor encode_text(const at::Tensor& ids, bool normalize = false, vision::ProbeSet* probes = nullptr);
+  /// The projected feature of every text position, ln_final(x) @ text_projection: [B, context, embed_dim]
+  /// (what DCLIP's teacher takes per token; encode_text's is the one at the end-of-text token).
+  at::Tensor text_token_features(const at::Tensor& ids, vision::ProbeSet* probes = nullptr);
   /// The learnt temperature's exponent: logits = logit_scale().exp() * image @ text^T on unit features.
   const at::Tensor& logit_scale() const { return logit_scale_; }
   const ClipConfig& config() const { return config_; }

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "sparsescope/vision/probe_set.h"
 
@@ -44,6 +45,13 @@ class DclipTeacherImpl : public torch::nn::Module {
   std::shared_ptr<torch::nn::Module> cross_;
 };
 TORCH_MODULE(DclipTeacher);
+
+/// The card of a trained teacher (`sparsescope train --task dclip-teacher`): its config as JSON.
+inline constexpr const char* kDclipTeacherCardKey = "sparsescope.dclip_teacher";
+std::string dclip_teacher_config_json(const DclipTeacherConfig& config);
+/// A trained teacher (CPU, float32, eval mode) from its weights and card; throws
+/// sparsescope::Error naming the file when it has no card or the weights do not fit.
+DclipTeacher load_dclip_teacher(const std::string& path);
 
 /// Upstream's aggregation of x [B, L, E] over its valid rows (bool [B, L], undefined = all):
 /// w = softmax(cos(x_l, mean_l x) / temperature), sum_l w_l x_l.
