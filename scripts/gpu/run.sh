@@ -162,7 +162,7 @@ fi
 if has train-clip; then
   stage train-clip
   bash "$root/scripts/gpu/train_clip.sh" "$build" "$out/clip" "${CLIP_DATA:-$root/.data/clip}" \
-    "${CLIP_MODEL:-clip_tiny}" "${CLIP_BUDGET:-420}" "${CLIP_EPOCHS:-100}" || fail train-clip
+    "${CLIP_MODEL:-clip_tiny}" "${CLIP_BUDGET:-420}" "${CLIP_EPOCHS:-40}" || fail train-clip
 fi
 
 echo
