@@ -72,7 +72,7 @@ TEST_F(DclipTraining, TeacherThenStudent) {
   ASSERT_TRUE(teacher.finished);
   for (const auto& e : teacher.epochs) EXPECT_TRUE(std::isfinite(e.eval.at("loss"))) << e.epoch;
   const sl::DclipTeacher loaded = sl::load_dclip_teacher(teacher.model_path);
-  EXPECT_EQ(loaded->config().embed_dim, 256);
+  EXPECT_EQ(loaded->config().embed_dim, 128);
 
   const sv::TrainResult student = sv::train_task("dclip-student")
                                       .run(request("dclip-student", {{"teacher", teacher.model_path}}, "student"), {});
