@@ -17,19 +17,28 @@
 
 namespace {
 
-class CliClip : public sparsescope::test::TempDirTest {};
+class CliClip : public sparsescope::test::TempDirTest {
+ protected:
+  // A randomly initialised clip_tiny saved with its card, and a small vocabulary.
+  void SetUp() override {
+    TempDirTest::SetUp();
+    vocab_ = (dir_ / "merges.txt").string();
+    std::ofstream(vocab_) << "#version: 0.2\nh e\nl l\nhe ll\nhell o</w>\n";
+    const sparsescope::vlm::CLIP model(sparsescope::vlm::clip_config("clip_tiny"));
+    sparsescope::vision::NamedTensors weights;
+    for (const auto& item : model->named_parameters()) weights.emplace_back(item.key(), item.value().detach());
+    weights_ = (dir_ / "clip.safetensors").string();
+    sparsescope::vision::save_safetensors(
+        weights_, weights, {{sparsescope::vlm::kClipCardKey, sparsescope::vlm::clip_config_json(model->config())}});
+  }
+  std::string vocab_, weights_;
+};
 
 }  // namespace
 
 TEST_F(CliClip, MatchGivesEachImageProbabilitiesOverTheTexts) {
-  const std::string vocab = (dir_ / "merges.txt").string();
-  std::ofstream(vocab) << "#version: 0.2\nh e\nl l\nhe ll\nhell o</w>\n";
-  const sparsescope::vlm::CLIP model(sparsescope::vlm::clip_config("clip_tiny"));
-  sparsescope::vision::NamedTensors weights;
-  for (const auto& item : model->named_parameters()) weights.emplace_back(item.key(), item.value().detach());
-  const std::string path = (dir_ / "clip.safetensors").string();
-  sparsescope::vision::save_safetensors(
-      path, weights, {{sparsescope::vlm::kClipCardKey, sparsescope::vlm::clip_config_json(model->config())}});
+  const std::string& vocab = vocab_;
+  const std::string& path = weights_;
   const std::string image = std::string(SPARSESCOPE_SAMPLES_DIR) + "/chelsea.png";
   auto clip = [](std::vector<std::string> args) {
     args.insert(args.begin(), {"clip", "match"});
@@ -59,4 +68,28 @@ TEST_F(CliClip, MatchGivesEachImageProbabilitiesOverTheTexts) {
   r = clip({"--weights", image, "--vocab", vocab, "--images", image, "--texts", "x"});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("--weights"), std::string::npos) << r.err;
+}
+
+// `eval --task clip`: retrieval on pairs and zero-shot top-1 on class folders, in JSON; a missing image
+// reported with exit status 1.
+TEST_F(CliClip, EvalReportsRetrievalAndZeroShot) {
+  const std::string image = std::string(SPARSESCOPE_SAMPLES_DIR) + "/chelsea.png";
+  std::filesystem::create_directories(dir_ / "classes" / "cat");
+  std::filesystem::create_directories(dir_ / "classes" / "hello_kitty");
+  std::filesystem::copy_file(image, dir_ / "classes" / "cat" / "a.png");
+  std::filesystem::copy_file(image, dir_ / "classes" / "hello_kitty" / "b.png");
+  std::ofstream(dir_ / "pairs.tsv") << "filepath\ttitle\n" << image << "\thello\n" << image << "\thell\nnone.png\the\n";
+  auto r = sparsescope::test::run_process(
+      SPARSESCOPE_CLI, {"eval", "--task", "clip", "--weights", weights_, "--vocab", vocab_, "--dataset",
+                        (dir_ / "pairs.tsv").string(), "--zero-shot", (dir_ / "classes").string(), "--json"});
+  EXPECT_EQ(r.status, 1) << r.err;  // none.png
+  const auto out = nlohmann::json::parse(r.out);
+  EXPECT_EQ(out["retrieval"]["images"], 1);
+  EXPECT_EQ(out["retrieval"]["captions"], 2);
+  EXPECT_DOUBLE_EQ(out["retrieval"]["image_to_text"]["r1"].get<double>(), 100.0);  // both captions are its own
+  EXPECT_EQ(out["zero_shot"]["images"], 2);
+  EXPECT_EQ(out["zero_shot"]["classes"][1], "hello kitty");
+  const double top1 = out["zero_shot"]["top1"];
+  EXPECT_TRUE(top1 == 0 || top1 == 50 || top1 == 100) << top1;
+  EXPECT_EQ(out["failed"], 1);
 }
