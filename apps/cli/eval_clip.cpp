@@ -8,7 +8,6 @@
 
 #include "batch.h"
 #include "sparsescope/kernels/error.h"
-#include "sparsescope/vision/datasets.h"
 #include "sparsescope/vision/train_loop.h"
 #include "sparsescope/vlm/clip_eval.h"
 #include "sparsescope/vlm/clip_vocab.h"
@@ -61,22 +60,15 @@ int run_clip_eval(const ClipEvalRequest& o) {
     }
   }
   if (!o.zero_shot.empty()) {
-    vision::ViTConfig pixels;  // the image geometry only
-    pixels.img_size = model->config().image_size;
-    pixels.patch_size = model->config().patch_size;
-    pixels.eval = geometry;
-    vision::ImageDataset data;
+    vlm::ZeroShotSet set;
     try {
-      data = vision::load_dataset({false, o.zero_shot}, vision::Split::Test, pixels, {}, o.limit);
+      set = vlm::load_zero_shot_set(o.zero_shot, geometry, o.limit);
     } catch (const Error& e) {
       SPARSESCOPE_FAIL("--zero-shot: ", e.what());
     }
+    const vision::ImageDataset& data = set.data;
+    const std::vector<std::string>& names = set.classnames;
     for (const auto& [file, reason] : data.failures) failures.push_back({{"input", file}, {"error", reason}});
-    std::vector<std::string> names;
-    for (std::string name : data.classes) {
-      for (char& ch : name) ch = ch == '_' ? ' ' : ch;
-      names.push_back(name);
-    }
     const double top1 =
         vlm::clip_zero_shot_top1(model, tokenizer, data.images, data.labels, names, vlm::cifar10_templates(), o.batch);
     summary["zero_shot"] = {{"dataset", data.source}, {"images", data.size()}, {"classes", names}, {"top1", top1}};

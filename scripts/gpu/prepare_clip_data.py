@@ -21,19 +21,14 @@ import argparse
 import json
 import random
 import shutil
+import sys
 from pathlib import Path
 
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = [  # OpenAI CLIP, data/prompts.md (CIFAR-10); lib/vlm/clip/clip_eval.cpp has the same
-    "a photo of a {}.", "a blurry photo of a {}.", "a black and white photo of a {}.",
-    "a low contrast photo of a {}.", "a high contrast photo of a {}.", "a bad photo of a {}.",
-    "a good photo of a {}.", "a photo of a small {}.", "a photo of a big {}.", "a photo of the {}.",
-    "a blurry photo of the {}.", "a black and white photo of the {}.", "a low contrast photo of the {}.",
-    "a high contrast photo of the {}.", "a bad photo of the {}.", "a good photo of the {}.",
-    "a photo of the small {}.", "a photo of the big {}.",
-]
+sys.path.insert(0, str(ROOT / "scripts" / "fixtures"))
+from clip_prompts import CIFAR10_TEMPLATES as TEMPLATES  # noqa: E402
 
 
 def small(src, dst, size=64):

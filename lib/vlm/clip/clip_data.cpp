@@ -149,4 +149,17 @@ ImageTextPairs load_image_text_pairs(const std::string& tsv, const vision::EvalT
   return pairs;
 }
 
+ZeroShotSet load_zero_shot_set(const std::string& dir, const vision::EvalTransform& geometry, int64_t limit) {
+  vision::ViTConfig pixels;  // the image geometry only: vit_pixels through `geometry`
+  pixels.img_size = geometry.img_size;
+  pixels.patch_size = 1;
+  pixels.eval = geometry;
+  ZeroShotSet set{vision::load_dataset({false, dir}, vision::Split::Test, pixels, {}, limit), {}};
+  for (std::string name : set.data.classes) {
+    std::replace(name.begin(), name.end(), '_', ' ');
+    set.classnames.push_back(name);
+  }
+  return set;
+}
+
 }  // namespace sparsescope::vlm

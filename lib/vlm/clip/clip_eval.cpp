@@ -125,6 +125,18 @@ RetrievalMetrics clip_retrieval(CLIP& model, const ClipTokenizer& tokenizer, con
   return retrieval_metrics(at::matmul(images, texts.t()), pairs.caption_image);
 }
 
+std::map<std::string, double> retrieval_metric_map(const RetrievalMetrics& r) {
+  std::map<std::string, double> m;
+  const std::array<const char*, 3> k = {"1", "5", "10"};
+  for (size_t i = 0; i < k.size(); ++i) {
+    m[std::string("i2t_r") + k[i]] = r.image_to_text.recall[i];
+    m[std::string("t2i_r") + k[i]] = r.text_to_image.recall[i];
+  }
+  m["i2t_mean_rank"] = r.image_to_text.mean_rank;
+  m["t2i_mean_rank"] = r.text_to_image.mean_rank;
+  return m;
+}
+
 double clip_zero_shot_top1(CLIP& model, const ClipTokenizer& tokenizer, const at::Tensor& pixels, const at::Tensor& labels,
                            const std::vector<std::string>& classnames, const std::vector<std::string>& templates,
                            int64_t batch) {

@@ -14,7 +14,6 @@
 
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/augment.h"
-#include "sparsescope/vision/datasets.h"
 #include "sparsescope/vision/seeded.h"
 #include "sparsescope/vision/train_optim.h"
 #include "sparsescope/vision/train_task.h"
@@ -63,15 +62,10 @@ class PairBatches : public sv::BatchSource {
   sv::AugmentOptions augment_;
 };
 
-struct ZeroShotData {
-  sv::ImageDataset data;
-  std::vector<std::string> prompts_names;  ///< class folder names with '_' as ' '
-};
-
 class ClipTrainTask : public sv::TrainTask {
  public:
   ClipTrainTask(const ClipConfig& config, const ImageTextPairs& train, std::optional<ImageTextPairs> eval,
-                std::optional<ZeroShotData> zero_shot, const ClipTokenizer& tokenizer, const sv::TrainRecipe& recipe)
+                std::optional<ZeroShotSet> zero_shot, const ClipTokenizer& tokenizer, const sv::TrainRecipe& recipe)
       : config_(config), tokenizer_(tokenizer), device_(sv::training_device(recipe.device)),
         data_(train, tokenizer.tokenize(train.captions, config.context_length), clip_eval_transform(config), device_),
         eval_(std::move(eval)), zero_shot_(std::move(zero_shot)) {
@@ -127,18 +121,11 @@ class ClipTrainTask : public sv::TrainTask {
     model_->eval();
     at::NoGradGuard no_grad;
     if (eval_) {
-      const RetrievalMetrics r = clip_retrieval(model_, tokenizer_, *eval_, recipe.eval_batch);
-      const std::array<const char*, 3> k = {"1", "5", "10"};
-      for (size_t i = 0; i < 3; ++i) {
-        m[std::string("i2t_r") + k[i]] = r.image_to_text.recall[i];
-        m[std::string("t2i_r") + k[i]] = r.text_to_image.recall[i];
-      }
-      m["i2t_mean_rank"] = r.image_to_text.mean_rank;
-      m["t2i_mean_rank"] = r.text_to_image.mean_rank;
+      m = retrieval_metric_map(clip_retrieval(model_, tokenizer_, *eval_, recipe.eval_batch));
     }
     if (zero_shot_) {
       m["zero_shot_top1"] = clip_zero_shot_top1(model_, tokenizer_, zero_shot_->data.images, zero_shot_->data.labels,
-                                                zero_shot_->prompts_names, cifar10_templates(), recipe.eval_batch);
+                                                zero_shot_->classnames, cifar10_templates(), recipe.eval_batch);
     }
     model_->train(was_training);
     return m;
@@ -157,7 +144,7 @@ class ClipTrainTask : public sv::TrainTask {
   CLIP model_{nullptr};
   PairBatches data_;
   std::optional<ImageTextPairs> eval_;
-  std::optional<ZeroShotData> zero_shot_;
+  std::optional<ZeroShotSet> zero_shot_;
   json fingerprint_;
 };
 
@@ -195,25 +182,17 @@ sv::TrainResult run_clip(const sv::TrainRequest& request, const sv::TrainCallbac
     eval = load(request.eval_dataset, request.limit_eval, "--eval-dataset");
     report(*eval, "retrieval on", callbacks);
   }
-  std::optional<ZeroShotData> zero_shot;
+  std::optional<ZeroShotSet> zero_shot;
   const std::string zero_shot_dir = sv::task_string(task, request.options, "zero_shot");
   if (!zero_shot_dir.empty()) {
-    sv::ViTConfig pixels;  // the image geometry only: vit_pixels through CLIP's eval transform
-    pixels.img_size = config.image_size;
-    pixels.patch_size = config.patch_size;
-    pixels.eval = geometry;
     try {
-      zero_shot = ZeroShotData{sv::load_image_folder(zero_shot_dir, pixels), {}};
+      zero_shot = load_zero_shot_set(zero_shot_dir, geometry);
     } catch (const Error& e) {
       SPARSESCOPE_FAIL("--zero-shot: ", e.what());
     }
-    for (std::string name : zero_shot->data.classes) {
-      for (char& ch : name) ch = ch == '_' ? ' ' : ch;
-      zero_shot->prompts_names.push_back(name);
-    }
     if (callbacks.on_note) {
       callbacks.on_note("zero-shot on " + std::to_string(zero_shot->data.size()) + " images of " +
-                        std::to_string(zero_shot->data.classes.size()) + " classes from " + zero_shot_dir);
+                        std::to_string(zero_shot->classnames.size()) + " classes from " + zero_shot->data.source);
     }
   }
   auto failures = train.failures;

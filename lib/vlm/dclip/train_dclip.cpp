@@ -16,7 +16,6 @@
 
 #include "inputs.h"
 #include "sparsescope/kernels/error.h"
-#include "sparsescope/vision/datasets.h"
 #include "sparsescope/vision/seeded.h"
 #include "sparsescope/vision/train_optim.h"
 #include "sparsescope/vision/train_task.h"
@@ -207,9 +206,8 @@ bool student_trains(const std::string& name) {
 
 class StudentTask : public sv::TrainTask {
  public:
-  StudentTask(Loaded& l, DclipTeacher& teacher, std::optional<sv::ImageDataset> zero_shot,
-              std::vector<std::string> classnames, const sv::TrainRequest& request)
-      : tokenizer_(l.tokenizer), eval_(l.eval), zero_shot_(std::move(zero_shot)), classnames_(std::move(classnames)),
+  StudentTask(Loaded& l, DclipTeacher& teacher, std::optional<ZeroShotSet> zero_shot, const sv::TrainRequest& request)
+      : tokenizer_(l.tokenizer), eval_(l.eval), zero_shot_(std::move(zero_shot)),
         data_(l.train, targets(l, teacher, l.train, request.recipe.eval_batch), clip_eval_transform(l.clip->config()),
               sv::training_device(request.recipe.device)) {
     student_ = load_clip(sv::task_string(sv::train_task(kStudentTask), request.options, "clip"), request.model);
@@ -249,16 +247,11 @@ class StudentTask : public sv::TrainTask {
     const bool was = student_->is_training();
     student_->eval();
     if (eval_) {
-      const RetrievalMetrics r = clip_retrieval(student_, tokenizer_, *eval_, recipe.eval_batch);
-      const std::array<const char*, 3> k = {"1", "5", "10"};
-      for (size_t i = 0; i < 3; ++i) {
-        m[std::string("i2t_r") + k[i]] = r.image_to_text.recall[i];
-        m[std::string("t2i_r") + k[i]] = r.text_to_image.recall[i];
-      }
+      m = retrieval_metric_map(clip_retrieval(student_, tokenizer_, *eval_, recipe.eval_batch));
     }
     if (zero_shot_) {
-      m["zero_shot_top1"] = clip_zero_shot_top1(student_, tokenizer_, zero_shot_->images, zero_shot_->labels, classnames_,
-                                                cifar10_templates(), recipe.eval_batch);
+      m["zero_shot_top1"] = clip_zero_shot_top1(student_, tokenizer_, zero_shot_->data.images, zero_shot_->data.labels,
+                                                zero_shot_->classnames, cifar10_templates(), recipe.eval_batch);
     }
     student_->train(was);
     return m;
@@ -287,8 +280,7 @@ class StudentTask : public sv::TrainTask {
   }
   const ClipTokenizer& tokenizer_;
   std::optional<ImageTextPairs> eval_;
-  std::optional<sv::ImageDataset> zero_shot_;
-  std::vector<std::string> classnames_;
+  std::optional<ZeroShotSet> zero_shot_;
   DclipBatches data_;
   CLIP student_{nullptr};
   json fingerprint_;
@@ -308,25 +300,16 @@ sv::TrainResult run_student(const sv::TrainRequest& request, const sv::TrainCall
   SPARSESCOPE_CHECK(teacher->config().embed_dim == l.clip->config().embed_dim, "--teacher: its width ",
                     teacher->config().embed_dim, " is not CLIP's embedding width ", l.clip->config().embed_dim);
   teacher->to(l.clip->logit_scale().device());
-  std::optional<sv::ImageDataset> zero_shot;
-  std::vector<std::string> classnames;
+  std::optional<ZeroShotSet> zero_shot;
   const std::string zero_shot_dir = sv::task_string(task, request.options, "zero_shot");
   if (!zero_shot_dir.empty()) {
-    sv::ViTConfig pixels;  // the image geometry only
-    pixels.img_size = l.clip->config().image_size;
-    pixels.patch_size = l.clip->config().patch_size;
-    pixels.eval = clip_eval_transform(l.clip->config());
     try {
-      zero_shot = sv::load_image_folder(zero_shot_dir, pixels);
+      zero_shot = load_zero_shot_set(zero_shot_dir, clip_eval_transform(l.clip->config()));
     } catch (const Error& e) {
       SPARSESCOPE_FAIL("--zero-shot: ", e.what());
     }
-    for (std::string name : zero_shot->classes) {
-      for (char& ch : name) ch = ch == '_' ? ' ' : ch;
-      classnames.push_back(name);
-    }
   }
-  StudentTask student(l, teacher, std::move(zero_shot), std::move(classnames), request);
+  StudentTask student(l, teacher, std::move(zero_shot), request);
   sv::TrainResult result = sv::train(student, request.recipe, callbacks);
   result.model_name = request.name.empty() ? l.clip->config().name + "_dclip" : request.name;
   result.failures = l.train.failures;

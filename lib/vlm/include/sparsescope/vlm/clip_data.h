@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "sparsescope/vision/datasets.h"
 #include "sparsescope/vision/eval_transform.h"
 
 namespace sparsescope::vlm {
@@ -37,5 +38,16 @@ struct ImageTextPairs {
 ImageTextPairs load_image_text_pairs(const std::string& tsv, const vision::EvalTransform& geometry, int64_t limit = 0,
                                      const std::string& image_column = "filepath",
                                      const std::string& caption_column = "title", const std::string& boxes_column = "");
+
+/// Labelled images for zero-shot classification: an ImageFolder tree (DIR/<class>/<image>, or
+/// DIR/val or DIR/test when present) at `geometry`, the class names as prompts take them (folder
+/// names with '_' as ' ').
+struct ZeroShotSet {
+  vision::ImageDataset data;             ///< uint8 [N, 3, S, S] and labels
+  std::vector<std::string> classnames;   ///< for the prompts
+};
+/// Throws sparsescope::Error naming the folder when it has no class folder or readable image; skipped
+/// images are in data.failures. `limit` > 0 keeps the first `limit` images.
+ZeroShotSet load_zero_shot_set(const std::string& dir, const vision::EvalTransform& geometry, int64_t limit = 0);
 
 }  // namespace sparsescope::vlm

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,8 @@ at::Tensor clip_image_features(CLIP& model, const at::Tensor& pixels, int64_t ba
 at::Tensor clip_text_features(CLIP& model, const at::Tensor& ids, int64_t batch);
 /// Retrieval between the images and captions of `pairs` (retrieval_metrics of the cosine similarities).
 RetrievalMetrics clip_retrieval(CLIP& model, const ClipTokenizer& tokenizer, const ImageTextPairs& pairs, int64_t batch);
+/// The metrics as the training log names them: i2t_r1/5/10, t2i_r1/5/10, i2t_mean_rank, t2i_mean_rank.
+std::map<std::string, double> retrieval_metric_map(const RetrievalMetrics& metrics);
 /// Zero-shot top-1 in percent of pixels [N, 3, S, S] with labels [N] (indices into `classnames`).
 double clip_zero_shot_top1(CLIP& model, const ClipTokenizer& tokenizer, const at::Tensor& pixels, const at::Tensor& labels,
                            const std::vector<std::string>& classnames, const std::vector<std::string>& templates,
