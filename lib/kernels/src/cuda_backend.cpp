@@ -31,16 +31,7 @@
 #include "reference/reference.h"
 
 namespace sparsescope::cuda_backend {
-namespace {
 
-using detail::AttendParams;
-
-bool refuse(std::string* why_not, std::string reason) {
-  if (why_not) *why_not = std::move(reason);
-  return false;
-}
-
-// The kernels' binary version on `device` (see cuda::loadable_arch), asked once per device.
 int arch_of(int device) {
   static std::mutex mutex;
   static std::unordered_map<int, int> cache;
@@ -49,6 +40,15 @@ int arch_of(int device) {
   if (it != cache.end()) return it->second;
   const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device));
   return cache[device] = cuda::loadable_arch();
+}
+
+namespace {
+
+using detail::AttendParams;
+
+bool refuse(std::string* why_not, std::string reason) {
+  if (why_not) *why_not = std::move(reason);
+  return false;
 }
 
 int smem_optin(int device) {

@@ -9,6 +9,10 @@
 
 namespace sparsescope::cuda_backend {
 
+/// The binary version of the build's kernels that `device` loads (cuda::loadable_arch), 0 when
+/// none; asked once per device.
+int arch_of(int device);
+
 bool can_use_dense(const detail::AttendParams& params, std::string* why_not);
 AttendResult run_dense(const detail::AttendParams& params);
 

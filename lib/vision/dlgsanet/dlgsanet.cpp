@@ -9,6 +9,7 @@
 
 #include <cmath>
 
+#include "sparsescope/kernels/dynamic_conv.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/probe_set.h"
 
@@ -203,23 +204,6 @@ class BuildBlockImpl : public nn::Module {
 TORCH_MODULE(BuildBlock);
 
 }  // namespace
-
-at::Tensor dynamic_depthwise_conv(const at::Tensor& x, const at::Tensor& weight) {
-  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  const int64_t G = weight.size(1), k = weight.size(2);
-  SPARSESCOPE_CHECK(weight.dim() == 6 && weight.size(0) == B && C % G == 0 && weight.size(3) == k &&
-                        weight.size(4) == H && weight.size(5) == W,
-                    "dynamic_depthwise_conv: weight ", weight.sizes(), " does not fit x ", x.sizes());
-  const int64_t pad = k / 2;
-  const at::Tensor padded = at::constant_pad_nd(x, {pad, pad, pad, pad}).view({B, G, C / G, H + 2 * pad, W + 2 * pad});
-  at::Tensor out = at::zeros({B, G, C / G, H, W}, x.options());
-  for (int64_t kh = 0; kh < k; ++kh) {
-    for (int64_t kw = 0; kw < k; ++kw) {
-      out.add_(padded.narrow(3, kh, H).narrow(4, kw, W) * weight.select(2, kh).select(2, kw).unsqueeze(2));
-    }
-  }
-  return out.view({B, C, H, W});
-}
 
 std::vector<int64_t> tlc_starts(int64_t n, int64_t kernel) {
   SPARSESCOPE_CHECK(n >= 1 && kernel >= 1 && kernel <= n, "tlc_starts: window ", kernel, " on ", n, " pixels");

@@ -14,6 +14,7 @@
 
 #include <tuple>
 
+#include "sparsescope/kernels/dynamic_conv.h"
 #include "sparsescope/vision/dlgsanet.h"
 #include "sparsescope/vision/probe_set.h"
 #include "sparsescope/vision/recorder.h"
@@ -94,7 +95,7 @@ TEST(Dlgsanet, DynamicConvolutionIsTheUnfoldFormulation) {
   const at::Tensor x = at::randn({2, 12, 9, 11}), w = at::randn({2, 3, 7, 7, 9, 11});
   const at::Tensor cols = at::im2col(x, {7, 7}, {1, 1}, {3, 3}, {1, 1}).view({2, 3, 4, 49, 9, 11});
   const at::Tensor want = (cols * w.view({2, 3, 1, 49, 9, 11})).sum(3).view({2, 12, 9, 11});
-  EXPECT_LT((sv::dynamic_depthwise_conv(x, w) - want).abs().max().item<double>(), 1e-4);
+  EXPECT_LT((sparsescope::dynamic_depthwise_conv(x, w) - want).abs().max().item<double>(), 1e-4);
 }
 
 namespace {

@@ -69,11 +69,6 @@ TORCH_MODULE(DLGSANet);
 /// needed for files without one. Throws sparsescope::Error naming the file and what does not fit.
 DLGSANet load_dlgsanet(const std::string& path, const std::string& name = "");
 
-/// The official dynamic depthwise convolution (the CuPy kernel of dlgsanet_idynamicdwconv_util.py):
-/// out[b, c, h, w] = sum over the k x k window of weight[b, c / (C / G), kh, kw, h, w] *
-/// x[b, c, h + kh - k/2, w + kw - k/2], zero outside. x [B, C, H, W], weight [B, G, k, k, H, W].
-at::Tensor dynamic_depthwise_conv(const at::Tensor& x, const at::Tensor& weight);
-
 /// TLC's windows along an axis of `n` pixels for a `kernel` (megvii TLC's grids): the starts.
 std::vector<int64_t> tlc_starts(int64_t n, int64_t kernel);
 
