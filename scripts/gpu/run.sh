@@ -9,6 +9,7 @@
 #   test       the full ctest (the CUDA tests run here; ViT CUDA parity included)
 #   sanitize   compute-sanitizer memcheck over the Small CUDA test cases
 #   bench      bench/attention.py, the full table (bench-quick: N <= 16k, fewer densities)
+#   bench-dlgsanet  bench/dlgsanet.py: DLGSANet's dynamic convolution, fused against unfold and shifts
 #   vit        bench/vit.sh BUILD PYTHON OUT/vit, when that script exists
 #   sass       per-kernel instruction counts from cuobjdump, and ptxas's resource report
 #   train-sr   a chunk of DLGSANet training (scripts/gpu/train_sr.sh; SR_TRAIN, SR_EVAL, SR_MODEL,
@@ -118,6 +119,10 @@ if has bench; then
   stage bench
   PYTHONUNBUFFERED=1 "$py" -X faulthandler "$root/bench/attention.py" --lib "$lib" --out "$out/attention.md" \
     --reps 7 --warmup 2 || fail bench
+fi
+if has bench-dlgsanet; then
+  stage bench-dlgsanet
+  PYTHONUNBUFFERED=1 "$py" "$root/bench/dlgsanet.py" --lib "$lib" --out "$out/dlgsanet.md" || fail bench-dlgsanet
 fi
 if has bench-quick; then
   stage bench-quick

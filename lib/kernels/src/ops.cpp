@@ -1,4 +1,4 @@
-// torch.ops.sparsescope.*: the patterns as torch ops, for Python users
+// torch.ops.sparsescope.*: the patterns (and DLGSANet's dynamic convolution) as torch ops, for Python users
 // (torch.ops.load_library("libsparsescope_kernels.so")). They are CompositeImplicitAutograd, as
 // SDPA is: each calls attend(), whose reference backend is made of differentiable ATen ops and
 // whose fused CUDA backends record their own autograd Function (cuda_backend.cpp), so autograd
@@ -13,6 +13,7 @@
 
 #include "backend.h"
 #include "sparsescope/kernels/block_mask.h"
+#include "sparsescope/kernels/dynamic_conv.h"
 
 namespace sparsescope {
 namespace {
@@ -86,6 +87,7 @@ TORCH_LIBRARY(sparsescope, m) {
   m.def("to_block_mask(Tensor kv_count, Tensor kv_index, int num_k_blocks, "
         "Tensor? full_kv_count=None, Tensor? full_kv_index=None) -> Tensor");
   m.def("from_block_mask(Tensor blocks) -> (Tensor kv_count, Tensor kv_index)");
+  m.def("dynamic_depthwise_conv(Tensor x, Tensor weight) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(sparsescope, CompositeImplicitAutograd, m) {
@@ -95,4 +97,5 @@ TORCH_LIBRARY_IMPL(sparsescope, CompositeImplicitAutograd, m) {
   m.impl("neighborhood_attention", sparsescope::neighborhood_attention);
   m.impl("to_block_mask", sparsescope::to_block_mask_op);
   m.impl("from_block_mask", sparsescope::from_block_mask_op);
+  m.impl("dynamic_depthwise_conv", sparsescope::dynamic_depthwise_conv);
 }
