@@ -1,7 +1,7 @@
 // sparsescope clip tokenize TEXT...: CLIP's token ids as open_clip's tokenizer returns them (77 per
 // text, <start_of_text> ... <end_of_text>, zero-padded; a text too long is cut and reported).
-// sparsescope clip match --images ... --texts ...: each image's probabilities over the texts
-// (softmax of logit_scale.exp() times the cosine similarities, as CLIP's zero-shot inference).
+// sparsescope clip --images ... --texts ...: each image's probabilities over the texts (softmax of
+// logit_scale.exp() times the cosine similarities, as CLIP's zero-shot inference).
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iomanip>
@@ -44,6 +44,8 @@ struct ClipMatchOptions {
 };
 
 int run_match(const ClipMatchOptions& o) {
+  SPARSESCOPE_CHECK(!o.weights.empty() && !o.images.empty() && !o.texts.empty(),
+                    "clip: give --weights, --images and --texts (or the tokenize subcommand)");
   for (const auto& text : o.texts) {
     SPARSESCOPE_CHECK(vision::is_utf8(text), "--texts: '", printable(text), "' is not UTF-8");
   }
@@ -67,7 +69,12 @@ int run_match(const ClipMatchOptions& o) {
   model->to(device);
   const vision::EvalTransform transform = vlm::clip_eval_transform(model->config());
   at::NoGradGuard no_grad;
-  const at::Tensor text = model->encode_text(tokenizer.tokenize(o.texts, model->config().context_length).to(device), true);
+  const int64_t context = model->config().context_length;
+  for (size_t i = 0; i < o.texts.size(); ++i) {
+    const auto tokens = static_cast<int64_t>(tokenizer.encode(o.texts[i]).size()) + 2;
+    if (tokens > context) std::cerr << "note: text " << i + 1 << " has " << tokens << " tokens; cut to " << context << "\n";
+  }
+  const at::Tensor text = model->encode_text(tokenizer.tokenize(o.texts, context).to(device), true);
   const double scale = model->logit_scale().exp().item<double>();
   nlohmann::json out = {{"texts", o.texts}, {"logit_scale", scale}, {"images", nlohmann::json::array()}};
   int failed = 0;
@@ -100,13 +107,13 @@ int run_match(const ClipMatchOptions& o) {
                             {"probabilities", std::vector<double>(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel())},
                             {"cosine", std::vector<double>(cosine.data_ptr<float>(), cosine.data_ptr<float>() + cosine.numel())}};
     out["images"].push_back(entry);
-    if (!o.json) {
-      std::cout << printable(path) << ":";
+    if (!o.json) {  // the best text, then the table
+      std::cout << printable(path) << ": " << printable(o.texts[static_cast<size_t>(best)]) << "\n" << std::fixed;
       for (size_t t = 0; t < o.texts.size(); ++t) {
-        std::cout << "  " << printable(o.texts[t]) << " " << std::fixed << std::setprecision(3)
-                  << probs[static_cast<int64_t>(t)].item<double>();
+        const auto i = static_cast<int64_t>(t);
+        std::cout << "  " << std::setprecision(3) << probs[i].item<double>() << "  cosine " << std::setprecision(4)
+                  << cosine[i].item<double>() << "  " << printable(o.texts[t]) << "\n";
       }
-      std::cout << "\n";
     }
   }
   if (o.json) std::cout << out.dump(2) << "\n";
@@ -145,8 +152,8 @@ int run_tokenize(const ClipTokenizeOptions& o) {
 
 Command add_clip_command(CLI::App& app) {
   auto opt = std::make_shared<ClipTokenizeOptions>();
-  auto* clip = app.add_subcommand("clip", "CLIP tools (tokenize, match)");
-  clip->require_subcommand(1);
+  auto* clip = app.add_subcommand("clip", "CLIP: images against texts (--images, --texts), or tokenize");
+  clip->require_subcommand(0, 1);
   auto* tokenize = clip->add_subcommand("tokenize", "Token ids of texts, exactly as open_clip's tokenizer gives them");
   tokenize->footer(
       "Examples:\n"
@@ -158,20 +165,22 @@ Command add_clip_command(CLI::App& app) {
   tokenize->add_flag("--json", opt->json, "Print JSON");
 
   auto m = std::make_shared<ClipMatchOptions>();
-  auto* match = clip->add_subcommand("match", "Each image's probabilities over the texts (CLIP's zero-shot inference)");
-  match->footer(
+  clip->footer(
       "Examples:\n"
-      "  sparsescope clip match --weights clip_tiny.safetensors --images cat.jpg dog.jpg --texts \"a cat\" \"a dog\"\n"
-      "  sparsescope clip match --weights open_clip_model.safetensors --model ViT-B-32 --images a.png --texts x y --json\n"
-      "Images that cannot be read are reported and skipped (exit status 1).");
-  match->add_option("--weights", m->weights, "CLIP weights: ours (with its card), or open_clip / OpenAI state dicts with --model")->required();
-  match->add_option("--model", m->model, "The configuration of weights without a card (e.g. ViT-B-32, ViT-B-32-quickgelu for OpenAI's)");
-  match->add_option("--images", m->images, "Image files")->required();
-  match->add_option("--texts", m->texts, "Texts to match")->required();
-  match->add_option("--vocab", m->vocab, "bpe_simple_vocab_16e6.txt.gz (default: $SPARSESCOPE_CLIP_VOCAB or ../shared/data/clip)");
-  match->add_option("--device", m->device, "cpu, cuda or cuda:N");
-  match->add_option("--record", m->record, "Folder for a trace of each image's attention (the image tower), texts as its top-k");
-  match->add_flag("--json", m->json, "Print JSON");
+      "  sparsescope clip --weights clip_tiny.safetensors --images cat.jpg dog.jpg --texts \"a cat\" \"a dog\"\n"
+      "  sparsescope clip --weights open_clip_model.safetensors --model ViT-B-32 --images a.png --texts x y --json\n"
+      "  sparsescope clip tokenize \"a photo of a cat\"\n"
+      "Per image its best text, then its probability (softmax of logit_scale times the cosines) and cosine\n"
+      "similarity for every text. Images that cannot be read are reported and skipped (exit status 1);\n"
+      "texts longer than the context are cut as open_clip cuts them, and reported.");
+  clip->add_option("--weights", m->weights, "CLIP weights: ours (with its card), or open_clip / OpenAI state dicts with --model");
+  clip->add_option("--model", m->model, "The configuration of weights without a card (e.g. ViT-B-32, ViT-B-32-quickgelu for OpenAI's)");
+  clip->add_option("--images", m->images, "Image files");
+  clip->add_option("--texts", m->texts, "Texts to match");
+  clip->add_option("--vocab", m->vocab, "bpe_simple_vocab_16e6.txt.gz (default: $SPARSESCOPE_CLIP_VOCAB or ../shared/data/clip)");
+  clip->add_option("--device", m->device, "cpu, cuda or cuda:N");
+  clip->add_option("--record", m->record, "Folder for a trace of each image's attention (the image tower), texts as its top-k");
+  clip->add_flag("--json", m->json, "Print JSON");
   return [opt, m, tokenize] { return tokenize->parsed() ? run_tokenize(*opt) : run_match(*m); };
 }
 

@@ -32,7 +32,7 @@ namespace sv = vision;
 
 struct EvalCommandOptions {
   std::string task = "classify";
-  std::string zero_shot, vocab;
+  std::string vocab;
   int64_t scale = 0;
   std::string sr_images;
   std::string weights;
@@ -53,10 +53,12 @@ int run_eval(const EvalCommandOptions& o) {
   if (o.task == "sr") {
     return run_sr_eval({o.weights, o.sr_images, o.model, o.dataset, o.scale, o.limit, o.device, o.dtype, o.json});
   }
-  if (o.task == "clip") {
-    return run_clip_eval({o.weights, o.model, o.dataset, o.zero_shot, o.vocab, o.limit, o.batch, o.device, o.json});
+  if (o.task == "retrieval" || o.task == "zero-shot") {
+    const bool retrieval = o.task == "retrieval";
+    return run_clip_eval({o.weights, o.model, retrieval ? o.dataset : "", retrieval ? "" : o.dataset, o.vocab, o.limit,
+                          o.batch, o.device, o.json});
   }
-  SPARSESCOPE_CHECK(o.zero_shot.empty() && o.vocab.empty(), "--zero-shot and --vocab are for --task clip");
+  SPARSESCOPE_CHECK(o.vocab.empty(), "--vocab is for --task retrieval and zero-shot");
   SPARSESCOPE_CHECK(!o.weights.empty(), "--weights is required");
   SPARSESCOPE_CHECK(o.sr_images.empty(), "--sr-images is for --task sr");
   sv::ModelSpecNames names;
@@ -146,8 +148,8 @@ int run_eval(const EvalCommandOptions& o) {
 Command add_eval_command(CLI::App& app) {
   auto opt = std::make_shared<EvalCommandOptions>();
   auto* cmd = app.add_subcommand("eval", "Top-1/top-5 accuracy and images/s of a classifier on a labelled dataset, "
-                                         "PSNR/SSIM of super-resolution weights (--task sr), or retrieval and zero-shot "
-                                         "accuracy of CLIP (--task clip)");
+                                         "PSNR/SSIM of super-resolution weights (--task sr), or CLIP's retrieval and "
+                                         "zero-shot accuracy (--task retrieval, zero-shot)");
   cmd->footer(
       "Examples:\n"
       "  sparsescope eval --weights assets/models/vit_fmnist.safetensors --dataset fashion-mnist\n"
@@ -157,17 +159,18 @@ Command add_eval_command(CLI::App& app) {
       "MATLAB-bicubic upscaling; --dataset a set as SelfExSR ships it (Set5, Set14, BSD100: DIR/image_SRF_<scale>/*_HR,\n"
       "*_LR) or a folder of HR images (LR made by MATLAB's bicubic); --weights ours (with a card) or BasicSR's .pth with\n"
       "--model dlgsanet_light_x4 ...; --sr-images DIR --scale S scores SR images made by other code in the same harness.\n"
-      "  sparsescope eval --task clip --weights clip.safetensors --dataset val.tsv --zero-shot cifar10/test\n"
-      "CLIP (--task clip): image<->text R@1/5/10 and mean rank on image-text pairs (--dataset: tab-separated, columns\n"
-      "filepath and title), zero-shot top-1 with OpenAI's CIFAR-10 prompts on class folders (--zero-shot).\n"
+      "  sparsescope eval --task retrieval --weights clip.safetensors --dataset val.tsv\n"
+      "  sparsescope eval --task zero-shot --weights clip.safetensors --dataset cifar10/test\n"
+      "CLIP: --task retrieval, image<->text R@1/5/10 and mean rank on image-text pairs (--dataset: tab-separated,\n"
+      "columns filepath and title); --task zero-shot, top-1 with OpenAI's CIFAR-10 prompts on class folders.\n"
       "Datasets as for `sparsescope train`: the test split of fashion-mnist[:DIR], or an image folder\n"
       "DIR/<class>/<image> (DIR/val or DIR/test when present). --model may be left out when the weights\n"
       "carry a model card (models trained by `sparsescope train`). Unreadable images are reported and\n"
       "skipped (exit status 1); 2 for usage errors.");
   cmd->option_defaults()->always_capture_default();
-  cmd->add_option("--task", opt->task, "classify, sr (super-resolution) or clip")->check(CLI::IsMember({"classify", "sr", "clip"}));
-  cmd->add_option("--zero-shot", opt->zero_shot, "--task clip: class folders for zero-shot top-1");
-  cmd->add_option("--vocab", opt->vocab, "--task clip: bpe_simple_vocab_16e6.txt.gz (default: $SPARSESCOPE_CLIP_VOCAB or ../shared/data/clip)");
+  cmd->add_option("--task", opt->task, "classify, sr (super-resolution), retrieval or zero-shot (CLIP)")
+      ->check(CLI::IsMember({"classify", "sr", "retrieval", "zero-shot"}));
+  cmd->add_option("--vocab", opt->vocab, "CLIP: bpe_simple_vocab_16e6.txt.gz (default: $SPARSESCOPE_CLIP_VOCAB or ../shared/data/clip)");
   cmd->add_option("--scale", opt->scale, "--task sr: the scale, checked against the model's (default: the model's)")
       ->check(kNonNegative);
   cmd->add_option("--weights", opt->weights, "Weights: safetensors or .pth with timm's parameter names (required but "

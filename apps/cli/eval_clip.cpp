@@ -64,7 +64,7 @@ int run_clip_eval(const ClipEvalRequest& o) {
     try {
       set = vlm::load_zero_shot_set(o.zero_shot, geometry, o.limit);
     } catch (const Error& e) {
-      SPARSESCOPE_FAIL("--zero-shot: ", e.what());
+      SPARSESCOPE_FAIL("--dataset: ", e.what());
     }
     const vision::ImageDataset& data = set.data;
     const std::vector<std::string>& names = set.classnames;
@@ -77,7 +77,6 @@ int run_clip_eval(const ClipEvalRequest& o) {
                 << " images of " << names.size() << " classes (" << data.source << ")\n";
     }
   }
-  SPARSESCOPE_CHECK(!o.dataset.empty() || !o.zero_shot.empty(), "give --dataset (image-text pairs) or --zero-shot (class folders)");
   summary["failed"] = failures.size();
   summary["failures"] = failures;
   if (o.json) std::cout << summary.dump(2) << "\n";

@@ -1,5 +1,5 @@
 #pragma once
-// sparsescope eval --task clip: retrieval and zero-shot accuracy of CLIP weights.
+// sparsescope eval --task retrieval|zero-shot: retrieval and zero-shot accuracy of CLIP weights.
 #include <cstdint>
 #include <string>
 

@@ -1,4 +1,4 @@
-// `sparsescope clip match` as users run it, on a randomly initialised clip_tiny saved with its card:
+// `sparsescope clip --images ... --texts ...` as users run it, on a randomly initialised clip_tiny saved with its card:
 // probabilities over the texts that sum to 1 for each readable image, an unreadable image reported
 // with exit status 1, a trace per image with --record, weights that are not CLIP's a usage error
 // naming --weights.
@@ -36,12 +36,12 @@ class CliClip : public sparsescope::test::TempDirTest {
 
 }  // namespace
 
-TEST_F(CliClip, MatchGivesEachImageProbabilitiesOverTheTexts) {
+TEST_F(CliClip, GivesEachImageProbabilitiesOverTheTexts) {
   const std::string& vocab = vocab_;
   const std::string& path = weights_;
   const std::string image = std::string(SPARSESCOPE_SAMPLES_DIR) + "/chelsea.png";
   auto clip = [](std::vector<std::string> args) {
-    args.insert(args.begin(), {"clip", "match"});
+    args.insert(args.begin(), "clip");
     return sparsescope::test::run_process(SPARSESCOPE_CLI, args);
   };
   auto r = clip({"--weights", path, "--vocab", vocab, "--images", image, (dir_ / "none.png").string(), "--texts", "hello",
@@ -70,8 +70,8 @@ TEST_F(CliClip, MatchGivesEachImageProbabilitiesOverTheTexts) {
   EXPECT_NE(r.err.find("--weights"), std::string::npos) << r.err;
 }
 
-// `eval --task clip`: retrieval on pairs and zero-shot top-1 on class folders, in JSON; a missing image
-// reported with exit status 1.
+// `eval --task retrieval` on pairs (a missing image reported with exit status 1) and `eval --task
+// zero-shot` on class folders, in JSON.
 TEST_F(CliClip, EvalReportsRetrievalAndZeroShot) {
   const std::string image = std::string(SPARSESCOPE_SAMPLES_DIR) + "/chelsea.png";
   std::filesystem::create_directories(dir_ / "classes" / "cat");
@@ -79,17 +79,22 @@ TEST_F(CliClip, EvalReportsRetrievalAndZeroShot) {
   std::filesystem::copy_file(image, dir_ / "classes" / "cat" / "a.png");
   std::filesystem::copy_file(image, dir_ / "classes" / "hello_kitty" / "b.png");
   std::ofstream(dir_ / "pairs.tsv") << "filepath\ttitle\n" << image << "\thello\n" << image << "\thell\nnone.png\the\n";
-  auto r = sparsescope::test::run_process(
-      SPARSESCOPE_CLI, {"eval", "--task", "clip", "--weights", weights_, "--vocab", vocab_, "--dataset",
-                        (dir_ / "pairs.tsv").string(), "--zero-shot", (dir_ / "classes").string(), "--json"});
+  auto eval = [&](const std::string& task, const std::string& dataset) {
+    return sparsescope::test::run_process(SPARSESCOPE_CLI, {"eval", "--task", task, "--weights", weights_, "--vocab", vocab_,
+                                                            "--dataset", dataset, "--json"});
+  };
+  auto r = eval("retrieval", (dir_ / "pairs.tsv").string());
   EXPECT_EQ(r.status, 1) << r.err;  // none.png
-  const auto out = nlohmann::json::parse(r.out);
+  auto out = nlohmann::json::parse(r.out);
   EXPECT_EQ(out["retrieval"]["images"], 1);
   EXPECT_EQ(out["retrieval"]["captions"], 2);
   EXPECT_DOUBLE_EQ(out["retrieval"]["image_to_text"]["r1"].get<double>(), 100.0);  // both captions are its own
+  EXPECT_EQ(out["failed"], 1);
+  r = eval("zero-shot", (dir_ / "classes").string());
+  EXPECT_EQ(r.status, 0) << r.err;
+  out = nlohmann::json::parse(r.out);
   EXPECT_EQ(out["zero_shot"]["images"], 2);
   EXPECT_EQ(out["zero_shot"]["classes"][1], "hello kitty");
   const double top1 = out["zero_shot"]["top1"];
   EXPECT_TRUE(top1 == 0 || top1 == 50 || top1 == 100) << top1;
-  EXPECT_EQ(out["failed"], 1);
 }

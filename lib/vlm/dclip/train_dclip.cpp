@@ -2,7 +2,7 @@
 //   dclip-teacher  (training/train_contrastive_teacher.py) trains the cross-modal attention over
 //                  the frozen CLIP's region and token features, InfoNCE (0.05) between its global
 //                  embedding and CLIP's text features; Adam 1e-5, constant, batch 64, 5 epochs.
-//   dclip-student  (training/CLIP_image_distill_training.py, CLIP_image_distillation.py) fine-tunes
+//   dclip          (training/CLIP_image_distill_training.py, CLIP_image_distillation.py) fine-tunes
 //                  CLIP, the image tower's attention projections, visual.proj and the whole text
 //                  side trainable (upstream's "proj" filter on the vision model), with
 //                  cos(s_img, teacher) + cos(s_txt, CLIP's text features) + InfoNCE(s_img, s_txt, 0.05);
@@ -32,7 +32,7 @@ using nlohmann::json;
 namespace sv = vision;
 
 constexpr const char* kTeacherTask = "dclip-teacher";
-constexpr const char* kStudentTask = "dclip-student";
+constexpr const char* kStudentTask = "dclip";
 
 std::vector<std::vector<int64_t>> captions_of(const ImageTextPairs& pairs) {
   std::vector<std::vector<int64_t>> of(pairs.image_files.size());

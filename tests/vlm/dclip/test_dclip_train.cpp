@@ -74,8 +74,8 @@ TEST_F(DclipTraining, TeacherThenStudent) {
   const sl::DclipTeacher loaded = sl::load_dclip_teacher(teacher.model_path);
   EXPECT_EQ(loaded->config().embed_dim, 128);
 
-  const sv::TrainResult student = sv::train_task("dclip-student")
-                                      .run(request("dclip-student", {{"teacher", teacher.model_path}}, "student"), {});
+  const sv::TrainResult student = sv::train_task("dclip")
+                                      .run(request("dclip", {{"teacher", teacher.model_path}}, "student"), {});
   ASSERT_TRUE(student.finished);
   const auto& last = student.epochs.back();
   for (const char* k : {"cos_image", "cos_text", "contrastive"}) EXPECT_TRUE(std::isfinite(last.train.at(k))) << k;
@@ -102,7 +102,7 @@ TEST_F(DclipTraining, MissingInputsNameTheirFlag) {
     }
     return std::string("no error");
   };
-  EXPECT_EQ(message(request("dclip-student", {}, "s"), "dclip-student").rfind("--teacher", 0), 0u);
+  EXPECT_EQ(message(request("dclip", {}, "s"), "dclip").rfind("--teacher", 0), 0u);
   sv::TrainRequest r = request("dclip-teacher", {}, "t");
   r.options = nlohmann::json{{"vocab", vocab_}}.dump();
   EXPECT_EQ(message(r, "dclip-teacher").rfind("--clip", 0), 0u);
