@@ -38,14 +38,13 @@ struct ClipTokenizeOptions {
 };
 
 struct ClipMatchOptions {
-  std::string weights, model, vocab, device = "cpu", record;
+  std::string weights = SPARSESCOPE_DEFAULT_CLIP_WEIGHTS, model, vocab, device = "cpu", record;
   std::vector<std::string> images, texts;
   bool json = false;
 };
 
 int run_match(const ClipMatchOptions& o) {
-  SPARSESCOPE_CHECK(!o.weights.empty() && !o.images.empty() && !o.texts.empty(),
-                    "clip: give --weights, --images and --texts (or the tokenize subcommand)");
+  SPARSESCOPE_CHECK(!o.images.empty() && !o.texts.empty(), "clip: give --images and --texts (or the tokenize subcommand)");
   for (const auto& text : o.texts) {
     SPARSESCOPE_CHECK(vision::is_utf8(text), "--texts: '", printable(text), "' is not UTF-8");
   }
@@ -167,13 +166,14 @@ Command add_clip_command(CLI::App& app) {
   auto m = std::make_shared<ClipMatchOptions>();
   clip->footer(
       "Examples:\n"
-      "  sparsescope clip --weights clip_tiny.safetensors --images cat.jpg dog.jpg --texts \"a cat\" \"a dog\"\n"
+      "  sparsescope clip --images cat.jpg dog.jpg --texts \"a cat\" \"a dog\"      # the bundled clip_tiny\n"
       "  sparsescope clip --weights open_clip_model.safetensors --model ViT-B-32 --images a.png --texts x y --json\n"
       "  sparsescope clip tokenize \"a photo of a cat\"\n"
       "Per image its best text, then its probability (softmax of logit_scale times the cosines) and cosine\n"
       "similarity for every text. Images that cannot be read are reported and skipped (exit status 1);\n"
       "texts longer than the context are cut as open_clip cuts them, and reported.");
-  clip->add_option("--weights", m->weights, "CLIP weights: ours (with its card), or open_clip / OpenAI state dicts with --model");
+  clip->add_option("--weights", m->weights, "CLIP weights: ours (with its card), or open_clip / OpenAI state dicts with --model "
+                   "(default: the bundled clip_tiny)");
   clip->add_option("--model", m->model, "The configuration of weights without a card (e.g. ViT-B-32, ViT-B-32-quickgelu for OpenAI's)");
   clip->add_option("--images", m->images, "Image files");
   clip->add_option("--texts", m->texts, "Texts to match");
