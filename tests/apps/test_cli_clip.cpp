@@ -4,9 +4,11 @@
 // naming --weights.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 // LibTorch's headers before Qt's (process.h), whose `slots` macro breaks them.
 #include "sparsescope/vision/safetensors.h"
@@ -97,4 +99,29 @@ TEST_F(CliClip, EvalReportsRetrievalAndZeroShot) {
   EXPECT_EQ(out["zero_shot"]["classes"][1], "hello kitty");
   const double top1 = out["zero_shot"]["top1"];
   EXPECT_TRUE(top1 == 0 || top1 == 50 || top1 == 100) << top1;
+}
+
+// The bundled clip_tiny's zero-shot number (assets/README.md) from `sparsescope eval`, on the first
+// 100 CIFAR-10 test images of each class as scripts/gpu/prepare_clip_data.py selects them.
+TEST_F(CliClip, BundledModelReproducesItsZeroShotTopOne) {
+  namespace fs = std::filesystem;
+  const fs::path shared = SPARSESCOPE_SHARED_DATA_DIR;
+  const fs::path cifar = shared / "cifar10" / "test", vocab = shared / "clip" / "bpe_simple_vocab_16e6.txt.gz";
+  if (!fs::exists(cifar) || !fs::exists(vocab)) GTEST_SKIP() << "../shared/data is absent: no CIFAR-10 or CLIP vocabulary";
+  for (const auto& cls : fs::directory_iterator(cifar)) {
+    std::vector<fs::path> files;
+    for (const auto& f : fs::directory_iterator(cls.path())) files.push_back(f.path());
+    std::sort(files.begin(), files.end());
+    fs::create_directories(dir_ / "zeroshot" / cls.path().filename());
+    for (size_t i = 0; i < 100 && i < files.size(); ++i) {
+      fs::copy_file(files[i], dir_ / "zeroshot" / cls.path().filename() / files[i].filename());
+    }
+  }
+  const auto r = sparsescope::test::run_process(
+      SPARSESCOPE_CLI, {"eval", "--task", "zero-shot", "--weights", (fs::path(SPARSESCOPE_SAMPLES_DIR).parent_path() / "models" / "clip_tiny.safetensors").string(),
+                        "--vocab", vocab.string(), "--dataset", (dir_ / "zeroshot").string(), "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto out = nlohmann::json::parse(r.out);
+  EXPECT_EQ(out["zero_shot"]["images"], 1000);
+  EXPECT_NEAR(out["zero_shot"]["top1"].get<double>(), 57.6, 0.05);
 }
