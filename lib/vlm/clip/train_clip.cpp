@@ -47,12 +47,8 @@ class PairBatches : public sv::BatchSource {
     const at::Tensor items = index.to(ids_.device());
     at::Tensor pixels = images_.index_select(0, caption_image_.index_select(0, items)).to(at::kFloat).div_(255);
     if (gen) pixels = sv::augment_geometry(pixels, augment_, *gen);
-    // normalize_pixels takes uint8; the augmented pixels are in [0, 1] already.
-    const auto& m = transform_.mean;
-    const auto& s = transform_.std;
-    const at::Tensor mean = at::tensor({m[0], m[1], m[2]}, pixels.options()).view({1, 3, 1, 1});
-    const at::Tensor std = at::tensor({s[0], s[1], s[2]}, pixels.options()).view({1, 3, 1, 1});
-    return {{{"images", (pixels - mean) / std}, {"ids", ids_.index_select(0, items)}}, items.size(0)};
+    return {{{"images", sv::normalize_unit_pixels(pixels, transform_)}, {"ids", ids_.index_select(0, items)}},
+            items.size(0)};
   }
 
  private:

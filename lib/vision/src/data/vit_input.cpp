@@ -33,6 +33,13 @@ at::Tensor normalize_pixels(const at::Tensor& pixels, const EvalTransform& trans
   SPARSESCOPE_CHECK(pixels.dim() >= 3 && pixels.scalar_type() == at::kByte,
                     "normalize_pixels: expected uint8 pixels [..., C, H, W], got ", pixels.scalar_type(), " ",
                     pixels.sizes());
+  return normalize_unit_pixels(pixels.to(at::kFloat).div(255), transform);
+}
+
+at::Tensor normalize_unit_pixels(const at::Tensor& pixels, const EvalTransform& transform) {
+  SPARSESCOPE_CHECK(pixels.dim() >= 3 && at::isFloatingType(pixels.scalar_type()),
+                    "normalize_unit_pixels: expected float pixels [..., C, H, W], got ", pixels.scalar_type(), " ",
+                    pixels.sizes());
   const int64_t channels = pixels.size(-3);
   SPARSESCOPE_CHECK(channels == 1 || channels == 3, "normalize_pixels: expected 1 or 3 channels, got ", channels);
   for (int c = 0; c < channels; ++c) {
@@ -42,7 +49,7 @@ at::Tensor normalize_pixels(const at::Tensor& pixels, const EvalTransform& trans
   const auto options = at::TensorOptions().dtype(at::kFloat).device(pixels.device());
   const at::Tensor m = at::tensor(at::ArrayRef<float>(transform.mean.data(), channels)).to(options).view({channels, 1, 1});
   const at::Tensor s = at::tensor(at::ArrayRef<float>(transform.std.data(), channels)).to(options).view({channels, 1, 1});
-  return pixels.to(at::kFloat).div(255).sub_(m).div_(s);
+  return pixels.to(at::kFloat).sub(m).div_(s);
 }
 
 at::Tensor vit_input(const Image& image, const ViTConfig& config) {

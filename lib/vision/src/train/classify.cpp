@@ -11,6 +11,7 @@
 #include "sparsescope/vision/evaluate.h"
 #include "sparsescope/vision/model_card.h"
 #include "sparsescope/vision/train.h"
+#include "sparsescope/vision/vit_input.h"
 
 namespace sparsescope::vision {
 
@@ -19,16 +20,12 @@ namespace {
 using nlohmann::json;
 
 // Labelled images on the training device; batches are normalised with the model's mean and std
-// after the geometric augmentation (as normalize_pixels does), then randomly erased.
+// after the geometric augmentation (normalize_unit_pixels), then randomly erased.
 class ImageBatches : public BatchSource {
  public:
   ImageBatches(const ImageDataset& data, const EvalTransform& norm, const AugmentOptions& augment, at::Device device)
-      : images_(data.images.to(device)), labels_(data.labels.to(device)), source_(data.source), augment_(augment) {
-    const int64_t c = data.images.size(1);
-    const auto options = at::TensorOptions().dtype(at::kFloat).device(device);
-    mean_ = at::tensor(at::ArrayRef<float>(norm.mean.data(), c)).to(options).view({1, c, 1, 1});
-    std_ = at::tensor(at::ArrayRef<float>(norm.std.data(), c)).to(options).view({1, c, 1, 1});
-  }
+      : images_(data.images.to(device)), labels_(data.labels.to(device)), source_(data.source), norm_(norm),
+        augment_(augment) {}
 
   int64_t size() const override { return labels_.size(0); }
   std::string source() const override { return source_; }
@@ -36,14 +33,15 @@ class ImageBatches : public BatchSource {
   Batch batch(const at::Tensor& index, at::Generator* gen) const override {
     at::Tensor x = images_.index_select(0, index).to(at::kFloat).div_(255);  // uint8 [N, C, S, S] on the device
     if (gen) x = augment_geometry(x, augment_, *gen);
-    x = x.sub_(mean_).div_(std_);
+    x = normalize_unit_pixels(x, norm_);
     if (gen && augment_.erase_prob > 0) x = random_erase(x, augment_.erase_prob, *gen);
     return {{{"images", x}, {"labels", labels_.index_select(0, index)}}, index.size(0)};
   }
 
  private:
-  at::Tensor images_, labels_, mean_, std_;
+  at::Tensor images_, labels_;
   std::string source_;
+  EvalTransform norm_;
   AugmentOptions augment_;
 };
 

@@ -22,6 +22,10 @@ at::Tensor vit_pixels(const Image& image, const ViTConfig& config);
 /// device, with the same float32 operations as normalize_image: float32 [..., C, H, W].
 at::Tensor normalize_pixels(const at::Tensor& pixels, const EvalTransform& transform);
 
+/// The Normalize step alone, on float pixels in [0, 1] [..., C, H, W] (batches after augmentation):
+/// (x - mean) / std per channel, float32, on their device; normalize_pixels ends with it.
+at::Tensor normalize_unit_pixels(const at::Tensor& pixels, const EvalTransform& transform);
+
 /// The model input for one image: normalize_pixels(vit_pixels(image, config)), float32
 /// [in_chans, S, S]; the same values as eval_transform for three-channel models.
 at::Tensor vit_input(const Image& image, const ViTConfig& config);
