@@ -178,6 +178,43 @@ TEST_F(TraceFile, PartsMapsAndPointLayoutsRoundTrip) {
   EXPECT_FALSE(fs::exists(path("bad.safetensors")));
 }
 
+// A cross layout (DCLIP's teacher): words and regions, sites from one to the other.
+TEST_F(TraceFile, CrossLayoutsRoundTripAndAreChecked) {
+  sv::Trace t = make_trace();
+  t.info.layout = {};
+  t.info.layout.kind = sv::kCrossLayout;
+  t.info.layout.words = {"a", "cat", "on", "a", "mat"};
+  t.info.layout.regions = {{1, 2, 10, 12}, {0, 0, 31.5f, 23}};
+  t.info.layout.segments = {{"text", 0, 5}, {"region", 5, 7}};
+  t.sites = {make_site("cross.text_to_image", 2, 5, 2, 1, {}), make_site("cross.image_to_text", 2, 2, 5, 1, {})};
+  sv::save_trace(t, path("cross.safetensors"));
+  const auto back = sv::load_trace(path("cross.safetensors"));
+  EXPECT_EQ(back.info.layout.kind, sv::kCrossLayout);
+  EXPECT_EQ(back.info.layout.words, t.info.layout.words);
+  EXPECT_EQ(back.info.layout.regions, t.info.layout.regions);
+  EXPECT_EQ(back.info.layout.tokens(), 7);
+  ASSERT_EQ(back.sites.size(), 2u);
+  EXPECT_EQ(back.sites[1].queries, 2);
+
+  auto edit = [&](const std::string& name, const std::function<void(nlohmann::json&)>& change) {
+    auto file = sv::load_safetensors(path("cross.safetensors"));
+    auto meta = nlohmann::json::parse(file.metadata.at("sparsescope"));
+    change(meta);
+    sv::save_safetensors(path(name), file.tensors, {{"sparsescope", meta.dump()}});
+    return path(name);
+  };
+  expect_refused(edit("box.safetensors", [](auto& m) { m["layout"]["regions"][0] = {5, 5, 1, 1}; }),
+                 {"layout.regions[]", "x1 <= x2"});
+  expect_refused(edit("box3.safetensors", [](auto& m) { m["layout"]["regions"][1] = {0, 0, 3}; }),
+                 {"layout.regions[]", "[x1, y1, x2, y2]"});
+  expect_refused(edit("word.safetensors", [](auto& m) { m["layout"]["words"][2] = 7; }), {"layout.words[]", "string"});
+  expect_refused(edit("none.safetensors", [](auto& m) { m["layout"]["regions"] = nlohmann::json::array(); }),
+                 {"cross layout needs"});
+  expect_refused(edit("size.safetensors", [](auto& m) { m["layout"]["words"].push_back("extra"); }),
+                 {"cross.text_to_image", "6 words x 2 regions"});
+  expect_refused(edit("grid.safetensors", [](auto& m) { m["layout"]["prefix"] = 1; }), {"no prefix and no grid"});
+}
+
 // Traces of format 1 (no kinds, parts or layout kinds) still open.
 TEST_F(TraceFile, FormatOneStillReads) {
   const auto back = sv::load_trace(rewrite("v1.safetensors", [](auto& m) {

@@ -39,8 +39,15 @@ size_t column(const std::vector<std::string>& header, const std::string& name, c
   SPARSESCOPE_FAIL(tsv, ": no column '", name, "' in its header line (columns: ", have, ")");
 }
 
-// "x1,y1,x2,y2;..." -> boxes; throws sparsescope::Error for anything else.
-std::vector<std::array<int, 4>> parse_boxes(const std::string& text) {
+at::Tensor to_chw(const vision::Image& image) {
+  return at::from_blob(const_cast<uint8_t*>(image.pixels.data()), {image.height, image.width, 3}, at::kByte)
+      .permute({2, 0, 1})
+      .clone();
+}
+
+}  // namespace
+
+std::vector<std::array<int, 4>> parse_region_boxes(const std::string& text) {
   std::vector<std::array<int, 4>> boxes;
   size_t start = 0;
   while (start < text.size()) {
@@ -56,13 +63,6 @@ std::vector<std::array<int, 4>> parse_boxes(const std::string& text) {
   return boxes;
 }
 
-at::Tensor to_chw(const vision::Image& image) {
-  return at::from_blob(const_cast<uint8_t*>(image.pixels.data()), {image.height, image.width, 3}, at::kByte)
-      .permute({2, 0, 1})
-      .clone();
-}
-
-// The crops of `boxes` from `image`, each resized to size x size: uint8 [R, 3, size, size].
 at::Tensor region_crops(const vision::Image& image, const std::vector<std::array<int, 4>>& boxes, int size) {
   std::vector<at::Tensor> crops;
   for (const auto& b : boxes) {
@@ -80,8 +80,6 @@ at::Tensor region_crops(const vision::Image& image, const std::vector<std::array
   }
   return crops.empty() ? at::empty({0, 3, size, size}, at::kByte) : at::stack(crops);
 }
-
-}  // namespace
 
 ImageTextPairs load_image_text_pairs(const std::string& tsv, const vision::EvalTransform& geometry, int64_t limit,
                                      const std::string& image_column, const std::string& caption_column,
@@ -117,7 +115,7 @@ ImageTextPairs load_image_text_pairs(const std::string& tsv, const vision::EvalT
     std::vector<std::array<int, 4>> boxes;
     if (boxes_at < header.size()) {
       try {
-        boxes = parse_boxes(fields[boxes_at]);
+        boxes = parse_region_boxes(fields[boxes_at]);
       } catch (const Error& e) {
         pairs.failures.emplace_back(where, e.what());
         continue;

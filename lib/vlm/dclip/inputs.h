@@ -22,6 +22,19 @@ struct DclipInputs {
   at::Tensor teacher;       ///< [T, E] the teacher's global embedding of each caption with its image (student stage)
 };
 
+/// CLIP image features of region crops uint8 [R, 3, S, S] as upstream's teacher encodes them:
+/// pixels in [0, 1] without CLIP's mean and std, get_image_features (not normalised); [R, E]
+/// float32 on `clip`'s device, `batch` crops at a time, under no_grad.
+at::Tensor region_features(CLIP& clip, const at::Tensor& crops, int64_t batch);
+
+/// The teacher's text tokens of captions `ids` [b, context]: the projected features of the tokens
+/// between start and end, at most `length` of them ([b, length, E], zero-padded), and which are
+/// real ([b, length] bool); a caption without such tokens keeps its end-of-text feature.
+struct CaptionTokens {
+  at::Tensor tokens, valid;
+};
+CaptionTokens caption_tokens(CLIP& clip, const at::Tensor& ids, int64_t length);
+
 /// Region crops as upstream's teacher encodes them: pixels in [0, 1] without CLIP's mean and std,
 /// get_image_features (not normalised). Everything on `clip`'s device, float32, under no_grad.
 DclipInputs dclip_inputs(CLIP& clip, const ClipTokenizer& tokenizer, const ImageTextPairs& pairs, int64_t batch);

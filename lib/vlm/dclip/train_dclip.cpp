@@ -93,7 +93,7 @@ struct Loaded {
 Loaded load_common(const sv::TrainTaskEntry& task, const sv::TrainRequest& request, const sv::TrainCallbacks& callbacks) {
   const std::string clip_path = sv::task_string(task, request.options, "clip");
   SPARSESCOPE_CHECK(!clip_path.empty(), "--clip: give the CLIP weights DCLIP starts from (sparsescope train --task clip)");
-  Loaded l{ClipTokenizer(clip_vocab_path(sv::task_string(task, request.options, "vocab")))};
+  Loaded l{ClipTokenizer(clip_vocab_path(sv::task_string(task, request.options, "vocab"))), CLIP{nullptr}, {}, {}};
   try {
     l.clip = load_clip(clip_path, request.model);
   } catch (const Error& e) {

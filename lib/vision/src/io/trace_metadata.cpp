@@ -3,7 +3,8 @@
 // else (format_version 2):
 //   {"format_version": 2, "model", "method", "input", "frame", "producer",
 //    "topk": [{"class", "score", "label" (optional)}] (optional),
-//    "layout": {"kind": "grid" | "points", "prefix", "grid": [T, H, W] or [], "points" (points
+//    "layout": {"kind": "grid" | "points" | "cross", "prefix", "grid": [T, H, W] or [], "points"
+//               (points layout), "words": [text...] and "regions": [[x1, y1, x2, y2]...] (cross
 //               layout), "segments": [{"kind", "start", "end"}]},
 //    "pooling": "mean", "stats_columns": ["recall", "density", "entropy"],
 //    "versions": {"sparsescope", "libtorch"} (of the writer; "producer" names the recorder),
@@ -13,13 +14,15 @@
 // and the tensors are exactly `input/image` (optional), `input/coords` (int32 [points, 3], points
 // layout only) plus, per site, `<site>/probs`, `/mask`, `/stats`, `/rows`, `/row_queries` and per
 // part `<site>/parts/<part>/probs`, `/mask`, `/gate` (src/trace/trace_file.cpp). Format 1 is format
-// 2 without layout.kind, layout.points, sites[].kind and sites[].parts; it is still read. Traces
+// 2 without layout.kind, layout.points, sites[].kind and sites[].parts; it is still read. The
+// sites of a cross layout attend from its words to its regions or back. Traces
 // come from outside (other machines, Python), so the reader trusts nothing: every number in the
 // JSON is range-checked before it sizes anything, and every tensor must have the dtype and the
 // shape the JSON implies.
 #include "sparsescope/vision/trace_metadata.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -41,6 +44,7 @@ constexpr int64_t kFirstFormatVersion = 1;
 constexpr int64_t kMaxTokens = int64_t{1} << 31;
 constexpr int64_t kMaxHeads = 1 << 16;
 constexpr int64_t kMaxGridExtent = 1 << 20;
+constexpr int64_t kMaxCrossTokens = 1 << 20;  // words, and regions, of a cross layout
 
 // Reads typed, range-checked members of the metadata JSON; errors name the file and the key path.
 class MetadataReader {
@@ -92,13 +96,43 @@ class MetadataReader {
   std::string file_;
 };
 
+// The words and regions of a cross layout (which has no prefix and no grid).
+void read_cross(const MetadataReader& r, const json& j, TokenLayout& layout) {
+  SPARSESCOPE_CHECK(r.integer(j, "prefix", "layout", 0, kMaxTokens) == 0 && r.array(j, "grid", "layout").empty(), r.prefix(),
+                    "a cross layout has no prefix and no grid");
+  const json& words = r.array(j, "words", "layout");
+  const json& regions = r.array(j, "regions", "layout");
+  SPARSESCOPE_CHECK(!words.empty() && !regions.empty() && static_cast<int64_t>(words.size()) <= kMaxCrossTokens &&
+                        static_cast<int64_t>(regions.size()) <= kMaxCrossTokens,
+                    r.prefix(), "a cross layout needs 1 to ", kMaxCrossTokens, " words and regions, got ", words.size(),
+                    " and ", regions.size());
+  for (const json& w : words) {
+    SPARSESCOPE_CHECK(w.is_string(), r.prefix(), "metadata key 'layout.words[]' must be a string, got ", w.dump());
+    layout.words.push_back(w.get<std::string>());
+  }
+  for (const json& box : regions) {
+    SPARSESCOPE_CHECK(box.is_array() && box.size() == 4, r.prefix(),
+                      "metadata key 'layout.regions[]' must be [x1, y1, x2, y2], got ", box.dump());
+    std::array<float, 4> b{};
+    for (std::size_t k = 0; k < 4; ++k) {
+      SPARSESCOPE_CHECK(box[k].is_number() && std::abs(box[k].get<double>()) <= kMaxGridExtent, r.prefix(),
+                        "metadata key 'layout.regions[]' ", box.dump(), " must hold numbers within +-", kMaxGridExtent);
+      b[k] = box[k].get<float>();
+    }
+    SPARSESCOPE_CHECK(b[0] <= b[2] && b[1] <= b[3], r.prefix(), "metadata key 'layout.regions[]' ", box.dump(),
+                      " is not x1 <= x2, y1 <= y2");
+    layout.regions.push_back(b);
+  }
+}
+
 TokenLayout read_layout(const MetadataReader& r, const json& meta, int64_t version) {
   const json& j = r.member(meta, "layout", "");
   TokenLayout layout;
   if (version >= 2) {
     layout.kind = r.text(j, "kind", "layout");
-    SPARSESCOPE_CHECK(layout.kind == kGridLayout || layout.kind == kPointsLayout, r.prefix(),
-                      "metadata key 'layout.kind' is '", layout.kind, "', expected 'grid' or 'points'");
+    SPARSESCOPE_CHECK(layout.kind == kGridLayout || layout.kind == kPointsLayout || layout.kind == kCrossLayout,
+                      r.prefix(), "metadata key 'layout.kind' is '", layout.kind,
+                      "', expected 'grid', 'points' or 'cross'");
   }
   layout.prefix = r.integer(j, "prefix", "layout", 0, kMaxTokens);
   if (layout.kind == kPointsLayout) layout.points = r.integer(j, "points", "layout", 0, kMaxTokens - layout.prefix);
@@ -107,7 +141,8 @@ TokenLayout read_layout(const MetadataReader& r, const json& meta, int64_t versi
                     "metadata key 'layout.grid' must be [] for a points layout, got ", grid.dump());
   SPARSESCOPE_CHECK(grid.empty() || grid.size() == 3, r.prefix(),
                     "metadata key 'layout.grid' must be [T, H, W] or [], got ", grid.dump());
-  int64_t tokens = layout.prefix + layout.points;
+  if (layout.kind == kCrossLayout) read_cross(r, j, layout);
+  int64_t tokens = layout.prefix + layout.points + static_cast<int64_t>(layout.words.size() + layout.regions.size());
   if (!grid.empty()) {
     int64_t grid_tokens = 1;
     for (std::size_t i = 0; i < grid.size(); ++i) {
@@ -138,6 +173,10 @@ json info_object(const TraceInfo& info) {
                  {"grid", info.layout.grid},
                  {"segments", segments}};
   if (info.layout.kind == kPointsLayout) layout["points"] = info.layout.points;
+  if (info.layout.kind == kCrossLayout) {
+    layout["words"] = info.layout.words;
+    layout["regions"] = info.layout.regions;
+  }
   return {{"model", info.model},
           {"method", info.method},
           {"input", info.input},
@@ -163,6 +202,7 @@ bool valid_part_name(const std::string& name) {
 
 int64_t TokenLayout::tokens() const {
   if (kind == kPointsLayout) return prefix + points;
+  if (kind == kCrossLayout) return static_cast<int64_t>(words.size() + regions.size());
   int64_t grid_tokens = grid.empty() ? 0 : 1;
   for (const int64_t extent : grid) grid_tokens *= extent;
   return prefix + grid_tokens;
@@ -276,6 +316,13 @@ TraceMetadata parse_trace_metadata(const std::string& text, const std::string& f
       }
       SPARSESCOPE_CHECK(s.parts.empty() || s.kind == kAttentionMap, prefix, "site '", s.name, "' of kind '", s.kind,
                         "' has parts");
+    }
+    if (m.info.layout.kind == kCrossLayout) {
+      const auto w = static_cast<int64_t>(m.info.layout.words.size());
+      const auto g = static_cast<int64_t>(m.info.layout.regions.size());
+      SPARSESCOPE_CHECK((s.queries == w && s.keys == g) || (s.queries == g && s.keys == w), prefix, "site '", s.name,
+                        "' is ", s.queries, " x ", s.keys, "; the cross layout's sites are ", w, " words x ", g,
+                        " regions or the reverse");
     }
     m.sites.push_back(std::move(s));
   }

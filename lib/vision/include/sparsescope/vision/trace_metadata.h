@@ -2,6 +2,7 @@
 // The JSON metadata of a trace file (Note [trace file] in src/io/trace_metadata.cpp): what was
 // recorded (TraceInfo) and, per attention site, the shapes its tensors must have. LibTorch-free,
 // so that the parser of this untrusted input is fuzzed in the sanitizer build.
+#include <array>
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
@@ -18,13 +19,17 @@ struct ClassScore {
 /// {"class", "score"} and "label" when named: the entries of predictions.jsonl and of traces.
 void to_json(nlohmann::json& j, const ClassScore& c);
 
-/// TokenLayout::kind: tokens on a dense grid, or at sparse 3D coordinates (Trace::coords).
+/// TokenLayout::kind: tokens on a dense grid, at sparse 3D coordinates (Trace::coords), or two
+/// sequences that attend across each other: text tokens and image regions (cross-modal attention).
 inline constexpr const char* kGridLayout = "grid";
 inline constexpr const char* kPointsLayout = "points";
+inline constexpr const char* kCrossLayout = "cross";
 
 /// Where the tokens of a sequence come from: `prefix` tokens (class, distillation) first, then the
 /// patch grid [T, H, W] in row-major order (frames x rows x columns; T = 1 for images) or `points`
-/// tokens at sparse voxel coordinates; segments name ranges of the sequence.
+/// tokens at sparse voxel coordinates; segments name ranges of the sequence. A cross layout has two
+/// sequences, `words` then `regions` (tokens() counts both); each of its sites attends from one to
+/// the other ([words, regions] or [regions, words]).
 struct TokenLayout {
   struct Segment {
     std::string kind;  // "prefix", "image", "frame", "text"
@@ -36,8 +41,10 @@ struct TokenLayout {
   std::vector<Segment> segments;
   std::string kind = kGridLayout;
   int64_t points = 0;  // points layout: tokens after the prefix
+  std::vector<std::string> words;            // cross layout: the text's tokens as text
+  std::vector<std::array<float, 4>> regions;  // cross layout: boxes x1, y1, x2, y2 in Trace::image pixels
 
-  int64_t tokens() const;  // prefix + T * H * W, or prefix + points
+  int64_t tokens() const;  // prefix + T * H * W, prefix + points, or words + regions
 };
 
 /// SiteShape::kind, what a site's maps hold: probabilities over keys (attend()), channel x channel

@@ -5,6 +5,7 @@
 // model's input geometry as uint8.
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -12,6 +13,7 @@
 
 #include "sparsescope/vision/datasets.h"
 #include "sparsescope/vision/eval_transform.h"
+#include "sparsescope/vision/image.h"
 
 namespace sparsescope::vlm {
 
@@ -38,6 +40,13 @@ struct ImageTextPairs {
 ImageTextPairs load_image_text_pairs(const std::string& tsv, const vision::EvalTransform& geometry, int64_t limit = 0,
                                      const std::string& image_column = "filepath",
                                      const std::string& caption_column = "title", const std::string& boxes_column = "");
+
+/// A box list "x1,y1,x2,y2;..." in pixels (DCLIP's regions); throws sparsescope::Error naming the
+/// box that is not four integers.
+std::vector<std::array<int, 4>> parse_region_boxes(const std::string& text);
+/// The crops of `boxes` from `image`, each clipped to it (empty ones dropped) and resized to
+/// size x size without keeping its aspect (bilinear): uint8 [R, 3, size, size].
+at::Tensor region_crops(const vision::Image& image, const std::vector<std::array<int, 4>>& boxes, int size);
 
 /// Labelled images for zero-shot classification: an ImageFolder tree (DIR/<class>/<image>, or
 /// DIR/val or DIR/test when present) at `geometry`, the class names as prompts take them (folder
