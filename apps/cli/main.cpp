@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   add(sparsescope::cli::add_methods_command);
   add(sparsescope::cli::add_sr_command);
   add(sparsescope::cli::add_clip_command);
+  add(sparsescope::cli::add_dclip_command);
 
   return sparsescope::cli::run_program(app, commands, argc, argv);
 }

@@ -14,6 +14,7 @@
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/trace.h"
 #include "sparsescope/vlm/clip.h"
+#include "sparsescope/vlm/dclip.h"
 #include "process.h"
 #include "temp_dir.h"
 
@@ -70,6 +71,51 @@ TEST_F(CliClip, GivesEachImageProbabilitiesOverTheTexts) {
   r = clip({"--weights", image, "--vocab", vocab, "--images", image, "--texts", "x"});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("--weights"), std::string::npos) << r.err;
+}
+
+// `sparsescope dclip`: a random teacher between the words of each text and the boxes of chelsea.png,
+// every map a distribution, a trace per text with --record; boxes outside the image and a teacher
+// file that is not one are errors naming them.
+TEST_F(CliClip, DclipShowsTheTeachersCrossAttention) {
+  const sparsescope::vlm::DclipTeacher teacher(sparsescope::vlm::DclipTeacherConfig{128, 8, 2.0});
+  sparsescope::vision::NamedTensors weights;
+  for (const auto& item : teacher->named_parameters()) weights.emplace_back(item.key(), item.value().detach());
+  const std::string teacher_path = (dir_ / "teacher.safetensors").string();
+  sparsescope::vision::save_safetensors(
+      teacher_path, weights,
+      {{sparsescope::vlm::kDclipTeacherCardKey, sparsescope::vlm::dclip_teacher_config_json(teacher->config())}});
+  const std::string image = std::string(SPARSESCOPE_SAMPLES_DIR) + "/chelsea.png";
+  auto dclip = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"dclip", "--weights", weights_, "--vocab", vocab_, "--image", image});
+    return sparsescope::test::run_process(SPARSESCOPE_CLI, args);
+  };
+  auto r = dclip({"--teacher", teacher_path, "--boxes", "0,0,100,100;50,20,300,200", "--texts", "hello hello", "he",
+                  "--record", (dir_ / "traces").string(), "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto out = nlohmann::json::parse(r.out);
+  ASSERT_EQ(out["texts"].size(), 2u);
+  const auto& first = out["texts"][0];
+  EXPECT_EQ(first["words"], (std::vector<std::string>{"hello", "hello"}));
+  ASSERT_EQ(first["text_to_image"].size(), 2u);
+  for (const auto& row : first["text_to_image"]) {
+    ASSERT_EQ(row.size(), 2u);
+    EXPECT_NEAR(row[0].get<double>() + row[1].get<double>(), 1.0, 1e-5);
+  }
+  ASSERT_EQ(first["image_to_text"].size(), 2u);
+  const auto trace = sparsescope::vision::load_trace((dir_ / "traces" / "chelsea.png.2.trace.safetensors").string());
+  EXPECT_EQ(trace.info.layout.kind, sparsescope::vision::kCrossLayout);
+  EXPECT_EQ(trace.info.layout.words, (std::vector<std::string>{"h", "e"}));  // no merge makes "he</w>"
+  EXPECT_EQ(trace.info.layout.regions.size(), 2u);
+
+  r = dclip({"--teacher", teacher_path, "--boxes", "0,0,100,100;900,900,950,950", "--texts", "hello"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("box 2 (900,900,950,950) is empty or outside"), std::string::npos) << r.err;
+  r = dclip({"--teacher", teacher_path, "--boxes", "0,0,100", "--texts", "hello"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--boxes: box '0,0,100'"), std::string::npos) << r.err;
+  r = dclip({"--teacher", weights_, "--boxes", "0,0,100,100", "--texts", "hello"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--teacher"), std::string::npos) << r.err;
 }
 
 // `eval --task retrieval` on pairs (a missing image reported with exit status 1) and `eval --task
