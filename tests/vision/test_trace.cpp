@@ -187,6 +187,9 @@ TEST_F(TraceFile, CrossLayoutsRoundTripAndAreChecked) {
   t.info.layout.regions = {{1, 2, 10, 12}, {0, 0, 31.5f, 23}};
   t.info.layout.segments = {{"text", 0, 5}, {"region", 5, 7}};
   t.sites = {make_site("cross.text_to_image", 2, 5, 2, 1, {}), make_site("cross.image_to_text", 2, 2, 5, 1, {})};
+  EXPECT_THROW(sv::save_trace(t, path("cross.safetensors")), sparsescope::Error);  // no `from`
+  t.sites[0].from = sv::kCrossText;
+  t.sites[1].from = sv::kCrossRegion;
   sv::save_trace(t, path("cross.safetensors"));
   const auto back = sv::load_trace(path("cross.safetensors"));
   EXPECT_EQ(back.info.layout.kind, sv::kCrossLayout);
@@ -195,6 +198,7 @@ TEST_F(TraceFile, CrossLayoutsRoundTripAndAreChecked) {
   EXPECT_EQ(back.info.layout.tokens(), 7);
   ASSERT_EQ(back.sites.size(), 2u);
   EXPECT_EQ(back.sites[1].queries, 2);
+  EXPECT_EQ(back.sites[1].from, sv::kCrossRegion);
 
   auto edit = [&](const std::string& name, const std::function<void(nlohmann::json&)>& change) {
     auto file = sv::load_safetensors(path("cross.safetensors"));
@@ -211,7 +215,10 @@ TEST_F(TraceFile, CrossLayoutsRoundTripAndAreChecked) {
   expect_refused(edit("none.safetensors", [](auto& m) { m["layout"]["regions"] = nlohmann::json::array(); }),
                  {"cross layout needs"});
   expect_refused(edit("size.safetensors", [](auto& m) { m["layout"]["words"].push_back("extra"); }),
-                 {"cross.text_to_image", "6 words x 2 regions"});
+                 {"cross.text_to_image", "it must be 6 x 2"});
+  expect_refused(edit("from.safetensors", [](auto& m) { m["sites"][1]["from"] = "text"; }),
+                 {"cross.image_to_text", "is 2 x 5, from the text it must be 5 x 2"});
+  expect_refused(edit("from2.safetensors", [](auto& m) { m["sites"][1].erase("from"); }), {"from", "missing"});
   expect_refused(edit("grid.safetensors", [](auto& m) { m["layout"]["prefix"] = 1; }), {"no prefix and no grid"});
 }
 

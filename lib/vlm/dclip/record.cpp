@@ -53,6 +53,9 @@ vision::Trace record_dclip_teacher(CLIP& clip, DclipTeacher& teacher, const Clip
   vision::Recorder recorder(options);
   teacher->forward(text.tokens, regions, text.valid, {}, &recorder);
   vision::Trace trace = std::move(recorder.take().front());
+  for (auto& site : trace.sites) {
+    site.from = site.name == "cross_modal_attention.text_to_image" ? vision::kCrossText : vision::kCrossRegion;
+  }
 
   trace.info.model = "dclip_teacher";
   trace.info.method = "dense";

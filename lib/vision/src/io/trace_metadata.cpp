@@ -10,12 +10,13 @@
 //    "versions": {"sparsescope", "libtorch"} (of the writer; "producer" names the recorder),
 //    "sites": [{"name", "kind": "attention" | "channel" | "kernel", "pattern", "queries", "keys",
 //               "pool", "heads", "mask_heads", "rows",
-//               "parts": [{"name", "merge": "sum" | "lse", "mask_heads", "gate_heads"}]}]}
+//               "parts": [{"name", "merge": "sum" | "lse", "mask_heads", "gate_heads"}],
+//               "from": "text" | "region" (cross layout)}]}
 // and the tensors are exactly `input/image` (optional), `input/coords` (int32 [points, 3], points
 // layout only) plus, per site, `<site>/probs`, `/mask`, `/stats`, `/rows`, `/row_queries` and per
 // part `<site>/parts/<part>/probs`, `/mask`, `/gate` (src/trace/trace_file.cpp). Format 1 is format
 // 2 without layout.kind, layout.points, sites[].kind and sites[].parts; it is still read. The
-// sites of a cross layout attend from its words to its regions or back. Traces
+// sites of a cross layout attend from its words to its regions or back, as "from" says. Traces
 // come from outside (other machines, Python), so the reader trusts nothing: every number in the
 // JSON is range-checked before it sizes anything, and every tensor must have the dtype and the
 // shape the JSON implies.
@@ -208,6 +209,16 @@ int64_t TokenLayout::tokens() const {
   return prefix + grid_tokens;
 }
 
+void check_cross_site(const TokenLayout& layout, const SiteShape& site, const std::string& prefix) {
+  SPARSESCOPE_CHECK(site.from == kCrossText || site.from == kCrossRegion, prefix, "site '", site.name, "': 'from' is '",
+                    site.from, "', expected '", kCrossText, "' or '", kCrossRegion, "' (a cross layout's sequences)");
+  const auto words = static_cast<int64_t>(layout.words.size()), regions = static_cast<int64_t>(layout.regions.size());
+  const bool text = site.from == kCrossText;
+  SPARSESCOPE_CHECK(site.queries == (text ? words : regions) && site.keys == (text ? regions : words), prefix, "site '",
+                    site.name, "' is ", site.queries, " x ", site.keys, ", from the ", site.from, " it must be ",
+                    text ? words : regions, " x ", text ? regions : words, " (", words, " words, ", regions, " regions)");
+}
+
 std::string trace_info_json(const TraceInfo& info) { return info_object(info).dump(); }
 
 std::string trace_metadata_json(const TraceMetadata& m) {
@@ -217,7 +228,7 @@ std::string trace_metadata_json(const TraceMetadata& m) {
     for (const auto& p : s.parts) {
       parts.push_back({{"name", p.name}, {"merge", p.merge}, {"mask_heads", p.mask_heads}, {"gate_heads", p.gate_heads}});
     }
-    sites.push_back({{"name", s.name},
+    json site = {{"name", s.name},
                      {"kind", s.kind},
                      {"parts", parts},
                      {"pattern", s.pattern},
@@ -226,7 +237,9 @@ std::string trace_metadata_json(const TraceMetadata& m) {
                      {"pool", s.pool},
                      {"heads", s.heads},
                      {"mask_heads", s.mask_heads},
-                     {"rows", s.rows}});
+                     {"rows", s.rows}};
+    if (!s.from.empty()) site["from"] = s.from;
+    sites.push_back(std::move(site));
   }
   json meta = info_object(m.info);
   meta.update({{"format_version", kFormatVersion},
@@ -318,11 +331,8 @@ TraceMetadata parse_trace_metadata(const std::string& text, const std::string& f
                         "' has parts");
     }
     if (m.info.layout.kind == kCrossLayout) {
-      const auto w = static_cast<int64_t>(m.info.layout.words.size());
-      const auto g = static_cast<int64_t>(m.info.layout.regions.size());
-      SPARSESCOPE_CHECK((s.queries == w && s.keys == g) || (s.queries == g && s.keys == w), prefix, "site '", s.name,
-                        "' is ", s.queries, " x ", s.keys, "; the cross layout's sites are ", w, " words x ", g,
-                        " regions or the reverse");
+      s.from = r.text(j, "from", where);
+      check_cross_site(m.info.layout, s, prefix);
     }
     m.sites.push_back(std::move(s));
   }

@@ -135,8 +135,9 @@ void save_trace(const Trace& trace, const std::string& path) {
     tensors.emplace_back(s.name + "/stats", s.stats.to(at::kFloat));
     tensors.emplace_back(s.name + "/rows", rows);
     tensors.emplace_back(s.name + "/row_queries", row_queries);
-    SiteShape shape{s.name,   s.pattern,     s.queries, s.keys, s.pool, s.heads(), s.mask.size(0), row_queries.numel(),
-                    s.kind, {}};
+    SiteShape shape{s.name, s.pattern, s.queries, s.keys, s.pool, s.heads(), s.mask.size(0), row_queries.numel(),
+                    s.kind, {},     s.from};
+    if (trace.info.layout.kind == kCrossLayout) check_cross_site(trace.info.layout, shape, prefix);
     for (const PartTrace& p : s.parts) {
       tensors.emplace_back(part_tensor(s, p.name, "probs"), p.probs.to(at::kHalf));
       tensors.emplace_back(part_tensor(s, p.name, "mask"), mask_bytes(p.mask));
@@ -198,6 +199,7 @@ Trace parse_trace(SafetensorsFile file, const std::string& name) {
     SiteTrace s;
     s.name = shape.name;
     s.kind = shape.kind;
+    s.from = shape.from;
     s.pattern = shape.pattern;
     s.queries = shape.queries;
     s.keys = shape.keys;

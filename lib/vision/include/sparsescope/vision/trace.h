@@ -46,6 +46,7 @@ struct SiteTrace {
   at::Tensor rows;      // float32 [H, R, M]: full probability rows of row_queries (R may be 0)
   at::Tensor row_queries;  // int64 [R]
   std::vector<PartTrace> parts;  // empty unless recorded in parts; in observation order
+  std::string from;  // cross layout: the sequence of the queries, kCrossText or kCrossRegion
 
   int64_t heads() const { return probs.defined() ? probs.size(0) : 0; }
 };

@@ -24,12 +24,15 @@ void to_json(nlohmann::json& j, const ClassScore& c);
 inline constexpr const char* kGridLayout = "grid";
 inline constexpr const char* kPointsLayout = "points";
 inline constexpr const char* kCrossLayout = "cross";
+/// The sequences of a cross layout, as a site's `from` names its queries' (and segments' kinds).
+inline constexpr const char* kCrossText = "text";
+inline constexpr const char* kCrossRegion = "region";
 
 /// Where the tokens of a sequence come from: `prefix` tokens (class, distillation) first, then the
 /// patch grid [T, H, W] in row-major order (frames x rows x columns; T = 1 for images) or `points`
 /// tokens at sparse voxel coordinates; segments name ranges of the sequence. A cross layout has two
 /// sequences, `words` then `regions` (tokens() counts both); each of its sites attends from one to
-/// the other ([words, regions] or [regions, words]).
+/// the other, as its `from` says.
 struct TokenLayout {
   struct Segment {
     std::string kind;  // "prefix", "image", "frame", "text"
@@ -83,7 +86,12 @@ struct SiteShape {
   int64_t rows = 0;        // full probability rows kept for selected queries
   std::string kind = kAttentionMap;
   std::vector<Part> parts{};
+  std::string from{};  // cross layout: kCrossText (queries are the words, keys the regions) or kCrossRegion
 };
+
+/// Throws sparsescope::Error (starting with `prefix`) unless `site` fits the cross layout `layout`:
+/// `from` names a sequence, whose size is its queries, and its keys are the other's.
+void check_cross_site(const TokenLayout& layout, const SiteShape& site, const std::string& prefix);
 
 /// Whether `name` can name a part (one component of its tensors' names): letters, digits, "_.-".
 bool valid_part_name(const std::string& name);
