@@ -30,7 +30,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct DclipOptions {
-  std::string teacher, weights = SPARSESCOPE_DEFAULT_CLIP_WEIGHTS, model, vocab, device = "cpu", image, boxes, record;
+  std::string teacher = SPARSESCOPE_DEFAULT_DCLIP_TEACHER, weights = SPARSESCOPE_DEFAULT_CLIP_WEIGHTS, model, vocab, device = "cpu", image, boxes, record;
   std::vector<std::string> texts;
   bool json = false;
 };
@@ -123,17 +123,19 @@ Command add_dclip_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("dclip", "DCLIP's teacher: cross-attention between a caption's words and an image's regions");
   cmd->footer(
       "Examples:\n"
-      "  sparsescope dclip --teacher teacher/model.safetensors --image photo.jpg --boxes \"10,20,200,180;150,40,400,300\" \\\n"
-      "      --texts \"a dog on a couch\" --record traces/      # the bundled clip_tiny as the CLIP\n"
+      "  sparsescope dclip --image photo.jpg --boxes \"10,20,200,180;150,40,400,300\" --texts \"a dog on a couch\" \\\n"
+      "      --record traces/          # the bundled teacher on the bundled clip_tiny\n"
+      "  sparsescope dclip --teacher run/model.safetensors --weights my_clip.safetensors --image a.png --boxes ... --texts ...\n"
       "Per text, each word's most attended region and each region's most attended word (the teacher's\n"
       "attention averaged over its heads); --json gives the whole [words x regions] and [regions x words]\n"
       "maps. Boxes are pixels of the image, clipped to it; one outside it is an error. With --record,\n"
       "DIR/<image>.<k>.trace.safetensors per text: open it in sparsescope-viewer.");
-  cmd->add_option("--teacher", o->teacher, "A trained teacher (sparsescope train --task dclip-teacher)")->required();
   cmd->add_option("--image", o->image, "Image file")->required();
   cmd->add_option("--boxes", o->boxes, "Regions as x1,y1,x2,y2;x1,y1,x2,y2... in the image's pixels")->required();
   cmd->add_option("--texts", o->texts, "Captions")->required();
   cmd->option_defaults()->always_capture_default();
+  cmd->add_option("--teacher", o->teacher, "A trained teacher (sparsescope train --task dclip-teacher; default: the bundled "
+                  "one, trained on the bundled clip_tiny)");
   cmd->add_option("--weights", o->weights, "The CLIP the teacher was trained on (default: the bundled clip_tiny)");
   cmd->add_option("--model", o->model, "The CLIP configuration of weights without a card");
   cmd->add_option("--vocab", o->vocab, "bpe_simple_vocab_16e6.txt.gz (default: $SPARSESCOPE_CLIP_VOCAB or ../shared/data/clip)");

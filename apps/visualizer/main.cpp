@@ -5,12 +5,14 @@
 // 1 when the file could not be opened, the run failed or the PNG could not be written, 2 for usage
 // errors (a layer, head or query out of range, an unknown model or colormap).
 #include <QApplication>
+#include <QListWidget>
 #include <QCommandLineParser>
 #include <QSettings>
 #include <QTemporaryDir>
 #include <cstdio>
 #include <memory>
 
+#include "cross_window.h"
 #include "document.h"
 #include "main_window.h"
 #include "sr_window.h"
@@ -58,7 +60,7 @@ int main(int argc, char** argv) {
   const QCommandLineOption dtype("dtype", "fp32, fp16 or bf16.", "DTYPE");
   const QCommandLineOption layer("layer", "Layer (attention site) to select.", "L");
   const QCommandLineOption head("head", "Head to select.", "H");
-  const QCommandLineOption query("query", "Query token to select (0 is the class token).", "Q");
+  const QCommandLineOption query("query", "Query token to select (0 is the class token; the word of a cross-attention trace).", "Q");
   const QCommandLineOption colormap("colormap", "viridis, magma, inferno, turbo or gray.", "NAME");
   const QCommandLineOption screenshot("screenshot", "Render the window, save it to OUT.png and exit.", "OUT.png");
   const QCommandLineOption sr("sr", "Super-resolution weights: open the super-resolution window on the image (--screenshot "
@@ -123,7 +125,19 @@ int main(int argc, char** argv) {
     }
   }
   TraceModel* trace = window.trace_model();
-  if (parser.isSet(layer) || parser.isSet(head) || parser.isSet(query)) {
+  if (window.cross_window() && (parser.isSet(head) || parser.isSet(query))) {  // a cross trace: --query is a word
+    bool ok = true;
+    const int h = parser.isSet(head) ? parser.value(head).toInt(&ok) : -1;
+    const int word = parser.isSet(query) && ok ? parser.value(query).toInt(&ok) : 0;
+    const int words = window.cross_window()->words()->count(), heads = window.cross_window()->heads();
+    if (!ok || h < -1 || h >= heads || word < 0 || word >= words) {
+      return fail(2, QString("--head/--query: a head in [0, %1) and a word in [0, %2) for this cross-attention trace")
+                         .arg(heads)
+                         .arg(words));
+    }
+    window.cross_window()->select_head(h);
+    window.cross_window()->select_word(word);
+  } else if (parser.isSet(layer) || parser.isSet(head) || parser.isSet(query)) {
     try {
       SPARSESCOPE_CHECK(!trace->empty(), "--layer/--head/--query need a trace: open one, or an image with --model");
       Selection s = trace->selection();
@@ -152,8 +166,9 @@ int main(int argc, char** argv) {
   QApplication::processEvents();
   const QString out = parser.value(screenshot);
   QString error;
-  if (parser.isSet(sr)) {
-    if (!window.sr_window()->grab().save(out)) return fail(1, QString("--screenshot: cannot write '%1'").arg(out));
+  if (parser.isSet(sr) || window.cross_window()) {  // the window of its own is the picture
+    QWidget* shown = parser.isSet(sr) ? static_cast<QWidget*>(window.sr_window()) : window.cross_window();
+    if (!shown->grab().save(out)) return fail(1, QString("--screenshot: cannot write '%1'").arg(out));
     return 0;
   }
   if (!window.export_png(MainWindow::ExportView::Window, out, &error)) return fail(1, error);

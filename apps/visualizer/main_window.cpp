@@ -19,6 +19,7 @@
 #include <QPushButton>
 #include <QStatusBar>
 
+#include "cross_window.h"
 #include "document.h"
 #include "head_grid_view.h"
 #include "image_convert.h"
@@ -251,7 +252,10 @@ void MainWindow::show_frame(int frame) {
   const Frame& f = document_->frame(frame);
   // The picture first: the overlay redraws once, when the model below changes.
   overlay_->set_frame_image(f.image.pixels.empty() ? QImage() : to_qimage(f.image));
-  if (auto trace = document_->trace(frame)) {
+  if (auto trace = document_->trace(frame); trace && trace->info.layout.kind == vision::kCrossLayout) {
+    model_->clear();
+    show_cross_trace(std::move(trace));
+  } else if (trace) {
     try {
       model_->set_trace(std::move(trace));
     } catch (const sparsescope::Error& e) {
@@ -268,6 +272,24 @@ void MainWindow::show_frame(int frame) {
     model_->clear();
   }
   update_timeline_status();
+}
+
+void MainWindow::show_cross_trace(std::shared_ptr<const vision::Trace> trace) {
+  if (!cross_) {
+    cross_ = new CrossWindow(this);
+    cross_->setWindowFlag(Qt::Window);
+    connect(options_, &ViewOptions::changed, cross_, [this] { cross_->set_colormap(options_->colormap()); });
+  }
+  try {
+    cross_->set_colormap(options_->colormap());
+    cross_->set_trace(std::move(trace));
+  } catch (const sparsescope::Error& e) {
+    show_error(QString::fromStdString(e.what()));
+    return;
+  }
+  cross_->show();
+  cross_->raise();
+  status_->setText("Cross-attention between words and regions: shown in its own window");
 }
 
 void MainWindow::run_model(bool all_frames) {

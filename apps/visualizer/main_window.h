@@ -6,6 +6,10 @@
 #include <QString>
 #include <memory>
 
+namespace sparsescope::vision {
+struct Trace;
+}
+
 class QDockWidget;
 class QLabel;
 class QMenu;
@@ -14,6 +18,7 @@ class QPushButton;
 
 namespace sparsescope::viewer {
 
+class CrossWindow;
 class Document;
 class HeadGridView;
 class JobRunner;
@@ -49,6 +54,8 @@ class MainWindow : public QMainWindow {
   /// false with the reason in `error` (no image open, unreadable weights).
   bool open_super_resolution(const QString& weights, QString* error);
   SrWindow* sr_window() const { return sr_; }
+  /// The window of traces with a cross layout (words and regions), made when one is opened.
+  CrossWindow* cross_window() const { return cross_; }
 
   enum class ExportView { Overlay, HeadGrid, Mask, Window };
   /// Writes the view as PNG; false with a message naming the file and cause in `error`.
@@ -75,6 +82,7 @@ class MainWindow : public QMainWindow {
   void build_menus();
   void set_document(std::shared_ptr<Document> document);
   void show_error(const QString& message);
+  void show_cross_trace(std::shared_ptr<const vision::Trace> trace);
   void update_state();
   void update_timeline_status();
   void choose_and_open();
@@ -89,7 +97,8 @@ class MainWindow : public QMainWindow {
   std::unique_ptr<JobRunner> jobs_;
   std::shared_ptr<Document> document_;
   int current_frame_ = 0;
-  SrWindow* sr_ = nullptr;  // made on first use, a window of its own
+  SrWindow* sr_ = nullptr;        // made on first use, a window of its own
+  CrossWindow* cross_ = nullptr;  // likewise
   QString last_error_;
   QString job_error_;
 

@@ -171,3 +171,18 @@ TEST_F(CliClip, BundledModelReproducesItsZeroShotTopOne) {
   EXPECT_EQ(out["zero_shot"]["images"], 1000);
   EXPECT_NEAR(out["zero_shot"]["top1"].get<double>(), 57.6, 0.05);
 }
+
+// The bundled teacher on the bundled clip_tiny, with every default: each word of the caption gets a
+// distribution over the boxes.
+TEST_F(CliClip, BundledDclipTeacherRunsWithItsDefaults) {
+  const std::filesystem::path vocab = std::filesystem::path(SPARSESCOPE_SHARED_DATA_DIR) / "clip" / "bpe_simple_vocab_16e6.txt.gz";
+  if (!std::filesystem::exists(vocab)) GTEST_SKIP() << "../shared/data is absent: no CLIP vocabulary";
+  const auto r = sparsescope::test::run_process(
+      SPARSESCOPE_CLI, {"dclip", "--vocab", vocab.string(), "--image", std::string(SPARSESCOPE_SAMPLES_DIR) + "/chelsea.png",
+                        "--boxes", "100,20,330,290;0,0,100,100", "--texts", "a photo of a cat", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto out = nlohmann::json::parse(r.out);
+  EXPECT_EQ(out["texts"][0]["words"], (std::vector<std::string>{"a", "photo", "of", "a", "cat"}));
+  EXPECT_EQ(out["heads"], 8);
+  for (const auto& row : out["texts"][0]["text_to_image"]) EXPECT_NEAR(row[0].get<double>() + row[1].get<double>(), 1.0, 1e-5);
+}

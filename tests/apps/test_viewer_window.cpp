@@ -7,6 +7,7 @@
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileInfo>
+#include <QListWidget>
 #include <QLabel>
 #include <QMimeData>
 #include <QUrl>
@@ -19,6 +20,7 @@
 #include <memory>
 
 #include "color_legend.h"
+#include "cross_window.h"
 #include "document.h"
 #include "head_grid_view.h"
 #include "main_window.h"
@@ -343,6 +345,70 @@ class ViewerWindow : public QObject {
     sr->select_site(1);  // a SparseGSA: the channel attention and how much of it the ReLU kept
     QVERIFY2(sr->map_caption().contains("non-zero"), qPrintable(sr->map_caption()));
     QCOMPARE(sr->map_view()->to_cell(sr->map_view()->to_widget(QPointF(1, 1))), QPointF(1, 1));
+  }
+
+  // A cross-attention trace (words and regions, as `sparsescope dclip --record` writes) opens in its
+  // own window: a word colours the boxes by its attention, a click in a box colours the words.
+  void cross_attention_between_words_and_regions() {
+    sv::Trace t;
+    t.info.model = "dclip_teacher";
+    t.info.method = "dense";
+    t.info.input = "cross.png";
+    t.info.layout.kind = sv::kCrossLayout;
+    t.info.layout.words = {"a", "red", "square"};
+    t.info.layout.regions = {{0, 0, 30, 40}, {40, 10, 80, 50}};
+    t.info.layout.segments = {{"text", 0, 3}, {"region", 3, 5}};
+    t.image = at::full({60, 90, 3}, 40, at::kByte);
+    auto site = [](const std::string& name, const std::string& from, const at::Tensor& probs) {
+      sv::SiteTrace s;
+      s.name = name;
+      s.from = from;
+      s.pattern = "dense";
+      s.queries = probs.size(1);
+      s.keys = probs.size(2);
+      s.probs = probs;
+      s.mask = at::ones({1, s.queries, s.keys});
+      s.stats = at::zeros({2, sv::kStatColumns});
+      return s;
+    };
+    // Head 0: word w puts 0.9 on region w % 2; head 1 is even. Region r puts 0.7 on word 2 - r.
+    at::Tensor words = at::full({2, 3, 2}, 0.5f), regions = at::full({2, 2, 3}, 0.15f);
+    for (int w = 0; w < 3; ++w) words[0][w][w % 2] = 0.9f, words[0][w][1 - w % 2] = 0.1f;
+    for (int r = 0; r < 2; ++r) regions[0][r][2 - r] = 0.7f, regions[1][r][2 - r] = 0.7f;
+    t.sites = {site("cross.text_to_image", sv::kCrossText, words), site("cross.image_to_text", sv::kCrossRegion, regions)};
+    const QString path = dir_.filePath("cross.trace.safetensors");
+    sv::save_trace(t, path.toStdString());
+    window_->open_file(path);
+    QString error;
+    QVERIFY2(window_->wait_for_job(&error), qPrintable(error));
+    CrossWindow* cross = window_->cross_window();
+    QVERIFY(cross && cross->isVisible());
+    QVERIFY(window_->trace_model()->empty());
+    QCOMPARE(cross->words()->count(), 3);
+    QCOMPARE(cross->heads(), 2);
+    cross->select_head(0);
+    cross->select_word(1);  // 'red' -> region 1 with 0.9
+    QVERIFY2(cross->caption().startsWith("'red' attends (head 0): region 1 (40,10,80,50) 0.90"), qPrintable(cross->caption()));
+    const QImage picture = cross->region_view()->picture();
+    const QColor strongest = picture.pixelColor(40, 30), weakest = picture.pixelColor(0, 20);  // on the outlines
+    const at::Tensor top = sv::apply_colormap(at::ones({1, 1}), sv::Colormap::Viridis, 0, 1)[0][0];
+    const QColor top_colour(top[0].item<int>(), top[1].item<int>(), top[2].item<int>());
+    QCOMPARE(strongest, top_colour);
+    QVERIFY(weakest != strongest);
+    // A click in region 0's box: the words by region 0's attention, word 2 the strongest.
+    QTest::mouseClick(cross->region_view(), Qt::LeftButton, {},
+                      cross->region_view()->to_widget(QPointF(15, 20)).toPoint());
+    QVERIFY(!cross->selection().word);
+    QCOMPARE(cross->selection().index, 0);
+    QVERIFY2(cross->caption().contains("'square' 0.70"), qPrintable(cross->caption()));
+    QCOMPARE(cross->words()->item(2)->background().color(), top_colour);
+    // A click on the word list goes back to words.
+    QTest::mouseClick(cross->words()->viewport(), Qt::LeftButton, {},
+                      cross->words()->visualItemRect(cross->words()->item(0)).center());
+    QVERIFY(cross->selection().word);
+    QCOMPARE(cross->selection().index, 0);
+    cross->select_head(-1);
+    QVERIFY2(cross->caption().contains("mean of 2 heads"), qPrintable(cross->caption()));
   }
 
 #ifdef SPARSESCOPE_VIEWER_VIDEO
