@@ -21,6 +21,7 @@ Command add_methods_command(CLI::App& app);
 Command add_sr_command(CLI::App& app);
 Command add_clip_command(CLI::App& app);
 Command add_dclip_command(CLI::App& app);
+Command add_reconstruct_command(CLI::App& app);
 
 /// Parses the command line and runs the chosen command: exit status 2 for usage errors (CLI11's and
 /// sparsescope::Error), 1 with one line for anything else a command throws (out of memory...).

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   add(sparsescope::cli::add_sr_command);
   add(sparsescope::cli::add_clip_command);
   add(sparsescope::cli::add_dclip_command);
+  add(sparsescope::cli::add_reconstruct_command);
 
   return sparsescope::cli::run_program(app, commands, argc, argv);
 }

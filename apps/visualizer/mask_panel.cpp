@@ -6,6 +6,7 @@
 #include <QPushButton>
 
 #include "mask_render.h"
+#include "sparsescope/vision/attention_maps.h"
 #include "matrix_view.h"
 #include "trace_model.h"
 #include "view_options.h"
@@ -40,7 +41,9 @@ MaskPanel::MaskPanel(TraceModel* model, ViewOptions* options, QWidget* parent)
   for (MatrixView* v : {mask_, probs_}) {
     connect(v, &MatrixView::row_clicked, this, [this](int row) {
       if (model_->empty()) return;
-      model_->select_query(std::min<int64_t>(row * pool_, model_->tokens() - 1));
+      const auto& s = model_->trace().sites[model_->selection().layer];
+      const int64_t index = std::min<int64_t>(row * pool_, s.queries - 1);
+      model_->select_query(vision::layout_token(s, model_->trace().info.layout, index));
     });
   }
   connect(model_, &TraceModel::trace_changed, this, [this] {
@@ -87,7 +90,12 @@ void MaskPanel::rerender() {
 }
 
 void MaskPanel::highlight() {
-  const int row = model_->empty() ? -1 : static_cast<int>(model_->selection().query / pool_);
+  int row = -1;  // the query's row, when the site sees it (a site over the visible patches may not)
+  if (!model_->empty()) {
+    const auto& s = model_->selection();
+    const int64_t own = vision::site_token(model_->trace().sites[s.layer], model_->trace().info.layout, s.query);
+    if (own >= 0) row = static_cast<int>(own / pool_);
+  }
   mask_->set_highlighted_row(row);
   probs_->set_highlighted_row(row);
 }

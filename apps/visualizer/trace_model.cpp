@@ -68,7 +68,7 @@ void TraceModel::set_trace(std::shared_ptr<const vision::Trace> trace) {
   SPARSESCOPE_CHECK(trace != nullptr, "no trace to display");
   trace = attention_only(std::move(trace));
   SPARSESCOPE_CHECK(!trace->sites.empty(), "trace of '", trace->info.input, "' holds no attention site");
-  const int64_t tokens = trace->sites.front().queries;
+  const int64_t tokens = trace->info.layout.tokens();
   Selection next = selection_;
   const bool fits = !empty() && tokens == this->tokens() && static_cast<int>(trace->sites.size()) == layers() &&
                     next.head < trace->sites[next.layer].heads();
@@ -114,7 +114,7 @@ int TraceModel::max_heads() const {
   return most;
 }
 
-int64_t TraceModel::tokens() const { return empty() ? 0 : trace_->sites.front().queries; }
+int64_t TraceModel::tokens() const { return empty() ? 0 : trace_->info.layout.tokens(); }
 
 void TraceModel::check(const Selection& s) const {
   SPARSESCOPE_CHECK(!empty(), "no trace is open");

@@ -47,7 +47,7 @@ class TraceModel : public QObject {
   int layers() const;
   int heads(int layer) const;
   int max_heads() const;
-  int64_t tokens() const;  // queries of the first site
+  int64_t tokens() const;  // of the trace's token layout: the range of the query
   const Selection& selection() const { return selection_; }
 
   /// Selections out of range throw sparsescope::Error (the views only offer valid ones).

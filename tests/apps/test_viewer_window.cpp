@@ -16,6 +16,7 @@
 #include <QSettings>
 #include <QTableView>
 #include <QTemporaryDir>
+#include <ATen/CPUGeneratorImpl.h>
 #include <QtTest>
 #include <memory>
 
@@ -31,6 +32,7 @@
 #include "run_panel.h"
 #include "sparsescope/vision/dlgsanet.h"
 #include "sparsescope/vision/image.h"
+#include "sparsescope/vision/mae_reconstruct.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sr_window.h"
 #include "stats_csv.h"
@@ -345,6 +347,56 @@ class ViewerWindow : public QObject {
     sr->select_site(1);  // a SparseGSA: the channel attention and how much of it the ReLU kept
     QVERIFY2(sr->map_caption().contains("non-zero"), qPrintable(sr->map_caption()));
     QCOMPARE(sr->map_view()->to_cell(sr->map_view()->to_widget(QPointF(1, 1))), QPointF(1, 1));
+  }
+
+  // A MAE trace (`sparsescope reconstruct --record`): the encoder's sites over the visible patches
+  // beside the decoder's over all. A visible patch's query lights visible patches only; a removed
+  // patch attends nowhere in the encoder, and the mask panel marks no row for it.
+  void mae_encoder_over_the_visible_patches() {
+    sv::MaeConfig c;
+    c.name = "mae_viewer_test";
+    c.img_size = 32;
+    c.patch_size = 4;
+    c.embed_dim = 48;
+    c.depth = 2;
+    c.num_heads = 3;
+    c.decoder_embed_dim = 32;
+    c.decoder_depth = 1;
+    c.decoder_num_heads = 4;
+    sv::MaskedAutoencoder mae(c);
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(5);
+    mae->initialize(gen);
+    sv::Trace trace;
+    const sv::MaeReconstruction r =
+        sv::reconstruct_mae(mae, sv::read_image(kChelsea.toStdString()), 0.75, 1, &trace, "chelsea.png");
+    const QString path = dir_.filePath("mae.trace.safetensors");
+    sv::save_trace(trace, path.toStdString());
+    window_->open_file(path);
+    QString error;
+    QVERIFY2(window_->wait_for_job(&error), qPrintable(error));
+    TraceModel* model = window_->trace_model();
+    QCOMPARE(model->layers(), 3);
+    QCOMPARE(model->tokens(), int64_t{65});
+    const auto& visible = trace.info.layout.visible;
+    int64_t removed = 0;
+    while (r.mask[removed].item<float>() == 0) ++removed;
+    model->select({0, 1, MapKind::Head, 1 + visible[3]});  // the encoder, a visible patch
+    const at::Tensor map = model->selected_map();           // [8, 8]
+    for (int64_t p = 0; p < 64; ++p) {
+      const bool seen = std::find(visible.begin(), visible.end(), p) != visible.end();
+      if (!seen) QCOMPARE(map[p / 8][p % 8].item<float>(), 0.0f);
+    }
+    QVERIFY(map.sum().item<float>() > 0.5f);
+    QCOMPARE(window_->mask_panel()->mask_view()->highlighted_row(), 1 + 3);
+    model->select_query(1 + removed);  // a removed patch: not among the encoder's tokens
+    QCOMPARE(model->selected_map().abs().sum().item<float>(), 0.0f);
+    QCOMPARE(window_->mask_panel()->mask_view()->highlighted_row(), -1);
+    model->select_layer(2);  // the decoder sees every patch
+    QVERIFY(model->selected_map().sum().item<float>() > 0.5f);
+    QCOMPARE(window_->mask_panel()->mask_view()->highlighted_row(), static_cast<int>(1 + removed));
+    model->select_layer(0);  // a click on the encoder's row 2 makes its patch the query
+    window_->mask_panel()->mask_view()->row_clicked(2);
+    QCOMPARE(model->selection().query, 1 + visible[1]);
   }
 
   // A cross-attention trace (words and regions, as `sparsescope dclip --record` writes) opens in its

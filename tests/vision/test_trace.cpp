@@ -222,6 +222,36 @@ TEST_F(TraceFile, CrossLayoutsRoundTripAndAreChecked) {
   expect_refused(edit("grid.safetensors", [](auto& m) { m["layout"]["prefix"] = 1; }), {"no prefix and no grid"});
 }
 
+// Sites over the visible tokens (MAE's encoder) beside sites over all of them.
+TEST_F(TraceFile, VisibleSubsetsRoundTripAndAreChecked) {
+  sv::Trace t = make_trace();  // class token + 3 x 4 grid
+  t.info.layout.visible = {7, 2, 11};
+  t.sites[0] = make_site("blocks.0.attn", 3, 4, 4, 1, {});
+  t.sites[0].subset = sv::kVisibleTokens;
+  sv::save_trace(t, path("visible.safetensors"));
+  const auto back = sv::load_trace(path("visible.safetensors"));
+  EXPECT_EQ(back.info.layout.visible, (std::vector<int64_t>{7, 2, 11}));
+  EXPECT_EQ(back.sites[0].subset, sv::kVisibleTokens);
+  EXPECT_TRUE(back.sites[1].subset.empty());
+  t.sites[0].subset.clear();  // 4 x 4 is not the layout's 13 tokens: only as a visible subset
+  t.sites[1].subset = sv::kVisibleTokens;
+  EXPECT_THROW(sv::save_trace(t, path("bad.safetensors")), sparsescope::Error);
+
+  auto edit = [&](const std::string& name, const std::function<void(nlohmann::json&)>& change) {
+    auto file = sv::load_safetensors(path("visible.safetensors"));
+    auto meta = nlohmann::json::parse(file.metadata.at("sparsescope"));
+    change(meta);
+    sv::save_safetensors(path(name), file.tensors, {{"sparsescope", meta.dump()}});
+    return path(name);
+  };
+  expect_refused(edit("twice.safetensors", [](auto& m) { m["layout"]["visible"] = {7, 2, 7}; }), {"patch 7 twice"});
+  expect_refused(edit("range.safetensors", [](auto& m) { m["layout"]["visible"] = {7, 2, 12}; }),
+                 {"layout.visible[]", "12"});
+  expect_refused(edit("size.safetensors", [](auto& m) { m["layout"]["visible"] = {7, 2}; }),
+                 {"blocks.0.attn", "over the visible tokens is 4 x 4", "2 visible patches"});
+  expect_refused(edit("subset.safetensors", [](auto& m) { m["sites"][0]["subset"] = "hidden"; }), {"subset 'hidden'"});
+}
+
 // Traces of format 1 (no kinds, parts or layout kinds) still open.
 TEST_F(TraceFile, FormatOneStillReads) {
   const auto back = sv::load_trace(rewrite("v1.safetensors", [](auto& m) {

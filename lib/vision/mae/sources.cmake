@@ -5,5 +5,6 @@ target_sources(sparsescope_vision PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/lut_views.cpp
   ${CMAKE_CURRENT_LIST_DIR}/mae.cpp
   ${CMAKE_CURRENT_LIST_DIR}/pretrain.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/reconstruct.cpp
   ${CMAKE_CURRENT_LIST_DIR}/register.cpp
 )

@@ -5,18 +5,20 @@
 //    "topk": [{"class", "score", "label" (optional)}] (optional),
 //    "layout": {"kind": "grid" | "points" | "cross", "prefix", "grid": [T, H, W] or [], "points"
 //               (points layout), "words": [text...] and "regions": [[x1, y1, x2, y2]...] (cross
-//               layout), "segments": [{"kind", "start", "end"}]},
+//               layout), "visible": [patch...] (grid layout, optional), "segments": [{"kind",
+//               "start", "end"}]},
 //    "pooling": "mean", "stats_columns": ["recall", "density", "entropy"],
 //    "versions": {"sparsescope", "libtorch"} (of the writer; "producer" names the recorder),
 //    "sites": [{"name", "kind": "attention" | "channel" | "kernel", "pattern", "queries", "keys",
 //               "pool", "heads", "mask_heads", "rows",
 //               "parts": [{"name", "merge": "sum" | "lse", "mask_heads", "gate_heads"}],
-//               "from": "text" | "region" (cross layout)}]}
+//               "from": "text" | "region" (cross layout), "subset": "visible" (optional)}]}
 // and the tensors are exactly `input/image` (optional), `input/coords` (int32 [points, 3], points
 // layout only) plus, per site, `<site>/probs`, `/mask`, `/stats`, `/rows`, `/row_queries` and per
 // part `<site>/parts/<part>/probs`, `/mask`, `/gate` (src/trace/trace_file.cpp). Format 1 is format
 // 2 without layout.kind, layout.points, sites[].kind and sites[].parts; it is still read. The
-// sites of a cross layout attend from its words to its regions or back, as "from" says. Traces
+// sites of a cross layout attend from its words to its regions or back, as "from" says; a site of
+// subset "visible" runs over the prefix and the layout's visible patches (MAE's encoder). Traces
 // come from outside (other machines, Python), so the reader trusts nothing: every number in the
 // JSON is range-checked before it sizes anything, and every tensor must have the dtype and the
 // shape the JSON implies.
@@ -155,6 +157,18 @@ TokenLayout read_layout(const MetadataReader& r, const json& meta, int64_t versi
     }
     tokens += grid_tokens;
   }
+  if (j.contains("visible")) {
+    SPARSESCOPE_CHECK(layout.kind == kGridLayout && !layout.grid.empty(), r.prefix(),
+                      "metadata key 'layout.visible' needs a grid layout");
+    const int64_t grid_tokens = tokens - layout.prefix;
+    std::set<int64_t> seen;
+    for (const json& v : r.array(j, "visible", "layout")) {
+      const int64_t patch = r.integer_value(v, "layout.visible[]", 0, grid_tokens - 1);
+      SPARSESCOPE_CHECK(seen.insert(patch).second, r.prefix(), "metadata key 'layout.visible' lists patch ", patch,
+                        " twice");
+      layout.visible.push_back(patch);
+    }
+  }
   for (const json& segment : r.array(j, "segments", "layout")) {
     TokenLayout::Segment s;
     s.kind = r.text(segment, "kind", "layout.segments[]");
@@ -174,6 +188,7 @@ json info_object(const TraceInfo& info) {
                  {"grid", info.layout.grid},
                  {"segments", segments}};
   if (info.layout.kind == kPointsLayout) layout["points"] = info.layout.points;
+  if (!info.layout.visible.empty()) layout["visible"] = info.layout.visible;
   if (info.layout.kind == kCrossLayout) {
     layout["words"] = info.layout.words;
     layout["regions"] = info.layout.regions;
@@ -219,6 +234,16 @@ void check_cross_site(const TokenLayout& layout, const SiteShape& site, const st
                     text ? words : regions, " x ", text ? regions : words, " (", words, " words, ", regions, " regions)");
 }
 
+void check_site_subset(const TokenLayout& layout, const SiteShape& site, const std::string& prefix) {
+  if (site.subset.empty()) return;
+  SPARSESCOPE_CHECK(site.subset == kVisibleTokens, prefix, "site '", site.name, "': subset '", site.subset,
+                    "' is not '", kVisibleTokens, "'");
+  const int64_t n = layout.prefix + static_cast<int64_t>(layout.visible.size());
+  SPARSESCOPE_CHECK(!layout.visible.empty() && site.queries == n && site.keys == n, prefix, "site '", site.name,
+                    "' over the visible tokens is ", site.queries, " x ", site.keys, "; the layout has ", layout.prefix,
+                    " prefix tokens and ", layout.visible.size(), " visible patches");
+}
+
 std::string trace_info_json(const TraceInfo& info) { return info_object(info).dump(); }
 
 std::string trace_metadata_json(const TraceMetadata& m) {
@@ -239,6 +264,7 @@ std::string trace_metadata_json(const TraceMetadata& m) {
                      {"mask_heads", s.mask_heads},
                      {"rows", s.rows}};
     if (!s.from.empty()) site["from"] = s.from;
+    if (!s.subset.empty()) site["subset"] = s.subset;
     sites.push_back(std::move(site));
   }
   json meta = info_object(m.info);
@@ -333,6 +359,10 @@ TraceMetadata parse_trace_metadata(const std::string& text, const std::string& f
     if (m.info.layout.kind == kCrossLayout) {
       s.from = r.text(j, "from", where);
       check_cross_site(m.info.layout, s, prefix);
+    }
+    if (j.contains("subset")) {
+      s.subset = r.text(j, "subset", where);
+      check_site_subset(m.info.layout, s, prefix);
     }
     m.sites.push_back(std::move(s));
   }

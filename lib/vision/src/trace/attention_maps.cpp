@@ -31,22 +31,8 @@ int64_t recorded_row(const SiteTrace& site, int64_t query) {
   return -1;
 }
 
-}  // namespace
-
-std::vector<const SiteTrace*> attention_sites(const Trace& trace) {
-  std::vector<const SiteTrace*> sites;
-  for (const auto& site : trace.sites) {
-    if (site.kind == kAttentionMap) sites.push_back(&site);
-  }
-  return sites;
-}
-
-at::Tensor query_maps(const SiteTrace& site, const TokenLayout& layout, int64_t query) {
-  const int64_t grid = grid_tokens(layout, "query_maps");
-  SPARSESCOPE_CHECK(site.kind == kAttentionMap, "query_maps: site '", site.name, "' holds a ", site.kind,
-                    " map, not attention over the tokens");
-  SPARSESCOPE_CHECK(site.keys == layout.tokens(), "query_maps: site '", site.name, "' has ", site.keys,
-                    " keys but the token layout has ", layout.tokens(), " tokens");
+// Row `query` of the site's probabilities: [H, M].
+at::Tensor site_row(const SiteTrace& site, int64_t query) {
   check_query(site, query, "query_maps");
   at::Tensor row;  // [H, M]
   const int64_t recorded = recorded_row(site, query);
@@ -59,7 +45,55 @@ at::Tensor query_maps(const SiteTrace& site, const TokenLayout& layout, int64_t 
     const at::Tensor cells = at::arange(site.keys, at::kLong).div(site.pool, "floor");
     row = site.probs.select(1, query / site.pool).index_select(1, cells);
   }
+  return row;
+}
+
+}  // namespace
+
+std::vector<const SiteTrace*> attention_sites(const Trace& trace) {
+  std::vector<const SiteTrace*> sites;
+  for (const auto& site : trace.sites) {
+    if (site.kind == kAttentionMap) sites.push_back(&site);
+  }
+  return sites;
+}
+
+int64_t site_token(const SiteTrace& site, const TokenLayout& layout, int64_t token) {
+  if (site.subset != kVisibleTokens || token < layout.prefix) return token;
+  const auto at = std::find(layout.visible.begin(), layout.visible.end(), token - layout.prefix);
+  return at == layout.visible.end() ? -1 : layout.prefix + (at - layout.visible.begin());
+}
+
+int64_t layout_token(const SiteTrace& site, const TokenLayout& layout, int64_t index) {
+  if (site.subset != kVisibleTokens || index < layout.prefix) return index;
+  const auto at = static_cast<size_t>(index - layout.prefix);
+  SPARSESCOPE_CHECK(at < layout.visible.size(), "site '", site.name, "' has no token ", index, " (",
+                    layout.visible.size(), " visible patches)");
+  return layout.prefix + layout.visible[at];
+}
+
+at::Tensor query_maps(const SiteTrace& site, const TokenLayout& layout, int64_t query) {
+  const int64_t grid = grid_tokens(layout, "query_maps");
+  SPARSESCOPE_CHECK(site.kind == kAttentionMap, "query_maps: site '", site.name, "' holds a ", site.kind,
+                    " map, not attention over the tokens");
+  const bool visible = site.subset == kVisibleTokens;
+  const int64_t keys = visible ? layout.prefix + static_cast<int64_t>(layout.visible.size()) : layout.tokens();
+  SPARSESCOPE_CHECK(site.keys == keys, "query_maps: site '", site.name, "' has ", site.keys, " keys but the token layout has ",
+                    keys, visible ? " visible tokens" : " tokens");
+  SPARSESCOPE_CHECK(query >= 0 && query < layout.tokens(), "query_maps: query ", query, " is outside [0, ",
+                    layout.tokens(), ")");
   const auto& g = layout.grid;
+  const int64_t own = site_token(site, layout, query);
+  if (own < 0) return at::zeros({site.heads(), g[0], g[1], g[2]});
+  at::Tensor row = site_row(site, own);  // [H, M]
+  if (visible) {  // the visible patches' columns at their places in the grid
+    at::Tensor full = at::zeros({row.size(0), layout.tokens()}, row.options());
+    std::vector<int64_t> columns(static_cast<size_t>(layout.prefix));
+    for (int64_t p = 0; p < layout.prefix; ++p) columns[static_cast<size_t>(p)] = p;
+    for (const int64_t patch : layout.visible) columns.push_back(layout.prefix + patch);
+    full.index_copy_(1, at::tensor(columns, at::kLong), row);
+    row = full;
+  }
   return row.narrow(1, layout.prefix, grid).to(at::kFloat).reshape({row.size(0), g[0], g[1], g[2]});
 }
 

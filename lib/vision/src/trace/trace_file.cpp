@@ -136,8 +136,9 @@ void save_trace(const Trace& trace, const std::string& path) {
     tensors.emplace_back(s.name + "/rows", rows);
     tensors.emplace_back(s.name + "/row_queries", row_queries);
     SiteShape shape{s.name, s.pattern, s.queries, s.keys, s.pool, s.heads(), s.mask.size(0), row_queries.numel(),
-                    s.kind, {},     s.from};
+                    s.kind, {},     s.from,    s.subset};
     if (trace.info.layout.kind == kCrossLayout) check_cross_site(trace.info.layout, shape, prefix);
+    check_site_subset(trace.info.layout, shape, prefix);
     for (const PartTrace& p : s.parts) {
       tensors.emplace_back(part_tensor(s, p.name, "probs"), p.probs.to(at::kHalf));
       tensors.emplace_back(part_tensor(s, p.name, "mask"), mask_bytes(p.mask));
@@ -200,6 +201,7 @@ Trace parse_trace(SafetensorsFile file, const std::string& name) {
     s.name = shape.name;
     s.kind = shape.kind;
     s.from = shape.from;
+    s.subset = shape.subset;
     s.pattern = shape.pattern;
     s.queries = shape.queries;
     s.keys = shape.keys;

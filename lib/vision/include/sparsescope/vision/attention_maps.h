@@ -15,8 +15,17 @@ namespace sparsescope::vision {
 /// maps, rollout, overlays and the viewer draw (channel and kernel maps are over other axes).
 std::vector<const SiteTrace*> attention_sites(const Trace& trace);
 
-/// Attention of `query` to the grid tokens, per head: float32 [H, T, gh, gw]. Exact when the site
-/// holds full maps or a recorded row for `query`; from the pooled cell otherwise.
+/// The site's row or column of the layout's token `token`: the token itself for sites over all the
+/// layout's tokens; for sites over the visible ones (SiteTrace::subset), the prefix as is and a
+/// visible patch at its place in layout.visible, -1 for a patch the site does not see.
+int64_t site_token(const SiteTrace& site, const TokenLayout& layout, int64_t token);
+/// The inverse: the layout's token at the site's row or column `index`.
+int64_t layout_token(const SiteTrace& site, const TokenLayout& layout, int64_t index);
+
+/// Attention of the layout's token `query` to the grid tokens, per head: float32 [H, T, gh, gw].
+/// Exact when the site holds full maps or a recorded row for `query`; from the pooled cell
+/// otherwise. At a site over the visible tokens, patches it does not see get 0 (and a query it does
+/// not see attends nowhere: all 0).
 at::Tensor query_maps(const SiteTrace& site, const TokenLayout& layout, int64_t query);
 
 /// Rollout of the attention sites in order for `query`: prod_l (0.5 * mean_h A_l + 0.5 * I), row `query`,

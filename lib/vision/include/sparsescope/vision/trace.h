@@ -47,6 +47,7 @@ struct SiteTrace {
   at::Tensor row_queries;  // int64 [R]
   std::vector<PartTrace> parts;  // empty unless recorded in parts; in observation order
   std::string from;  // cross layout: the sequence of the queries, kCrossText or kCrossRegion
+  std::string subset;  // "" (queries and keys are the layout's tokens) or kVisibleTokens (prefix + layout.visible)
 
   int64_t heads() const { return probs.defined() ? probs.size(0) : 0; }
 };

@@ -24,6 +24,9 @@ void to_json(nlohmann::json& j, const ClassScore& c);
 inline constexpr const char* kGridLayout = "grid";
 inline constexpr const char* kPointsLayout = "points";
 inline constexpr const char* kCrossLayout = "cross";
+/// SiteShape::subset of a site over the prefix and the layout's visible patches only (empty: all tokens).
+inline constexpr const char* kVisibleTokens = "visible";
+
 /// The sequences of a cross layout, as a site's `from` names its queries' (and segments' kinds).
 inline constexpr const char* kCrossText = "text";
 inline constexpr const char* kCrossRegion = "region";
@@ -44,8 +47,11 @@ struct TokenLayout {
   std::vector<Segment> segments;
   std::string kind = kGridLayout;
   int64_t points = 0;  // points layout: tokens after the prefix
-  std::vector<std::string> words;            // cross layout: the text's tokens as text
-  std::vector<std::array<float, 4>> regions;  // cross layout: boxes x1, y1, x2, y2 in Trace::image pixels
+  /// Grid layout: the patches (row-major indices into the grid) that sites over the visible tokens
+  /// (SiteShape::subset kVisibleTokens, MAE's encoder) see after the prefix, in their order.
+  std::vector<int64_t> visible{};
+  std::vector<std::string> words{};            // cross layout: the text's tokens as text
+  std::vector<std::array<float, 4>> regions{};  // cross layout: boxes x1, y1, x2, y2 in Trace::image pixels
 
   int64_t tokens() const;  // prefix + T * H * W, prefix + points, or words + regions
 };
@@ -87,11 +93,15 @@ struct SiteShape {
   std::string kind = kAttentionMap;
   std::vector<Part> parts{};
   std::string from{};  // cross layout: kCrossText (queries are the words, keys the regions) or kCrossRegion
+  std::string subset{};  // "" (the layout's tokens) or kVisibleTokens (queries and keys: prefix + visible)
 };
 
 /// Throws sparsescope::Error (starting with `prefix`) unless `site` fits the cross layout `layout`:
 /// `from` names a sequence, whose size is its queries, and its keys are the other's.
 void check_cross_site(const TokenLayout& layout, const SiteShape& site, const std::string& prefix);
+/// Throws likewise unless `site`'s subset is empty, or kVisibleTokens with queries and keys of
+/// the layout's prefix and visible patches.
+void check_site_subset(const TokenLayout& layout, const SiteShape& site, const std::string& prefix);
 
 /// Whether `name` can name a part (one component of its tensors' names): letters, digits, "_.-".
 bool valid_part_name(const std::string& name);
