@@ -56,14 +56,23 @@ std::string layout_text(const vision::TokenLayout& layout) {
 
 nlohmann::json number(float v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); }
 
+// Each head's mean attention distance in patches, NaN where the site has no full patch maps.
+at::Tensor distances(const vision::SiteTrace& s, const vision::TokenLayout& layout) {
+  const bool full = s.kind == vision::kAttentionMap && s.pool == 1 && layout.grid.size() == 3 && s.queries == s.keys &&
+                    s.queries > layout.prefix;
+  return full ? vision::mean_attention_distance(s, layout) : at::full({s.heads()}, NAN);
+}
+
 nlohmann::json info_json(const std::string& file, const vision::Trace& trace) {
   nlohmann::json sites = nlohmann::json::array();
   for (const auto& s : trace.sites) {
     nlohmann::json heads = nlohmann::json::array();
+    const at::Tensor distance = distances(s, trace.info.layout);
     for (int64_t h = 0; h < s.heads(); ++h) {
       heads.push_back({{"recall", number(s.stats[h][vision::kRecall].item<float>())},
                        {"density", number(s.stats[h][vision::kDensity].item<float>())},
-                       {"entropy", number(s.stats[h][vision::kEntropy].item<float>())}});
+                       {"entropy", number(s.stats[h][vision::kEntropy].item<float>())},
+                       {"distance", number(distance[h].item<float>())}});
     }
     nlohmann::json parts = nlohmann::json::array();
     for (const auto& p : s.parts) {
@@ -76,6 +85,7 @@ nlohmann::json info_json(const std::string& file, const vision::Trace& trace) {
                      {"queries", s.queries},
                      {"keys", s.keys},
                      {"pool", s.pool},
+                     {"subset", s.subset},
                      {"heads", heads},
                      {"row_queries", std::vector<int64_t>(s.row_queries.data_ptr<int64_t>(),
                                                           s.row_queries.data_ptr<int64_t>() + s.row_queries.numel())}});
@@ -101,33 +111,38 @@ void print_info(const std::string& file, const vision::Trace& trace, bool per_he
   for (const auto& s : trace.sites) width = std::max(width, static_cast<int>(s.name.size()) + 2);
   std::cout << "  " << std::left << std::setw(width) << "site" << std::setw(14) << "pattern" << std::setw(14)
             << "queries x keys" << std::right << std::setw(6) << "pool" << std::setw(7) << "heads" << std::setw(9)
-            << "recall" << std::setw(9) << "density" << std::setw(9) << "entropy"
+            << "recall" << std::setw(9) << "density" << std::setw(9) << "entropy" << std::setw(10) << "distance"
             << "\n";
   auto row = [width](const std::string& name, const std::string& pattern, const std::string& shape,
-                     const std::string& pool, const std::string& heads, const at::Tensor& stats) {
+                     const std::string& pool, const std::string& heads, const at::Tensor& stats, float distance) {
     std::cout << "  " << std::left << std::setw(width) << name << std::setw(14) << pattern << std::setw(14) << shape
               << std::right << std::setw(6) << pool << std::setw(7) << heads << std::fixed << std::setprecision(3);
-    for (const int64_t c : {vision::kRecall, vision::kDensity, vision::kEntropy}) {
-      const float v = stats[c].item<float>();
-      std::cout << std::setw(9);
+    auto cell = [](int width, float v) {
+      std::cout << std::setw(width);
       if (std::isnan(v))
         std::cout << "-";
       else
         std::cout << v;
-    }
+    };
+    for (const int64_t c : {vision::kRecall, vision::kDensity, vision::kEntropy}) cell(9, stats[c].item<float>());
+    cell(10, distance);
     std::cout << "\n";
   };
   for (const auto& s : trace.sites) {
-    const std::string shape = std::to_string(s.queries) + " x " + std::to_string(s.keys);
+    const std::string shape = std::to_string(s.queries) + " x " + std::to_string(s.keys) +
+                              (s.subset.empty() ? "" : " (" + s.subset + ")");
+    const at::Tensor distance = distances(s, trace.info.layout);
     // Per site: the mean over heads (recall keeps NaN when the trace was not compared with dense).
     row(s.name, s.kind == vision::kAttentionMap ? s.pattern : s.kind + " map", shape, std::to_string(s.pool),
-        std::to_string(s.heads()), s.stats.mean(0));
+        std::to_string(s.heads()), s.stats.mean(0), distance.mean().item<float>());
     for (const auto& p : s.parts) {
       std::cout << "    part " << p.name << " (" << p.merge << "), mean gate " << std::setprecision(3)
                 << p.gate.mean().item<float>() << "\n";
     }
     if (!per_head) continue;
-    for (int64_t h = 0; h < s.heads(); ++h) row("  head " + std::to_string(h), "", "", "", "", s.stats[h]);
+    for (int64_t h = 0; h < s.heads(); ++h) {
+      row("  head " + std::to_string(h), "", "", "", "", s.stats[h], distance[h].item<float>());
+    }
   }
   std::cout << std::defaultfloat;
 }
@@ -177,8 +192,10 @@ int export_trace(const vision::Trace& trace, const fs::path& dir, const ExportOp
     vision::write_png((dir / file).string(), vision::head_grid_overlay(trace, *s, opt.query, style));
     ++written;
   }
-  // Rollout multiplies full maps of every layer; pooled traces have none to multiply.
-  const bool full = std::all_of(drawable.begin(), drawable.end(), [](const auto* s) { return s->pool == 1; });
+  // Rollout multiplies full maps of every layer over the same tokens; pooled traces have none, and
+  // MAE's encoder sees only the visible patches.
+  const bool full = std::all_of(drawable.begin(), drawable.end(),
+                                [](const auto* s) { return s->pool == 1 && s->subset.empty(); });
   if (full && !drawable.empty()) {
     vision::write_png((dir / "rollout.png").string(), vision::rollout_overlay(trace, opt.query, style));
     ++written;
@@ -219,7 +236,8 @@ Command add_trace_command(CLI::App& app) {
       "Traces come from `sparsescope infer --record`; they are safetensors files Python reads as well.");
 
   auto info = std::make_shared<InfoOptions>();
-  auto* info_cmd = cmd->add_subcommand("info", "Sites, heads, shapes and per-head recall, density and entropy");
+  auto* info_cmd = cmd->add_subcommand("info", "Sites, heads, shapes and per-head recall, density, entropy and mean "
+                                                "attention distance (in patches)");
   info_cmd->footer(
       "Examples:\n"
       "  sparsescope trace info out/traces/cat.png.trace.safetensors\n"

@@ -77,6 +77,21 @@ TEST_F(CliReconstruct, WritesMaskedReconstructionAndOriginalSideBySide) {
   EXPECT_EQ(trace.sites.front().subset, sv::kVisibleTokens);
   EXPECT_EQ(trace.sites.front().queries, 17);
   EXPECT_EQ(trace.sites.back().name, "decoder_blocks.0.attn");
+  // `trace info` gives each head's mean attention distance, the encoder's over the visible patches;
+  // `trace export` draws every site (no rollout: encoder and decoder see different tokens).
+  r = sparsescope::test::run_process(SPARSESCOPE_CLI, {"trace", "info", out + "/cat.png.trace.safetensors", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto info = nlohmann::json::parse(r.out)[0];
+  EXPECT_EQ(info["sites"][0]["subset"], "visible");
+  for (const auto& site : info["sites"]) {
+    for (const auto& head : site["heads"]) EXPECT_GT(head["distance"].get<double>(), 0.0) << site["name"];
+  }
+  r = sparsescope::test::run_process(SPARSESCOPE_CLI, {"trace", "export", out + "/cat.png.trace.safetensors", "--out",
+                                                       (dir_ / "maps").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir_ / "maps" / "cat.png" / "blocks.0.attn.png"));
+  EXPECT_TRUE(fs::exists(dir_ / "maps" / "cat.png" / "decoder_blocks.0.attn.png"));
+  EXPECT_FALSE(fs::exists(dir_ / "maps" / "cat.png" / "rollout.png"));
 
   // The same seed removes the same patches; a finished image is skipped.
   r = reconstruct({(dir_ / "in" / "cat.png").string(), "--out", (dir_ / "again").string(), "--weights", weights_,

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/attention_maps.h"
 
@@ -131,3 +133,30 @@ TEST(Upsample, BilinearWithHalfPixelCentres) {
 }
 
 }  // namespace
+
+// Mean attention distance on a 2 x 2 grid: all on the query itself is 0, all on the opposite
+// corner sqrt(2), the class token's share counts 0; over visible patches, their own positions.
+TEST(MeanAttentionDistance, WeighsDistancesInPatches) {
+  at::Tensor probs = at::zeros({3, 5, 5});
+  for (int64_t q = 1; q < 5; ++q) {
+    probs[0][q][q] = 1;          // head 0: itself
+    probs[1][q][5 - q] = 1;      // head 1: the opposite corner (1<->4, 2<->3)
+    probs[2][q][0] = 0.5;        // head 2: half on the class token, half on the patch to the right/left
+    probs[2][q][q % 2 == 1 ? q + 1 : q - 1] = 0.5;
+  }
+  const at::Tensor d = sv::mean_attention_distance(full_site("s", probs), layout(1, 2, 2));
+  EXPECT_NEAR(d[0].item<float>(), 0.0, 1e-6);
+  EXPECT_NEAR(d[1].item<float>(), std::sqrt(2.0), 1e-6);
+  EXPECT_NEAR(d[2].item<float>(), 0.5, 1e-6);
+
+  // Visible patches 0 and 3 (opposite corners), each all on the other.
+  sv::TokenLayout l = layout(1, 2, 2);
+  l.visible = {3, 0};
+  at::Tensor v = at::zeros({1, 3, 3});
+  v[0][1][2] = v[0][2][1] = 1;
+  sv::SiteTrace s = full_site("enc", v);
+  s.subset = sv::kVisibleTokens;
+  EXPECT_NEAR(sv::mean_attention_distance(s, l)[0].item<float>(), std::sqrt(2.0), 1e-6);
+  s.pool = 2;
+  EXPECT_THROW(sv::mean_attention_distance(s, l), sparsescope::Error);
+}

@@ -126,6 +126,32 @@ at::Tensor rollout(const Trace& trace, int64_t query) {
   return v.squeeze(0).narrow(0, layout.prefix, grid).to(at::kFloat).reshape({g[0], g[1], g[2]});
 }
 
+at::Tensor mean_attention_distance(const SiteTrace& site, const TokenLayout& layout) {
+  grid_tokens(layout, "mean_attention_distance");
+  SPARSESCOPE_CHECK(site.kind == kAttentionMap && site.pool == 1, "mean_attention_distance: site '", site.name,
+                    "' needs full attention maps (pool 1)");
+  const auto& g = layout.grid;
+  const int64_t n = site.keys;
+  SPARSESCOPE_CHECK(site.queries == n && n >= layout.prefix + 1, "mean_attention_distance: site '", site.name,
+                    "' is not self-attention over patches");
+  // Grid position of each of the site's patch tokens.
+  std::vector<double> where(static_cast<size_t>(3 * (n - layout.prefix)));
+  for (int64_t i = layout.prefix; i < n; ++i) {
+    const int64_t patch = layout_token(site, layout, i) - layout.prefix;
+    SPARSESCOPE_CHECK(patch >= 0 && patch < g[0] * g[1] * g[2], "mean_attention_distance: site '", site.name,
+                      "' has more tokens than the layout's grid");
+    const auto at = static_cast<size_t>(3 * (i - layout.prefix));
+    where[at] = static_cast<double>(patch / (g[1] * g[2]));
+    where[at + 1] = static_cast<double>((patch / g[2]) % g[1]);
+    where[at + 2] = static_cast<double>(patch % g[2]);
+  }
+  const at::Tensor pos = at::tensor(where, at::kDouble).view({n - layout.prefix, 3});
+  const at::Tensor distance = at::cdist(pos, pos);  // [P, P]
+  const at::Tensor p = site.probs.to(at::kDouble).narrow(1, layout.prefix, n - layout.prefix).narrow(2, layout.prefix,
+                                                                                                     n - layout.prefix);
+  return (p * distance).sum(-1).mean(-1).to(at::kFloat);
+}
+
 at::Tensor upsample_maps(const at::Tensor& maps, int64_t height, int64_t width) {
   SPARSESCOPE_CHECK(maps.defined() && maps.dim() >= 2 && maps.size(-1) >= 1 && maps.size(-2) >= 1,
                     "upsample_maps: expected `maps` [..., h, w], got ",

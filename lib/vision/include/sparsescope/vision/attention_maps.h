@@ -32,6 +32,13 @@ at::Tensor query_maps(const SiteTrace& site, const TokenLayout& layout, int64_t 
 /// restricted to the grid: float32 [T, gh, gw]. Needs full maps (pool 1) at every site.
 at::Tensor rollout(const Trace& trace, int64_t query = 0);
 
+/// Mean attention distance per head (Dosovitskiy et al. 2021, appendix D.7): over the site's patch
+/// queries, the attention-weighted mean distance to the patch keys, in patches of the grid (frames,
+/// rows, columns; Euclidean), the weights as recorded (the prefix tokens' share counts as distance 0
+/// and is not renormalised away). float32 [H]. Needs full maps (pool 1) and a grid layout; at a site
+/// over the visible patches, their own positions.
+at::Tensor mean_attention_distance(const SiteTrace& site, const TokenLayout& layout);
+
 /// Bilinear resize of maps [..., h, w] to [..., height, width] (align_corners false).
 at::Tensor upsample_maps(const at::Tensor& maps, int64_t height, int64_t width);
 
