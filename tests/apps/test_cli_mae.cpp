@@ -119,3 +119,33 @@ TEST_F(CliReconstruct, BadRatiosAndWeightsAreUsageErrors) {
   EXPECT_NE(r.err.find("--weights: "), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("sparsescope.mae"), std::string::npos) << r.err;
 }
+
+// `eval --task knn` on an MAE's encoder: test images that are copies of training images find
+// themselves (top-1 100 % at k = 1); a dataset without a test split is a usage error.
+TEST_F(CliReconstruct, KnnFindsCopiesOfTrainingImages) {
+  for (const char* split : {"train", "test"}) {
+    for (int c = 0; c < 2; ++c) {
+      fs::create_directories(dir_ / "data" / split / (c == 0 ? "warm" : "cold"));
+      for (int i = 0; i < 3; ++i) {
+        sv::Image image;
+        image.width = image.height = 32;
+        image.pixels.resize(32 * 32 * 3);
+        for (size_t p = 0; p < image.pixels.size(); ++p) {
+          image.pixels[p] = static_cast<uint8_t>((p * (7 + 5 * i + 11 * c) + (p % 3 == 0 ? 100 * c : 0)) % 256);
+        }
+        sv::write_png((dir_ / "data" / split / (c == 0 ? "warm" : "cold") / (std::to_string(i) + ".png")).string(), image);
+      }
+    }
+  }
+  auto r = sparsescope::test::run_process(SPARSESCOPE_CLI, {"eval", "--task", "knn", "--weights", weights_, "--dataset",
+                                                            (dir_ / "data").string(), "--knn-k", "1", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto out = nlohmann::json::parse(r.out);
+  EXPECT_EQ(out["train_images"], 6);
+  EXPECT_EQ(out["test_images"], 6);
+  EXPECT_DOUBLE_EQ(out["knn_top1"].get<double>(), 1.0);
+  r = sparsescope::test::run_process(SPARSESCOPE_CLI, {"eval", "--task", "knn", "--weights", weights_, "--dataset",
+                                                       (dir_ / "data" / "train").string()});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("k-NN needs a training split"), std::string::npos) << r.err;
+}
