@@ -1,5 +1,5 @@
 // sparsescope-viewer [FILE] [--weights FILE [--model NAME] [--method M]] [--layer L --head H --query Q]
-//                    [--colormap NAME] [--sr SR_WEIGHTS] [--screenshot OUT.png]
+//                    [--colormap NAME] [--sr SR_WEIGHTS] [--compare TRACE...] [--screenshot OUT.png]
 // Only wiring: command line -> settings, window, file, run and selection. With --screenshot the
 // window is rendered (the offscreen platform works), saved and the program exits: 0 on success,
 // 1 when the file could not be opened, the run failed or the PNG could not be written, 2 for usage
@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "compare_window.h"
 #include "cross_window.h"
 #include "document.h"
 #include "main_window.h"
@@ -63,9 +64,12 @@ int main(int argc, char** argv) {
   const QCommandLineOption query("query", "Query token to select (0 is the class token; the word of a cross-attention trace).", "Q");
   const QCommandLineOption colormap("colormap", "viridis, magma, inferno, turbo or gray.", "NAME");
   const QCommandLineOption screenshot("screenshot", "Render the window, save it to OUT.png and exit.", "OUT.png");
+  const QCommandLineOption compare("compare", "Trace files to compare side by side with their mean attention distance "
+                                              "per layer (repeat the option; --screenshot then renders that window).",
+                                    "TRACE");
   const QCommandLineOption sr("sr", "Super-resolution weights: open the super-resolution window on the image (--screenshot "
                                     "then renders that window).", "WEIGHTS");
-  parser.addOptions({model, weights, method, device, dtype, layer, head, query, colormap, screenshot, sr});
+  parser.addOptions({model, weights, method, device, dtype, layer, head, query, colormap, screenshot, sr, compare});
   parser.process(app);
   const bool batch = parser.isSet(screenshot);
 
@@ -161,13 +165,22 @@ int main(int argc, char** argv) {
       fail(1, "--sr: " + error);
     }
   }
+  if (parser.isSet(compare)) {
+    QString error;
+    if (!window.open_comparison(parser.values(compare), &error)) {
+      if (batch) return fail(1, "--compare: " + error);
+      fail(1, "--compare: " + error);
+    }
+  }
   if (!batch) return QApplication::exec();
 
   QApplication::processEvents();
   const QString out = parser.value(screenshot);
   QString error;
-  if (parser.isSet(sr) || window.cross_window()) {  // the window of its own is the picture
-    QWidget* shown = parser.isSet(sr) ? static_cast<QWidget*>(window.sr_window()) : window.cross_window();
+  if (parser.isSet(sr) || parser.isSet(compare) || window.cross_window()) {  // the window of its own is the picture
+    QWidget* shown = parser.isSet(sr)        ? static_cast<QWidget*>(window.sr_window())
+                     : parser.isSet(compare) ? static_cast<QWidget*>(window.compare_window())
+                                             : window.cross_window();
     if (!shown->grab().save(out)) return fail(1, QString("--screenshot: cannot write '%1'").arg(out));
     return 0;
   }

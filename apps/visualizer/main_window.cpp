@@ -19,6 +19,7 @@
 #include <QPushButton>
 #include <QStatusBar>
 
+#include "compare_window.h"
 #include "cross_window.h"
 #include "document.h"
 #include "head_grid_view.h"
@@ -162,6 +163,12 @@ void MainWindow::build_menus() {
       recent_->addAction(path, this, [this, path] { open_file(path); });
     if (recent_->isEmpty()) recent_->addAction("(none)")->setEnabled(false);
   });
+  file->addAction("&Compare traces...", this, [this] {
+    const QStringList paths = QFileDialog::getOpenFileNames(this, "Traces to compare", QString(),
+                                                            "Traces (*.safetensors);;All files (*)");
+    QString error;
+    if (!paths.isEmpty() && !open_comparison(paths, &error)) show_error(error);
+  });
   file->addSeparator();
   auto* export_menu = file->addMenu("&Export");
   export_menu->addAction("Overlay as PNG...", this, [this] { choose_and_export(ExportView::Overlay); });
@@ -272,6 +279,17 @@ void MainWindow::show_frame(int frame) {
     model_->clear();
   }
   update_timeline_status();
+}
+
+bool MainWindow::open_comparison(const QStringList& paths, QString* error) {
+  if (!compare_) {
+    compare_ = new CompareWindow(this);
+    compare_->setWindowFlag(Qt::Window);
+  }
+  if (!compare_->open(paths, error)) return false;
+  compare_->show();
+  compare_->raise();
+  return true;
 }
 
 void MainWindow::show_cross_trace(std::shared_ptr<const vision::Trace> trace) {

@@ -18,6 +18,7 @@ class QPushButton;
 
 namespace sparsescope::viewer {
 
+class CompareWindow;
 class CrossWindow;
 class Document;
 class HeadGridView;
@@ -56,6 +57,10 @@ class MainWindow : public QMainWindow {
   SrWindow* sr_window() const { return sr_; }
   /// The window of traces with a cross layout (words and regions), made when one is opened.
   CrossWindow* cross_window() const { return cross_; }
+  /// Opens the comparison window on trace files (e.g. the MAE and MAE-LUT encoders on one image);
+  /// false with the reason in `error`.
+  bool open_comparison(const QStringList& paths, QString* error);
+  CompareWindow* compare_window() const { return compare_; }
 
   enum class ExportView { Overlay, HeadGrid, Mask, Window };
   /// Writes the view as PNG; false with a message naming the file and cause in `error`.
@@ -99,6 +104,7 @@ class MainWindow : public QMainWindow {
   int current_frame_ = 0;
   SrWindow* sr_ = nullptr;        // made on first use, a window of its own
   CrossWindow* cross_ = nullptr;  // likewise
+  CompareWindow* compare_ = nullptr;
   QString last_error_;
   QString job_error_;
 

@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "color_legend.h"
+#include "compare_window.h"
 #include "cross_window.h"
 #include "document.h"
 #include "head_grid_view.h"
@@ -353,22 +354,8 @@ class ViewerWindow : public QObject {
   // beside the decoder's over all. A visible patch's query lights visible patches only; a removed
   // patch attends nowhere in the encoder, and the mask panel marks no row for it.
   void mae_encoder_over_the_visible_patches() {
-    sv::MaeConfig c;
-    c.name = "mae_viewer_test";
-    c.img_size = 32;
-    c.patch_size = 4;
-    c.embed_dim = 48;
-    c.depth = 2;
-    c.num_heads = 3;
-    c.decoder_embed_dim = 32;
-    c.decoder_depth = 1;
-    c.decoder_num_heads = 4;
-    sv::MaskedAutoencoder mae(c);
-    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(5);
-    mae->initialize(gen);
     sv::Trace trace;
-    const sv::MaeReconstruction r =
-        sv::reconstruct_mae(mae, sv::read_image(kChelsea.toStdString()), 0.75, 1, &trace, "chelsea.png");
+    const sv::MaeReconstruction r = record_mae(5, &trace);
     const QString path = dir_.filePath("mae.trace.safetensors");
     sv::save_trace(trace, path.toStdString());
     window_->open_file(path);
@@ -397,6 +384,45 @@ class ViewerWindow : public QObject {
     model->select_layer(0);  // a click on the encoder's row 2 makes its patch the query
     window_->mask_panel()->mask_view()->row_clicked(2);
     QCOMPARE(model->selection().query, 1 + visible[1]);
+  }
+
+  // Two traces side by side: each one's class-token map at the chosen layer, and the mean attention
+  // distance per layer of both in one plot (the MAE vs MAE-LUT comparison).
+  void comparison_of_two_encoders() {
+    QStringList paths;
+    for (uint64_t seed : {5, 6}) {
+      sv::Trace trace;
+      record_mae(seed, &trace);
+      paths << dir_.filePath(QString("mae%1.trace.safetensors").arg(seed));
+      sv::save_trace(trace, paths.back().toStdString());
+    }
+    QString error;
+    QVERIFY2(window_->open_comparison(paths, &error), qPrintable(error));
+    CompareWindow* compare = window_->compare_window();
+    QVERIFY(compare->isVisible());
+    QCOMPARE(compare->series().size(), size_t{2});
+    for (const auto& s : compare->series()) {
+      QCOMPARE(s.layers.size(), size_t{3});  // two encoder blocks, one decoder block
+      for (const double d : s.layers) QVERIFY(d > 0 && d < 10);
+    }
+    QVERIFY(compare->series()[0].layers[0] != compare->series()[1].layers[0]);
+    QVERIFY(!compare->picture(0).isNull() && !compare->picture(1).isNull());
+    const QImage first = compare->picture(0);
+    compare->select_layer(2);
+    QVERIFY(compare->picture(0) != first);
+    // The plot draws both series in their colours.
+    const QImage plot = compare->plot();
+    int blue = 0, orange = 0;
+    for (int y = 0; y < plot.height(); ++y) {
+      for (int x = 0; x < plot.width(); ++x) {
+        const QColor c = plot.pixelColor(x, y);
+        blue += c == QColor(31, 119, 180);
+        orange += c == QColor(255, 127, 14);
+      }
+    }
+    QVERIFY(blue > 20 && orange > 20);
+    QVERIFY(!window_->open_comparison({dir_.filePath("none.safetensors")}, &error));
+    QVERIFY2(error.contains("none.safetensors"), qPrintable(error));
   }
 
   // A cross-attention trace (words and regions, as `sparsescope dclip --record` writes) opens in its
@@ -499,6 +525,24 @@ class ViewerWindow : public QObject {
 #endif
 
  private:
+  // A small random MAE on chelsea.png at mask ratio 0.75, recorded into `trace`.
+  sv::MaeReconstruction record_mae(uint64_t seed, sv::Trace* trace) {
+    sv::MaeConfig c;
+    c.name = "mae_viewer_test";
+    c.img_size = 32;
+    c.patch_size = 4;
+    c.embed_dim = 48;
+    c.depth = 2;
+    c.num_heads = 3;
+    c.decoder_embed_dim = 32;
+    c.decoder_depth = 1;
+    c.decoder_num_heads = 4;
+    sv::MaskedAutoencoder mae(c);
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    mae->initialize(gen);
+    return sv::reconstruct_mae(mae, sv::read_image(kChelsea.toStdString()), 0.75, 1, trace, "chelsea.png");
+  }
+
   void open_trace() {
     window_->open_file(trace_path_);
     QString error;
