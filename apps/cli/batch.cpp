@@ -1,5 +1,7 @@
 #include "batch.h"
 
+#include "progress.h"
+
 #include <c10/util/Exception.h>
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -16,6 +18,7 @@
 #include <map>
 #include <new>
 
+#include "progress.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/atomic_file.h"
 #include "sparsescope/vision/utf8.h"
@@ -116,7 +119,8 @@ std::vector<Item> expand_inputs(const std::vector<std::string>& paths, const std
 }
 
 std::string batch_failure(const std::exception& e, std::size_t items, const std::string& device) {
-  const std::string batch = "a batch of " + std::to_string(items) + "; a smaller --batch may fit";
+  const std::string batch =
+      items > 1 ? "a batch of " + std::to_string(items) + "; a smaller --batch may fit" : std::string("one item");
   if (dynamic_cast<const c10::OutOfMemoryError*>(&e)) return "out of memory on " + device + " for " + batch;
   if (dynamic_cast<const std::bad_alloc*>(&e)) return "out of host memory for " + batch;
   const std::string text = error_text(e);
@@ -209,6 +213,20 @@ int BatchReport::finish(const OutputDir& out, const nlohmann::json& summary, boo
 bool is_video(const fs::path& path) {
   const std::string ext = lower_extension(path);
   return std::find(video_extensions().begin(), video_extensions().end(), ext) != video_extensions().end();
+}
+
+void process_item(const std::filesystem::path& source, BatchReport& report, ProgressBar& progress,
+                  const std::string& device, const std::function<void()>& work) {
+  try {
+    work();
+  } catch (const Error& e) {
+    report.failed(source.string(), error_text(e));
+    progress.print_line(report.last_failure_line());
+  } catch (const std::exception& e) {  // out of memory, device errors
+    report.failed(source.string(), batch_failure(e, 1, device));
+    progress.print_line(report.last_failure_line());
+  }
+  progress.advance();
 }
 
 }  // namespace sparsescope::cli

@@ -2,6 +2,7 @@
 // What every batch command shares: turning the user's paths into items, skipping finished ones,
 // reporting failed ones without stopping, and the final summary and exit status.
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,14 @@ std::string batch_failure(const std::exception& e, std::size_t items, const std:
 /// its address-space limit) on a CPU `device`; a GPU's out-of-memory is a failed batch instead.
 /// Prints a note naming `flag` on stderr when it lowers the batch.
 int64_t fit_batch(int64_t requested, int64_t bytes_per_image, const std::string& device, const std::string& flag);
+
+class ProgressBar;
+
+/// Runs `work` for the item read from `source`, one at a time: a sparsescope::Error, or any other
+/// exception (out of memory, device errors: batch_failure), becomes the item's failure in `report`
+/// with its line printed above `progress`; then `progress` advances.
+void process_item(const std::filesystem::path& source, BatchReport& report, ProgressBar& progress,
+                  const std::string& device, const std::function<void()>& work);
 
 /// An exception as one printable line: LibTorch's messages lose their backtrace.
 std::string error_text(const std::exception& e);

@@ -44,12 +44,11 @@ int run_preprocess(const PreprocessOptions& opt) {
     const fs::path stem = out_dir.path() / fs::path(item.name).replace_extension();
     const std::string tensor_path = stem.string() + ".safetensors";
     const std::string preview_path = stem.string() + ".png";
-    try {
+    process_item(item.source, report, progress, "cpu", [&] {
       SPARSESCOPE_CHECK(item.error.empty(), item.error);
       if (!opt.force && fs::exists(tensor_path) && fs::exists(preview_path)) {
         report.skipped();
-        progress.advance();
-        continue;
+        return;
       }
       const vision::Image image = vision::read_image(item.source.string());
       const vision::Image seen = vision::eval_geometry(image, transform);
@@ -69,11 +68,7 @@ int run_preprocess(const PreprocessOptions& opt) {
                             "], wrote " + tensor_path);
       }
       report.succeeded();
-    } catch (const std::exception& e) {
-      report.failed(item.source.string(), error_text(e));
-      progress.print_line(report.last_failure_line());
-    }
-    progress.advance();
+    });
   }
   return report.finish(out_dir, report.summary(progress.elapsed_seconds()), opt.json,
                        report.counts_line() + "; summary in " + (out_dir.path() / "summary.json").string());

@@ -65,7 +65,7 @@ int run_reconstruct(const ReconstructOptions& o) {
   ProgressBar progress("reconstruct", items.size());
   nlohmann::json losses = nlohmann::json::object();
   for (const auto& item : items) {
-    try {
+    process_item(item.source, report, progress, o.device, [&] {
       SPARSESCOPE_CHECK(item.error.empty(), item.error);
       const fs::path path = out_dir.path() / fs::path(item.name).replace_extension(".png");
       const fs::path trace_path = path.string() + ".trace.safetensors";
@@ -87,14 +87,7 @@ int run_reconstruct(const ReconstructOptions& o) {
         }
         report.succeeded();
       }
-    } catch (const Error& e) {
-      report.failed(item.source.string(), error_text(e));
-      progress.print_line(report.last_failure_line());
-    } catch (const std::exception& e) {  // out of memory, device errors
-      report.failed(item.source.string(), batch_failure(e, 1, o.device));
-      progress.print_line(report.last_failure_line());
-    }
-    progress.advance();
+    });
   }
   auto summary = report.summary(progress.elapsed_seconds());
   summary["model"] = config.name;

@@ -92,7 +92,7 @@ int run_sr(const SrOptions& o) {
     report.succeeded();
   };
   for (const auto& item : items) {
-    try {
+    process_item(item.source, report, progress, o.device, [&] {
       SPARSESCOPE_CHECK(item.error.empty(), item.error);
       if (!is_video(item.source)) {
         upscale_into(out_dir.path() / fs::path(item.name).replace_extension(".png"), vision::read_image(item.source.string()),
@@ -108,14 +108,7 @@ int run_sr(const SrOptions& o) {
         SPARSESCOPE_CHECK(!video.ended_early(), "the stream ended after ", video.frames_passed(), " of the ",
                           video.info().frame_count, " frames its container announces (a truncated or damaged file)");
       }
-    } catch (const Error& e) {
-      report.failed(item.source.string(), error_text(e));
-      progress.print_line(report.last_failure_line());
-    } catch (const std::exception& e) {  // out of memory, device errors
-      report.failed(item.source.string(), batch_failure(e, 1, o.device));
-      progress.print_line(report.last_failure_line());
-    }
-    progress.advance();
+    });
   }
   auto summary = report.summary(progress.elapsed_seconds());
   summary["model"] = model->name();

@@ -16,6 +16,7 @@
 #include "sparsescope/vision/mae.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/trace.h"
+#include "mae_small.h"
 #include "process.h"
 #include "temp_dir.h"
 
@@ -28,17 +29,7 @@ class CliReconstruct : public sparsescope::test::TempDirTest {
  protected:
   void SetUp() override {
     TempDirTest::SetUp();
-    sv::MaeConfig c;
-    c.name = "mae_cli_test";
-    c.img_size = 32;
-    c.patch_size = 4;
-    c.embed_dim = 48;
-    c.depth = 2;
-    c.num_heads = 3;
-    c.decoder_embed_dim = 32;
-    c.decoder_depth = 1;
-    c.decoder_num_heads = 4;
-    c.norm_pix_loss = true;
+    const sv::MaeConfig c = sparsescope::test::mae_small("mae_cli_test", /*decoder_depth=*/1);
     sv::MaskedAutoencoder model(c);
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(1);
     model->initialize(gen);

@@ -44,6 +44,7 @@
 #include "trace_model.h"
 #include "view_options.h"
 #include "image_probe.h"
+#include "mae_small.h"
 #include "viewer_fixture.h"
 #include "viewer_settings.h"
 #ifdef SPARSESCOPE_VIEWER_VIDEO
@@ -527,17 +528,7 @@ class ViewerWindow : public QObject {
  private:
   // A small random MAE on chelsea.png at mask ratio 0.75, recorded into `trace`.
   sv::MaeReconstruction record_mae(uint64_t seed, sv::Trace* trace) {
-    sv::MaeConfig c;
-    c.name = "mae_viewer_test";
-    c.img_size = 32;
-    c.patch_size = 4;
-    c.embed_dim = 48;
-    c.depth = 2;
-    c.num_heads = 3;
-    c.decoder_embed_dim = 32;
-    c.decoder_depth = 1;
-    c.decoder_num_heads = 4;
-    sv::MaskedAutoencoder mae(c);
+    sv::MaskedAutoencoder mae(st::mae_small("mae_viewer_test", /*decoder_depth=*/1));
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
     mae->initialize(gen);
     return sv::reconstruct_mae(mae, sv::read_image(kChelsea.toStdString()), 0.75, 1, trace, "chelsea.png");

@@ -16,6 +16,7 @@
 #include "sparsescope/vision/mae.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/train_task.h"
+#include "mae_small.h"
 #include "temp_dir.h"
 
 namespace sv = sparsescope::vision;
@@ -30,17 +31,7 @@ Tensors load(const std::string& name) {
 }
 
 sv::MaeConfig small(bool lut) {
-  sv::MaeConfig c;
-  c.name = lut ? "lut_small" : "mae_small";
-  c.img_size = 32;
-  c.patch_size = 4;
-  c.embed_dim = 48;
-  c.depth = 2;
-  c.num_heads = 3;
-  c.decoder_embed_dim = 32;
-  c.decoder_depth = 2;
-  c.decoder_num_heads = 4;
-  c.norm_pix_loss = true;
+  sv::MaeConfig c = sparsescope::test::mae_small(lut ? "lut_small" : "mae_small");
   if (lut) {
     c.depth_head = c.depth_pred = 2;
     c.head_mlp_dim = 64;

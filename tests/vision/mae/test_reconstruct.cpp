@@ -12,6 +12,7 @@
 #include "sparsescope/vision/preprocess.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/vit_trace.h"
+#include "mae_small.h"
 #include "temp_dir.h"
 
 namespace sv = sparsescope::vision;
@@ -22,16 +23,7 @@ class MaeReconstruct : public sparsescope::test::TempDirTest {
  protected:
   void SetUp() override {
     TempDirTest::SetUp();
-    config_.name = "mae_test";
-    config_.img_size = 32;
-    config_.patch_size = 4;
-    config_.embed_dim = 48;
-    config_.depth = 2;
-    config_.num_heads = 3;
-    config_.decoder_embed_dim = 32;
-    config_.decoder_depth = 2;
-    config_.decoder_num_heads = 4;
-    config_.norm_pix_loss = true;
+    config_ = sparsescope::test::mae_small("mae_test");
     sv::MaskedAutoencoder model(config_);
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(3);
     model->initialize(gen);
