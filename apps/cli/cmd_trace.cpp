@@ -106,16 +106,23 @@ void print_info(const std::string& file, const vision::Trace& trace, bool per_he
   if (trace.image.defined()) std::cout << ", image " << trace.image.size(1) << "x" << trace.image.size(0);
   std::cout << "\n  recorded by " << i.producer << "\n";
   if (!i.topk.empty()) std::cout << "  predicted " << vision::describe(i.topk) << "\n";
-  // The site column fits the longest name ("visual.transformer.resblocks.11.attn").
-  int width = 24;
-  for (const auto& s : trace.sites) width = std::max(width, static_cast<int>(s.name.size()) + 2);
-  std::cout << "  " << std::left << std::setw(width) << "site" << std::setw(14) << "pattern" << std::setw(14)
+  // The site and shape columns fit the longest name ("visual.transformer.resblocks.11.attn") and shape.
+  auto shape_of = [](const vision::SiteTrace& s) {
+    return std::to_string(s.queries) + " x " + std::to_string(s.keys) + (s.subset.empty() ? "" : " (" + s.subset + ")");
+  };
+  int width = 24, shape_width = 16;
+  for (const auto& s : trace.sites) {
+    width = std::max(width, static_cast<int>(s.name.size()) + 2);
+    shape_width = std::max(shape_width, static_cast<int>(shape_of(s).size()) + 2);
+  }
+  std::cout << "  " << std::left << std::setw(width) << "site" << std::setw(14) << "pattern" << std::setw(shape_width)
             << "queries x keys" << std::right << std::setw(6) << "pool" << std::setw(7) << "heads" << std::setw(9)
             << "recall" << std::setw(9) << "density" << std::setw(9) << "entropy" << std::setw(10) << "distance"
             << "\n";
-  auto row = [width](const std::string& name, const std::string& pattern, const std::string& shape,
-                     const std::string& pool, const std::string& heads, const at::Tensor& stats, float distance) {
-    std::cout << "  " << std::left << std::setw(width) << name << std::setw(14) << pattern << std::setw(14) << shape
+  auto row = [width, shape_width](const std::string& name, const std::string& pattern, const std::string& shape,
+                                  const std::string& pool, const std::string& heads, const at::Tensor& stats,
+                                  float distance) {
+    std::cout << "  " << std::left << std::setw(width) << name << std::setw(14) << pattern << std::setw(shape_width) << shape
               << std::right << std::setw(6) << pool << std::setw(7) << heads << std::fixed << std::setprecision(3);
     auto cell = [](int width, float v) {
       std::cout << std::setw(width);
@@ -129,8 +136,7 @@ void print_info(const std::string& file, const vision::Trace& trace, bool per_he
     std::cout << "\n";
   };
   for (const auto& s : trace.sites) {
-    const std::string shape = std::to_string(s.queries) + " x " + std::to_string(s.keys) +
-                              (s.subset.empty() ? "" : " (" + s.subset + ")");
+    const std::string shape = shape_of(s);
     const at::Tensor distance = distances(s, trace.info.layout);
     // Per site: the mean over heads (recall keeps NaN when the trace was not compared with dense).
     row(s.name, s.kind == vision::kAttentionMap ? s.pattern : s.kind + " map", shape, std::to_string(s.pool),

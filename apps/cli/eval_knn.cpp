@@ -52,10 +52,7 @@ Encoder load_encoder(const KnnEvalRequest& r, at::Device device) {
     sv::MaskedAutoencoder mae = sv::load_mae(r.weights, r.model);
     mae->to(device);
     e.name = mae->config().name;
-    e.config = sv::mae_encoder_config(mae->config());
-    e.config.eval = sv::EvalTransform{};
-    e.config.eval.img_size = static_cast<int>(e.config.img_size);
-    e.config.eval.crop_pct = 1.0;
+    e.config = sv::mae_encoder_config(mae->config());  // images at the model's size
     e.features = [mae](const at::Tensor& x) mutable { return mae->forward_encoder(x, {}).select(1, 0); };
     return e;
   }

@@ -76,6 +76,7 @@ ViTConfig mae_encoder_config(const MaeConfig& c) {
   v.num_classes = 0;
   v.norm_eps = c.norm_eps;
   v.eval.img_size = static_cast<int>(c.img_size);
+  v.eval.crop_pct = 1.0;  // images at the model's size: CIFAR's 32 x 32 as they are, photos resized and centre-cropped
   return v;
 }
 

@@ -13,6 +13,8 @@
 
 #include "mae/lut_views.h"
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/datasets.h"
+#include "sparsescope/vision/image.h"
 #include "sparsescope/vision/mae.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/train_task.h"
@@ -119,6 +121,25 @@ TEST(Mae, ConfigurationsAreTheOfficialOnes) {
   const sv::ViTConfig vit = sv::mae_encoder_config(base);
   EXPECT_EQ(vit.num_classes, 0);
   EXPECT_EQ(vit.tokens(), 197);
+}
+
+// Pretraining, fine-tuning and k-NN load images at the encoder's size: a CIFAR-sized picture comes
+// in pixel for pixel (not resized to 36 and centre-cropped, as timm's default crop_pct 0.875 would).
+class MaeGeometry : public sparsescope::test::TempDirTest {};
+
+TEST_F(MaeGeometry, ImagesOfTheModelsSizeLoadUnchanged) {
+  const sv::ViTConfig vit = sv::mae_encoder_config(sparsescope::test::mae_small());
+  EXPECT_EQ(vit.eval.scale_size(), 32);
+  sv::Image image;
+  image.width = image.height = 32;
+  image.pixels.resize(32 * 32 * 3);
+  for (size_t i = 0; i < image.pixels.size(); ++i) image.pixels[i] = static_cast<uint8_t>((i * 29) % 256);
+  std::filesystem::create_directories(dir_ / "a");
+  sv::write_png((dir_ / "a" / "x.png").string(), image);
+  const sv::ImageDataset data = sv::load_image_folder(dir_.string(), vit);
+  ASSERT_EQ(data.size(), 1);
+  const at::Tensor want = at::from_blob(image.pixels.data(), {32, 32, 3}, at::kByte).permute({2, 0, 1});
+  EXPECT_TRUE(at::equal(data.images[0], want));
 }
 
 // main_lut.py's --head_norm_layer and --head_act_layer: the layers of head and predictor by name.

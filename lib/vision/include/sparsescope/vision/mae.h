@@ -69,7 +69,9 @@ std::string mae_config_json(const MaeConfig& config);
 MaeConfig mae_config_from_json(const std::string& json);
 
 /// The encoder as a ViT without a head (timm's names: patch_embed, cls_token, pos_embed, blocks,
-/// norm), for fine-tuning and linear probing from MAE weights.
+/// norm), for fine-tuning and linear probing from MAE weights. Its eval transform takes images at
+/// the model's size (crop_pct 1: the shorter side resized to img_size, centre-cropped), so that
+/// images of that size (CIFAR-10 at 32) load unchanged.
 ViTConfig mae_encoder_config(const MaeConfig& config);
 
 /// The fixed 2D sine-cosine position embedding of MAE's util/pos_embed.py with a zero row for the
