@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <QDir>
 #include <QFileInfo>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -49,7 +50,8 @@ bool CompareWindow::open(const QStringList& paths, QString* error) {
       SPARSESCOPE_CHECK(trace->info.layout.kind == vision::kGridLayout && trace->info.layout.grid.size() == 3 &&
                             !vision::attention_sites(*trace).empty(),
                         "'", path.toStdString(), "' holds no attention over a patch grid to compare");
-      const QString name = QFileInfo(path).fileName();
+      const QFileInfo file(path);  // "folder/file": traces of one image share their file name
+      const QString name = file.dir().dirName() + "/" + file.fileName();
       series.push_back(distance_series(*trace, name));
       traces.emplace_back(name, std::move(trace));
     }

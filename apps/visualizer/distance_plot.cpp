@@ -39,7 +39,7 @@ QImage render_distance_plot(const std::vector<DistanceSeries>& series, QSize siz
       if (std::isfinite(v)) top = std::max(top, v);
   }
   top = top > 0 ? top * 1.1 : 1.0;
-  const QRectF area(56, 16, size.width() - 72, size.height() - 56);
+  const QRectF area(64, 16, size.width() - 80, size.height() - 56);
   auto x_of = [&](size_t layer) {
     return area.left() + (layers == 1 ? 0.5 : static_cast<double>(layer) / static_cast<double>(layers - 1)) * area.width();
   };
@@ -60,7 +60,7 @@ QImage render_distance_plot(const std::vector<DistanceSeries>& series, QSize siz
   painter.save();
   painter.translate(12, area.center().y());
   painter.rotate(-90);
-  painter.drawText(QRectF(-80, -8, 160, 16), Qt::AlignCenter, "mean attention distance (patches)");
+  painter.drawText(QRectF(-area.height() / 2, -8, area.height(), 16), Qt::AlignCenter, "mean attention distance (patches)");
   painter.restore();
   for (size_t i = 0; i < series.size(); ++i) {
     const QColor colour = kColours[i % (sizeof(kColours) / sizeof(kColours[0]))];
@@ -81,10 +81,12 @@ QImage render_distance_plot(const std::vector<DistanceSeries>& series, QSize siz
     }
     painter.setBrush(Qt::NoBrush);
     painter.drawPath(path);
-    painter.drawLine(QPointF(area.right() - 150, area.top() + 10 + 18 * i), QPointF(area.right() - 130, area.top() + 10 + 18 * i));
+    const double legend = std::min(area.width() / 2, 360.0), y = area.top() + area.height() - 18.0 * (series.size() - i);
+    painter.drawLine(QPointF(area.right() - legend, y), QPointF(area.right() - legend + 20, y));
     painter.setPen(Qt::black);
-    painter.drawText(QRectF(area.right() - 125, area.top() + 2 + 18 * i, 125, 16), Qt::AlignLeft | Qt::AlignVCenter,
-                     series[i].name);
+    const QRectF text(area.right() - legend + 25, y - 8, legend - 25, 16);
+    painter.drawText(text, Qt::AlignLeft | Qt::AlignVCenter,
+                     painter.fontMetrics().elidedText(series[i].name, Qt::ElideMiddle, static_cast<int>(text.width())));
   }
   return image;
 }
