@@ -10,6 +10,7 @@
 #include <QPainter>
 #include <QVBoxLayout>
 #include <algorithm>
+#include <functional>
 
 #include "sparsescope/kernels/error.h"
 
