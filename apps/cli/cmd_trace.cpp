@@ -58,9 +58,8 @@ nlohmann::json number(float v) { return std::isnan(v) ? nlohmann::json(nullptr) 
 
 // Each head's mean attention distance in patches, NaN where the site has no full patch maps.
 at::Tensor distances(const vision::SiteTrace& s, const vision::TokenLayout& layout) {
-  const bool full = s.kind == vision::kAttentionMap && s.pool == 1 && layout.grid.size() == 3 && s.queries == s.keys &&
-                    s.queries > layout.prefix;
-  return full ? vision::mean_attention_distance(s, layout) : at::full({s.heads()}, NAN);
+  return vision::has_attention_distance(s, layout) ? vision::mean_attention_distance(s, layout)
+                                                   : at::full({s.heads()}, NAN);
 }
 
 nlohmann::json info_json(const std::string& file, const vision::Trace& trace) {

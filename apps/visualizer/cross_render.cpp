@@ -40,6 +40,15 @@ at::Tensor cross_weights(const vision::Trace& trace, const CrossSelection& s) {
   return s.head < 0 ? rows.mean(0) : rows[s.head].clone();
 }
 
+std::vector<QColor> weight_colours(const at::Tensor& weights, vision::Colormap colormap) {
+  const double top = std::max(weights.max().item<double>(), 1e-12);
+  const at::Tensor rgb = vision::apply_colormap(weights.view({1, -1}) / top, colormap, 0, 1)[0].contiguous();  // [K, 3]
+  std::vector<QColor> colours;
+  const auto* p = rgb.data_ptr<uint8_t>();
+  for (int64_t i = 0; i < rgb.size(0); ++i) colours.emplace_back(p[3 * i], p[3 * i + 1], p[3 * i + 2]);
+  return colours;
+}
+
 QImage render_regions(const vision::Trace& trace, const at::Tensor& region_weights, int selected,
                       vision::Colormap colormap) {
   const auto& regions = trace.info.layout.regions;
@@ -56,11 +65,11 @@ QImage render_regions(const vision::Trace& trace, const at::Tensor& region_weigh
   painter.setRenderHint(QPainter::Antialiasing);
   const double side = std::max(picture.width(), picture.height());
   const double line = std::max(1.0, side / 160);
-  at::Tensor colours;
+  std::vector<QColor> colours;
   double top = 0;
   if (region_weights.defined()) {
     top = std::max(region_weights.max().item<double>(), 1e-12);
-    colours = vision::apply_colormap(region_weights.view({1, -1}) / top, colormap, 0, 1)[0];  // [R, 3]
+    colours = weight_colours(region_weights, colormap);
   }
   // Weakest first, so that the strongest boxes are drawn on top.
   std::vector<int> order(regions.size());
@@ -72,9 +81,9 @@ QImage render_regions(const vision::Trace& trace, const at::Tensor& region_weigh
   for (const int i : order) {
     const auto& b = regions[static_cast<size_t>(i)];
     const QRectF box(QPointF(b[0], b[1]), QPointF(b[2], b[3]));
-    if (colours.defined()) {
+    if (!colours.empty()) {
       const double w = region_weights[i].item<double>() / top;
-      const QColor c(colours[i][0].item<int>(), colours[i][1].item<int>(), colours[i][2].item<int>());
+      const QColor c = colours[static_cast<size_t>(i)];
       QColor fill = c;
       fill.setAlphaF(static_cast<float>(0.45 * w));
       painter.fillRect(box, fill);

@@ -4,9 +4,11 @@
 // its region boxes drawn by weight, and which box a point falls in.
 #include <ATen/core/Tensor.h>
 
+#include <QColor>
 #include <QImage>
 #include <QPointF>
 #include <QString>
+#include <vector>
 
 #include "sparsescope/vision/colormap.h"
 #include "sparsescope/vision/trace.h"
@@ -31,6 +33,10 @@ CrossSites cross_sites(const vision::Trace& trace);
 /// ([words]), float32 summing to 1; undefined when the trace has no site from that side at `layer`.
 /// Throws sparsescope::Error for an index, head or layer out of range.
 at::Tensor cross_weights(const vision::Trace& trace, const CrossSelection& selection);
+
+/// The colour of each weight ([K]) in `colormap`, scaled to the largest: what the boxes and the
+/// words are painted with.
+std::vector<QColor> weight_colours(const at::Tensor& weights, vision::Colormap colormap);
 
 /// The trace's picture (a grey one of the boxes' extent when it has none) with every region's box:
 /// with `region_weights` ([regions]) each outlined in the colormap's colour of its weight over the

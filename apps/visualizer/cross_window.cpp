@@ -187,10 +187,9 @@ void CrossWindow::redraw() {
     caption_->setText(QString("%1: the trace has no attention from the regions at this layer").arg(region(selection_.index)));
     return;
   }
-  const double top = std::max(weights.max().item<double>(), 1e-12);
-  const at::Tensor colours = vision::apply_colormap(weights.view({1, -1}) / top, colormap_, 0, 1)[0];
+  const std::vector<QColor> colours = weight_colours(weights, colormap_);
   for (int i = 0; i < words_->count(); ++i) {
-    const QColor c(colours[i][0].item<int>(), colours[i][1].item<int>(), colours[i][2].item<int>());
+    const QColor& c = colours[static_cast<size_t>(i)];
     words_->item(i)->setBackground(c);
     words_->item(i)->setForeground(c.lightnessF() > 0.55 ? Qt::black : Qt::white);
   }

@@ -16,10 +16,9 @@ DistanceSeries distance_series(const vision::Trace& trace, const QString& name) 
   DistanceSeries s{name, {}};
   const auto& layout = trace.info.layout;
   for (const vision::SiteTrace* site : vision::attention_sites(trace)) {
-    const bool full = site->pool == 1 && layout.grid.size() == 3 && site->queries == site->keys &&
-                      site->queries > layout.prefix && layout.kind == vision::kGridLayout;
-    s.layers.push_back(full ? vision::mean_attention_distance(*site, layout).mean().item<double>()
-                            : std::numeric_limits<double>::quiet_NaN());
+    s.layers.push_back(vision::has_attention_distance(*site, layout)
+                           ? vision::mean_attention_distance(*site, layout).mean().item<double>()
+                           : std::numeric_limits<double>::quiet_NaN());
   }
   return s;
 }

@@ -5,6 +5,7 @@
 
 #include "inputs.h"
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/preprocess.h"
 #include "sparsescope/vision/recorder.h"
 #include "sparsescope/vision/resample.h"
 #include "sparsescope/vlm/dclip_trace.h"
@@ -75,7 +76,7 @@ vision::Trace record_dclip_teacher(CLIP& clip, DclipTeacher& teacher, const Clip
   layout.segments = {{"text", 0, w}, {"region", w, w + static_cast<int64_t>(boxes.size())}};
   const vision::Image shown =
       scale < 1 ? vision::resize(image, width, height, vision::Interpolation::Bilinear) : image;
-  trace.image = at::from_blob(const_cast<uint8_t*>(shown.pixels.data()), {shown.height, shown.width, 3}, at::kByte).clone();
+  trace.image = vision::image_to_tensor(shown);
   return trace;
 }
 

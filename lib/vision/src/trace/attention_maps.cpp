@@ -126,6 +126,11 @@ at::Tensor rollout(const Trace& trace, int64_t query) {
   return v.squeeze(0).narrow(0, layout.prefix, grid).to(at::kFloat).reshape({g[0], g[1], g[2]});
 }
 
+bool has_attention_distance(const SiteTrace& site, const TokenLayout& layout) {
+  return layout.kind == kGridLayout && layout.grid.size() == 3 && site.kind == kAttentionMap && site.pool == 1 &&
+         site.queries == site.keys && site.queries > layout.prefix;
+}
+
 at::Tensor mean_attention_distance(const SiteTrace& site, const TokenLayout& layout) {
   grid_tokens(layout, "mean_attention_distance");
   SPARSESCOPE_CHECK(site.kind == kAttentionMap && site.pool == 1, "mean_attention_distance: site '", site.name,

@@ -38,6 +38,8 @@ at::Tensor rollout(const Trace& trace, int64_t query = 0);
 /// and is not renormalised away). float32 [H]. Needs full maps (pool 1) and a grid layout; at a site
 /// over the visible patches, their own positions.
 at::Tensor mean_attention_distance(const SiteTrace& site, const TokenLayout& layout);
+/// Whether mean_attention_distance applies: full self-attention maps over a grid layout's patches.
+bool has_attention_distance(const SiteTrace& site, const TokenLayout& layout);
 
 /// Bilinear resize of maps [..., h, w] to [..., height, width] (align_corners false).
 at::Tensor upsample_maps(const at::Tensor& maps, int64_t height, int64_t width);
