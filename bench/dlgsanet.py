@@ -1,10 +1,10 @@
 """DLGSANet's dynamic depthwise convolution (IDynamicDWConv: per-pixel, per-group 7 x 7 kernels),
-forward and forward + backward, at the shapes of DLGSANet-Light x4 on 64 x 64 and 256 x 256 LR
-inputs: sparsescope's fused kernel (torch.ops.sparsescope.dynamic_depthwise_conv) against the
-unfold formulation (the official code's PyTorch equivalent of its CuPy kernel) and 49 shifted
-products (our reference), timed in this process with CUDA events (median of --reps after --warmup).
-The official CuPy kernel runs beside them when cupy is importable. Prints a Markdown report;
-nothing here asserts a timing.
+forward and forward + backward, at the shapes of DLGSANet-Light x4 (a batch of 16 training patches
+of 48 x 48 LR pixels, one 256 x 256 LR image): sparsescope's fused kernel
+(torch.ops.sparsescope.dynamic_depthwise_conv) against the unfold formulation (the official code's
+PyTorch equivalent of its CuPy kernel) and 49 shifted products (our reference), timed in this
+process with CUDA events (median of --reps after --warmup). Prints a Markdown report; nothing here
+asserts a timing.
 
     python bench/dlgsanet.py --lib build/lib/kernels/libsparsescope_kernels.so [--out FILE]
 """

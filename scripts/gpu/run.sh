@@ -103,7 +103,13 @@ fi
 if has test; then
   stage test
   # 16 tests at once, each with torch's default of one thread per core, oversubscribe the machine
-  # 16-fold; two threads a test keep the CPU tests at their CI speed.
+  # 16-fold; two threads a test keep the CPU tests at their CI speed. ctest starts the costliest
+  # tests first; a fresh build folder has no costs yet, so they come from test_costs.txt.
+  costs="$build/Testing/Temporary/CTestCostData.txt"
+  if [ ! -s "$costs" ]; then
+    mkdir -p "${costs%/*}"
+    { grep -v '^#' "$root/scripts/gpu/test_costs.txt" | awk '{print $2, 1, $1}'; echo ---; } >"$costs"
+  fi
   (cd "$build" && OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} ctest --output-on-failure -j 16 --timeout 900) || fail test
   echo "-- ViT CUDA parity (tests/vision):"
   "$build/tests/vision/test_models" --gtest_filter='*Cuda*' || fail vit-parity

@@ -11,12 +11,13 @@
 #   MODEL      default clip_tiny; BUDGET seconds of this chunk (default 420); EPOCHS of the whole run
 #              (default 40, each one pass over train.tsv)
 set -uo pipefail
-if [ $# -lt 3 ]; then sed -n '2,13p' "$0"; exit 2; fi
+if [ $# -lt 3 ]; then sed -n '2,12p' "$0"; exit 2; fi
 build=$1 out=$2 data=$3 model=${4:-clip_tiny} budget=${5:-420} epochs=${6:-40}
 mkdir -p "$out"
-cmake --build "$build" --target sparsescope-train -j "$(nproc)" >"$out/build.log" 2>&1 ||
-  { grep -E "error|FAILED" "$out/build.log" | head -20; echo "train_clip: is $build configured with the trainer?"; exit 1; }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >"$out/gpu.txt" 2>&1 || true
+# The machine sends back at most 8 files: the build's output and the GPU's name go into train.log.
+cmake --build "$build" --target sparsescope-train -j "$(nproc)" >"$out/train.log" 2>&1 ||
+  { grep -E "error|FAILED" "$out/train.log" | head -20; echo "train_clip: is $build configured with the trainer?"; exit 1; }
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$out/train.log" 2>&1 || true
 run="$build/clip-run"
 resume=()
 [ -f "$run/checkpoint.safetensors" ] && resume=(--resume)
@@ -25,7 +26,7 @@ resume=()
 "$build/bin/sparsescope-train" train --task clip --model "$model" --dataset "$data/train.tsv" \
   --eval-dataset "$data/val.tsv" --zero-shot "$data/zeroshot" --vocab "$data/bpe_simple_vocab_16e6.txt.gz" \
   --epochs "$epochs" --stop-after-seconds "$budget" --device cuda --amp bf16 --tf32 --seed 0 \
-  --save-dtype fp16 --out "$run" "${resume[@]}" --json >"$out/train.json" 2>"$out/train.log"
+  --save-dtype fp16 --out "$run" "${resume[@]}" --json >"$out/train.json" 2>>"$out/train.log"
 status=$?
 tail -n 5 "$out/train.log"
 if [ -f "$run/model.safetensors" ]; then

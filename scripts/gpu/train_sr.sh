@@ -4,9 +4,10 @@
 # Usage: scripts/gpu/train_sr.sh BUILD_DIR OUT_DIR TRAIN_DIR EVAL_DIR [MODEL [BUDGET [EPOCHS]]]
 #   BUILD_DIR  a CUDA build folder configured with the trainer (scripts/gpu/run.sh's build-gpu with
 #              .deps/cli11; run it through `run.sh train-sr`, which sets the environment up)
-#   OUT_DIR    receives the run (model.safetensors, checkpoint.safetensors, log.json), train.log and
-#              eval_<set>.json; a checkpoint already in OUT_DIR/run is resumed (copy the previous
-#              chunk's run folder there)
+#   OUT_DIR    receives the run (model.safetensors, checkpoint.safetensors, log.json), train.log (the
+#              build's output, the GPU, the trainer's messages) and eval_<set>.json, with run.sh's
+#              run.log 7 files (the machine sends back 8); a checkpoint already in OUT_DIR/run is
+#              resumed (copy the previous chunk's run folder there)
 #   TRAIN_DIR  HR photos (LR made by MATLAB's bicubic); EVAL_DIR a benchmark set (Set5 as shipped)
 #   MODEL      default dlgsanet_light_x4; BUDGET seconds of this chunk (default 420); EPOCHS the whole
 #              run's epochs (default 60, each 20 passes over TRAIN_DIR in 192-pixel HR patches)
@@ -15,10 +16,11 @@ if [ $# -lt 4 ]; then sed -n '2,13p' "$0"; exit 2; fi
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$1 out=$2 train=$3 eval=$4 model=${5:-dlgsanet_light_x4} budget=${6:-420} epochs=${7:-60}
 mkdir -p "$out"
-cmake --build "$build" --target sparsescope-train -j "$(nproc)" >"$out/build.log" 2>&1 ||
-  { grep -E "error|FAILED" "$out/build.log" | head -20; echo "train_sr: is $build configured with the trainer?"; exit 1; }
+# The machine sends back at most 8 files: the build's output and the GPU's name go into train.log.
+cmake --build "$build" --target sparsescope-train -j "$(nproc)" >"$out/train.log" 2>&1 ||
+  { grep -E "error|FAILED" "$out/train.log" | head -20; echo "train_sr: is $build configured with the trainer?"; exit 1; }
 tr="$build/bin/sparsescope-train"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >"$out/gpu.txt" 2>&1 || true
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$out/train.log" 2>&1 || true
 
 run="$out/run"
 resume=()
@@ -28,8 +30,9 @@ resume=()
 # 90 and 95 % of the run. Here: batch 16 on one GPU (8 per GPU there), TF32 matmuls.
 "$tr" train --task sr --model "$model" --dataset "$train" --eval-dataset "$eval" --repeat 20 --batch 16 \
   --epochs "$epochs" --stop-after-seconds "$budget" --device cuda --tf32 --seed 0 --out "$run" "${resume[@]}" --json \
-  >"$out/train.json" 2>"$out/train.log"
+  >"$out/train.json" 2>>"$out/train.log"
 status=$?
+rm -f "$run/.sparsescope.lock"  # released with the trainer; one file fewer to send back
 tail -n 5 "$out/train.log"
 [ -f "$run/model.safetensors" ] && for set in "$eval"; do
   "$tr" eval --task sr --weights "$run/model.safetensors" --dataset "$set" --device cuda --json \
