@@ -11,6 +11,8 @@
 #   sanitize   compute-sanitizer memcheck over the Small CUDA test cases
 #   bench      bench/attention.py, the full table (bench-quick: N <= 16k, fewer densities)
 #   bench-dlgsanet  bench/dlgsanet.py: DLGSANet's dynamic convolution, fused against unfold and shifts
+#   bench-mae  bench/mae.sh: MAE and MAE-LUT pretraining images/s against the official code (data and
+#              code made by scripts/gpu/prepare_mae_bench.sh, carried in .data/; MAE_BATCH) into OUT/mae
 #   vit        bench/vit.sh BUILD PYTHON OUT/vit, when that script exists
 #   sass       per-kernel instruction counts from cuobjdump, and ptxas's resource report
 #   train-sr   a chunk of DLGSANet training (scripts/gpu/train_sr.sh; SR_TRAIN, SR_EVAL, SR_MODEL,
@@ -130,6 +132,11 @@ fi
 if has bench-dlgsanet; then
   stage bench-dlgsanet
   PYTHONUNBUFFERED=1 "$py" "$root/bench/dlgsanet.py" --lib "$lib" --out "$out/dlgsanet.md" || fail bench-dlgsanet
+fi
+if has bench-mae; then
+  stage bench-mae
+  bash "$root/bench/mae.sh" "$build" "$py" "$out/mae" "$root/.data/cifar_small/train" "$root/.data/official" \
+    "${MAE_BATCH:-256}" || fail bench-mae
 fi
 if has bench-quick; then
   stage bench-quick

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# MAE and MAE-LUT pretraining images/s, sparsescope's trainer against the official code in the same
+# job, at the same model (ours for 32 x 32 images), batch and dtype (fp16 autocast with a gradient
+# scaler, the official default). Writes OUT/mae.md, OUT/mae.jsonl and OUT/mae.log (the runs themselves
+# stay in a scratch folder: the GPU machine sends back few files).
+#   bench/mae.sh BUILD_DIR PYTHON OUT_DIR DATA_DIR OFFICIAL_DIR [BATCH [DEVICE]]
+#   DATA_DIR      an image folder (class folders) our trainer reads, e.g. .data/cifar_small/train
+#   OFFICIAL_DIR  holds checkouts of facebookresearch/mae (mae/) and naver-ai/lut (lut/); their
+#                 Python files are enough (scripts/gpu/run.sh's bench-mae documents how they travel)
+# Ours: `sparsescope train` for 3 epochs, the images/s of the last (its log; the data is decoded
+# once, before the first epoch). Official: bench/mae_official.py, its train_one_epoch over batches
+# already in memory (no data loading at all), the second of two epochs.
+set -euo pipefail
+build=$1 python=$2 out=$3 data=$4 official=$5 batch=${6:-256} device=${7:-cuda}
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$out"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+results="$out/mae.jsonl" log="$out/mae.log"
+: >"$results"
+: >"$log"
+amp=(--amp fp16)
+[ "$device" = cpu ] && amp=()
+for task in mae mae-lut; do
+  model=$([ "$task" = mae ] && echo mae_vit_tiny_patch4_32 || echo lut_vit_tiny_patch4_32)
+  run="$work/run_$task"
+  "$build/bin/sparsescope-train" train --task "$task" --model "$model" --dataset "$data" --batch "$batch" \
+    --epochs 3 --warmup-epochs 1 --device "$device" "${amp[@]}" --seed 0 --out "$run" >>"$log" 2>&1 ||
+    { tail -20 "$log"; exit 1; }
+  # The configuration from the model card, the last epoch's images/s from the log.
+  config=$("$python" - "$run" "$results" "$task" "$batch" "$device" <<'PY'
+import json, struct, sys
+run, results, task, batch, device = sys.argv[1:]
+with open(f"{run}/model.safetensors", "rb") as f:
+    header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+config = json.loads(header["__metadata__"]["sparsescope.mae"])
+log = json.load(open(f"{run}/log.json"))
+with open(results, "a") as f:
+    f.write(json.dumps({"impl": "sparsescope", "task": task, "model": config["name"], "batch": int(batch),
+                        "dtype": log["options"]["precision"], "device": device,
+                        "images_per_second": round(log["epochs"][-1]["train_images_per_second"], 1)}) + "\n")
+print(json.dumps(config))
+PY
+  )
+  "$python" "$here/mae_official.py" --mae "$official/mae" --lut "$official/lut" --task "$task" --config "$config" \
+    --batch "$batch" --steps 20 --device "$device" 2>>"$log" | tee -a "$results"
+done
+"$python" - "$results" "$out/mae.md" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+lines = ["| task | model | batch | dtype | sparsescope img/s | official img/s | ratio |", "|---|---|---|---|---:|---:|---:|"]
+for ours, theirs in zip(rows[0::2], rows[1::2]):
+    lines.append(f"| {ours['task']} | {ours['model']} | {ours['batch']} | {ours['dtype']} | {ours['images_per_second']:.0f} | "
+                 f"{theirs['images_per_second']:.0f} | {ours['images_per_second'] / theirs['images_per_second']:.2f}x |")
+open(sys.argv[2], "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
