@@ -1,14 +1,17 @@
 """DLGSANet's dynamic depthwise convolution (IDynamicDWConv: per-pixel, per-group 7 x 7 kernels),
 forward and forward + backward, at the shapes of DLGSANet-Light x4 (a batch of 16 training patches
-of 48 x 48 LR pixels, one 256 x 256 LR image): sparsescope's fused kernel
-(torch.ops.sparsescope.dynamic_depthwise_conv) against the unfold formulation (the official code's
-PyTorch equivalent of its CuPy kernel) and 49 shifted products (our reference), timed in this
-process with CUDA events (median of --reps after --warmup). Prints a Markdown report; nothing here
-asserts a timing.
+of 48 x 48 LR pixels, one LR image of 256, 512 and 1024 pixels a side): sparsescope's fused kernel
+(torch.ops.sparsescope.dynamic_depthwise_conv) against the official CuPy kernel (float32 only, as
+it is written; with --official, a checkout of NeonLeexiang/DLGSANet, and cupy), the unfold
+formulation (the official code's PyTorch equivalent of its CuPy kernel) and 49 shifted products
+(our reference), timed in this process with CUDA events (median of --reps after --warmup). Prints a
+Markdown report; nothing here asserts a timing.
 
-    python bench/dlgsanet.py --lib build/lib/kernels/libsparsescope_kernels.so [--out FILE]
+    python bench/dlgsanet.py --lib build/lib/kernels/libsparsescope_kernels.so [--official DIR] [--out FILE]
 """
 import argparse
+import importlib.util
+import math
 import statistics
 
 import torch
@@ -33,6 +36,15 @@ def shifted_conv(x, weight):
     return out.view(b, c, h, w)
 
 
+def official_conv(checkout):
+    """The official IDynamicDWConv's CuPy function (dlgsanet_idynamicdwconv_util.py), float32 only."""
+    path = f"{checkout}/basicsr/archs/dlgsanet_idynamicdwconv_util.py"
+    spec = importlib.util.spec_from_file_location("dlgsanet_idynamicdwconv_util", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return lambda x, weight: module._idynamic_cuda(x, weight, stride=1, padding=weight.shape[2] // 2)
+
+
 def timed(fn, reps, warmup):
     for _ in range(warmup):
         fn()
@@ -48,38 +60,52 @@ def timed(fn, reps, warmup):
     return statistics.median(times)
 
 
+def row(label, dtype, kind, t, diff):
+    ms = " | ".join("-" if math.isnan(v) else f"{v:.3f}" for v in t)
+    ratios = " | ".join("-" if math.isnan(v) else f"{v / t[0]:.1f}x" for v in t[1:])
+    return f"| {label} | {str(dtype)[6:]} | {kind} | {ms} | {ratios} | {diff} |"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lib", required=True)
+    p.add_argument("--official", help="a checkout of NeonLeexiang/DLGSANet (its CuPy kernel runs beside ours)")
     p.add_argument("--out")
     p.add_argument("--reps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     args = p.parse_args()
     torch.ops.load_library(args.lib)
     ours = torch.ops.sparsescope.dynamic_depthwise_conv
-    rows = ["| input | dtype | pass | fused (ms) | unfold (ms) | shifts (ms) | unfold / fused | shifts / fused |",
-            "|---|---|---|---:|---:|---:|---:|---:|"]
+    official = official_conv(args.official) if args.official else None
+    rows = ["| input | dtype | pass | fused (ms) | official CuPy (ms) | unfold (ms) | shifts (ms) | CuPy / fused | "
+            "unfold / fused | shifts / fused | max abs diff |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     # DLGSANet-Light: 48 channels in 8 groups of 6 (idynamic_num_heads), kernel 7; batch 16 of 48 x 48
-    # LR training patches, one 256 x 256 image at inference.
-    for label, (b, h, w) in {"16 x 48 x 48 (training patches)": (16, 48, 48), "1 x 256 x 256": (1, 256, 256)}.items():
+    # LR training patches, one image of 256 to 1024 LR pixels a side at inference.
+    shapes = {"16 x 48 x 48 (training patches)": (16, 48, 48), "1 x 256 x 256": (1, 256, 256),
+              "1 x 512 x 512": (1, 512, 512), "1 x 1024 x 1024": (1, 1024, 1024)}
+    for label, (b, h, w) in shapes.items():
         for dtype in (torch.float32, torch.bfloat16):
             x = torch.randn(b, 48, h, w, device="cuda", dtype=dtype)
             weight = torch.randn(b, 8, 7, 7, h, w, device="cuda", dtype=dtype)
+            impls = [ours, official if official and dtype == torch.float32 else None, unfold_conv, shifted_conv]
             with torch.no_grad():
-                err = (ours(x, weight).float() - unfold_conv(x.float(), weight.float())).abs().max().item()
-                t = [timed(lambda f=f: f(x, weight), args.reps, args.warmup) for f in (ours, unfold_conv, shifted_conv)]
-            rows.append(f"| {label} | {str(dtype)[6:]} | forward | {t[0]:.3f} | {t[1]:.3f} | {t[2]:.3f} | "
-                        f"{t[1] / t[0]:.1f}x | {t[2] / t[0]:.1f}x |")
+                want = unfold_conv(x.float(), weight.float())
+                errs = [(f(x, weight).float() - want).abs().max().item() for f in impls[:2] if f]
+                del want
+                t = [timed(lambda f=f: f(x, weight), args.reps, args.warmup) if f else math.nan for f in impls]
+            diff = "fused " + f"{errs[0]:.1e}" + (f", CuPy {errs[1]:.1e}" if len(errs) > 1 else "") + " (to unfold in float32)"
+            rows.append(row(label, dtype, "forward", t, diff))
             xg, wg = x.clone().requires_grad_(), weight.clone().requires_grad_()
             grad = torch.randn_like(x)
 
             def step(f):
                 xg.grad = wg.grad = None
                 f(xg, wg).backward(grad)
-            t = [timed(lambda f=f: step(f), args.reps, args.warmup) for f in (ours, unfold_conv, shifted_conv)]
-            rows.append(f"| {label} | {str(dtype)[6:]} | forward + backward | {t[0]:.3f} | {t[1]:.3f} | {t[2]:.3f} | "
-                        f"{t[1] / t[0]:.1f}x | {t[2] / t[0]:.1f}x |")
-            rows[-2] += f" <!-- max |fused - unfold| {err:.2e} -->"
+            t = [timed(lambda f=f: step(f), args.reps, args.warmup) if f else math.nan for f in impls]
+            rows.append(row(label, dtype, "forward + backward", t, ""))
+            del x, weight, xg, wg, grad
+            torch.cuda.empty_cache()
     report = "\n".join([f"# DLGSANet dynamic depthwise convolution ({torch.cuda.get_device_name(0)}, torch {torch.__version__})",
                         "", *rows, ""])
     print(report)

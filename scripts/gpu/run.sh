@@ -10,9 +10,10 @@
 #   test       the full ctest (the CUDA tests run here; ViT CUDA parity included)
 #   sanitize   compute-sanitizer memcheck over the Small CUDA test cases
 #   bench      bench/attention.py, the full table (bench-quick: N <= 16k, fewer densities)
-#   bench-dlgsanet  bench/dlgsanet.py: DLGSANet's dynamic convolution, fused against unfold and shifts
+#   bench-dlgsanet  bench/dlgsanet.py: DLGSANet's dynamic convolution, fused against the official CuPy
+#              kernel (.data/official/dlgsanet, made by scripts/gpu/prepare_bench_data.sh), unfold and shifts
 #   bench-mae  bench/mae.sh: MAE and MAE-LUT pretraining images/s against the official code (data and
-#              code made by scripts/gpu/prepare_mae_bench.sh, carried in .data/; MAE_BATCH) into OUT/mae
+#              code made by scripts/gpu/prepare_bench_data.sh, carried in .data/; MAE_BATCH) into OUT/mae
 #   vit        bench/vit.sh BUILD PYTHON OUT/vit, when that script exists
 #   sass       per-kernel instruction counts from cuobjdump, and ptxas's resource report
 #   train-sr   a chunk of DLGSANet training (scripts/gpu/train_sr.sh; SR_TRAIN, SR_EVAL, SR_MODEL,
@@ -131,7 +132,9 @@ if has bench; then
 fi
 if has bench-dlgsanet; then
   stage bench-dlgsanet
-  PYTHONUNBUFFERED=1 "$py" "$root/bench/dlgsanet.py" --lib "$lib" --out "$out/dlgsanet.md" || fail bench-dlgsanet
+  official=()  # the official CuPy kernel beside ours, when prepare_bench_data.sh's copy came along
+  [ -d "$root/.data/official/dlgsanet" ] && official=(--official "$root/.data/official/dlgsanet")
+  PYTHONUNBUFFERED=1 "$py" "$root/bench/dlgsanet.py" --lib "$lib" "${official[@]}" --out "$out/dlgsanet.md" || fail bench-dlgsanet
 fi
 if has bench-mae; then
   stage bench-mae
