@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Data and the official code for `scripts/gpu/run.sh bench-mae bench-dlgsanet` (bench/mae.sh,
-# bench/dlgsanet.py), into the ignored .data/ (carried to the GPU machine: carry [".deps",
-# ".data/cifar_small/train", ".data/official"]):
+# bench/dlgsanet.py, bench/dlgsanet_model.sh), into the ignored .data/ (carried to the GPU machine:
+# carry [".deps", ".data/cifar_small/train", ".data/official", ".whl"], .whl holding einops's wheel):
 #   .data/cifar_small/train  the first 500 images of each CIFAR-10 training class (4.6 MB)
 #   .data/official/{mae,lut,dlgsanet}  the Python files of checkouts of facebookresearch/mae,
 #                            naver-ai/lut and NeonLeexiang/DLGSANet (0.3 MB; never committed)
 # Usage: scripts/gpu/prepare_bench_data.sh MAE_CHECKOUT LUT_CHECKOUT DLGSANET_CHECKOUT [SHARED_DATA_DIR]
 #   for r in facebookresearch/mae naver-ai/lut NeonLeexiang/DLGSANet; do git clone https://github.com/$r /tmp/${r#*/}; done
 set -euo pipefail
-if [ $# -lt 3 ]; then sed -n '2,10p' "$0"; exit 2; fi
+if [ $# -lt 3 ]; then sed -n '2,9p' "$0"; exit 2; fi
 root=$(cd "$(dirname "$0")/../.." && pwd)
 data=${4:-$root/../shared/data}
 declare -A checkouts=([mae]=$1 [lut]=$2 [dlgsanet]=$3)

@@ -11,7 +11,8 @@
 #   sanitize   compute-sanitizer memcheck over the Small CUDA test cases
 #   bench      bench/attention.py, the full table (bench-quick: N <= 16k, fewer densities)
 #   bench-dlgsanet  bench/dlgsanet.py: DLGSANet's dynamic convolution, fused against the official CuPy
-#              kernel (.data/official/dlgsanet, made by scripts/gpu/prepare_bench_data.sh), unfold and shifts
+#              kernel (.data/official/dlgsanet, made by scripts/gpu/prepare_bench_data.sh), unfold and
+#              shifts; with the official code also bench/dlgsanet_model.sh, the whole model against it
 #   bench-mae  bench/mae.sh: MAE and MAE-LUT pretraining images/s against the official code (data and
 #              code made by scripts/gpu/prepare_bench_data.sh, carried in .data/; MAE_BATCH) into OUT/mae
 #   vit        bench/vit.sh BUILD PYTHON OUT/vit, when that script exists
@@ -52,6 +53,13 @@ nvcc --version | tail -2
 # not link (SparsescopeTorch.cmake refuses it); its own Ubuntu g++ links the shared one.
 [ -x /usr/bin/g++ ] && export CXX=/usr/bin/g++ CC=/usr/bin/gcc
 echo "compiler: $(${CXX:-g++} --version | head -1) ($(${CXX:-g++} -print-file-name=libstdc++.so)); LIBRARY_PATH=${LIBRARY_PATH:-}"
+
+# Python packages the machine lacks travel as wheels in the ignored .whl/ (carry it), e.g. einops
+# for the official DLGSANet: pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl einops
+if compgen -G "$root/.whl/*.whl" >/dev/null; then
+  "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$root"/.whl/*.whl &&
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
 
 mkdir -p "$deps"
 for f in "$root"/.deps/*.deb; do dpkg -x "$f" "$deps"; done
@@ -135,6 +143,9 @@ if has bench-dlgsanet; then
   official=()  # the official CuPy kernel beside ours, when prepare_bench_data.sh's copy came along
   [ -d "$root/.data/official/dlgsanet" ] && official=(--official "$root/.data/official/dlgsanet")
   PYTHONUNBUFFERED=1 "$py" "$root/bench/dlgsanet.py" --lib "$lib" "${official[@]}" --out "$out/dlgsanet.md" || fail bench-dlgsanet
+  if [ ${#official[@]} -gt 0 ]; then  # the whole model against the official one (which imports einops: .whl)
+    bash "$root/bench/dlgsanet_model.sh" "$build" "$py" "$out" "$root/.data/official/dlgsanet" || fail bench-dlgsanet-model
+  fi
 fi
 if has bench-mae; then
   stage bench-mae
