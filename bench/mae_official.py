@@ -12,33 +12,19 @@ into this repository):
 """
 import argparse
 import contextlib
-import importlib
 import io
 import json
 import sys
 import time
-import types
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-
-def load_official(root, module, stubs=()):
-    """Imports `module` of a checkout at `root`, its `util` package first on the path."""
-    np.float = float  # util/pos_embed.py uses the alias numpy removed in 1.24
-    for name in [m for m in sys.modules if m in ("util", "engine_pretrain") or m.startswith(("util.", "models", "engines"))]:
-        del sys.modules[name]
-    for name, attrs in stubs:  # modules the checkout imports but this torch or timm no longer ships
-        stub = types.ModuleType(name)
-        stub.__dict__.update(attrs)
-        sys.modules[name] = stub
-    sys.path.insert(0, str(root))
-    try:
-        return importlib.import_module(module)
-    finally:
-        sys.path.remove(str(root))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts" / "fixtures"))
+from mae_official import TORCH_SIX, load_models_mae, load_official  # noqa: E402
 
 
 def param_groups(model, weight_decay):
@@ -58,25 +44,15 @@ def build(args, config):
                   decoder_embed_dim=config["decoder_embed_dim"], decoder_depth=config["decoder_depth"],
                   decoder_num_heads=config["decoder_num_heads"], mlp_ratio=config["mlp_ratio"],
                   norm_layer=partial(nn.LayerNorm, eps=config["norm_eps"]), norm_pix_loss=config["norm_pix_loss"])
-    six = [("torch._six", {"inf": float("inf")})]
     if args.task == "mae":
-        from timm.models.vision_transformer import Block as TimmBlock
-
-        class Block(TimmBlock):  # models_mae.py passes qk_scale, which timm dropped
-            def __init__(self, *a, qk_scale=None, **kw):
-                super().__init__(*a, **kw)
-
-        models_mae = load_official(args.mae, "models_mae")
-        models_mae.Block = Block
-        model = models_mae.MaskedAutoencoderViT(**common)
-        engine = load_official(args.mae, "engine_pretrain", stubs=six)
-        misc = sys.modules["util.misc"]
-        return model, engine, misc, None
+        model = load_models_mae(args.mae).MaskedAutoencoderViT(**common)
+        engine = load_official(args.mae, "engine_pretrain", stubs=[TORCH_SIX])
+        return model, engine, sys.modules["util.misc"], None
     models_lut = load_official(args.lut, "models.models_lut",
                                stubs=[("util.utils_dino", {"trunc_normal_": nn.init.trunc_normal_})])
     model = models_lut.MaskedAutoencoderViT_LUT(**common, depth_head=config["depth_head"],
                                                 depth_pred=config["depth_pred"], head_mlp_dim=config["head_mlp_dim"])
-    engine = load_official(args.lut, "engines.engine_lut", stubs=six)
+    engine = load_official(args.lut, "engines.engine_lut", stubs=[TORCH_SIX])
     misc = sys.modules["util.misc"]
     ema_sched = sys.modules["util.model_ema_sched"]
     return model, engine, misc, ema_sched
