@@ -144,3 +144,30 @@ TEST_F(CliSr, UpscalesTheSelectedFramesOfAVideo) {
   EXPECT_FALSE(fs::exists(dir_ / "out" / "clip.avi.frame1.png"));
 }
 #endif
+
+// The bundled DLGSANet-Light x4 (assets/models; the "ours" row of lib/vision/dlgsanet/README.md):
+// `sr` upscales with it when no --weights is given, and `eval --task sr` on Set5 gives the PSNR and
+// SSIM that its training recorded in the model file.
+TEST_F(CliSr, TheBundledModelUpscalesAndReproducesItsSet5Row) {
+  const fs::path weights = fs::path(SPARSESCOPE_SAMPLES_DIR).parent_path() / "models" / "dlgsanet_light_x4.safetensors";
+  ASSERT_TRUE(fs::exists(weights)) << weights;
+  const fs::path photo = fs::path(SPARSESCOPE_SAMPLES_DIR) / "fashion-mnist" / "00000_ankle_boot.png";
+  auto r = run_process(SPARSESCOPE_CLI, {"sr", photo.string(), "--out", (dir_ / "bundled").string()});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const sv::Image small = sv::read_image(photo.string());
+  const sv::Image big = sv::read_image((dir_ / "bundled" / "00000_ankle_boot.png").string());
+  EXPECT_EQ(big.width, 4 * small.width);
+  EXPECT_EQ(big.height, 4 * small.height);
+
+  const fs::path set5 = fs::path(SPARSESCOPE_SHARED_DATA_DIR) / "sr" / "Set5";
+  if (!fs::is_directory(set5)) GTEST_SKIP() << set5 << " is absent (../shared/data): the Set5 row is not measured";
+  const auto training = nlohmann::json::parse(sv::load_safetensors(weights.string()).metadata.at("sparsescope.training"));
+  r = run_process(SPARSESCOPE_CLI, {"eval", "--task", "sr", "--weights", weights.string(), "--dataset", set5.string(),
+                                    "--scale", "4", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto scores = nlohmann::json::parse(r.out);
+  EXPECT_EQ(scores["images"], 5);
+  // The same computation on another CPU may round a few pixels to the other 8-bit level.
+  EXPECT_NEAR(scores["psnr"].get<double>(), training["eval"]["psnr"].get<double>(), 0.01);
+  EXPECT_NEAR(scores["ssim"].get<double>(), training["eval"]["ssim"].get<double>(), 1e-4);
+}
