@@ -3,20 +3,31 @@
 # job, at the same model (ours for 32 x 32 images), batch and dtype (fp16 autocast with a gradient
 # scaler, the official default). Writes OUT/mae.md, OUT/mae.jsonl and OUT/mae.log (the runs themselves
 # stay in a scratch folder: the GPU machine sends back few files).
-#   bench/mae.sh BUILD_DIR PYTHON OUT_DIR DATA_DIR OFFICIAL_DIR [BATCH [DEVICE]]
-#   DATA_DIR      an image folder (class folders) our trainer reads, e.g. .data/cifar_small/train
+#   bench/mae.sh BUILD_DIR PYTHON OUT_DIR OFFICIAL_DIR [BATCH [DEVICE]]
 #   OFFICIAL_DIR  holds checkouts of facebookresearch/mae (mae/) and naver-ai/lut (lut/); their
 #                 Python files are enough (scripts/gpu/run.sh's bench-mae documents how they travel)
-# Ours: `sparsescope train` for 3 epochs, the images/s of the last (its log; the data is decoded
-# once, before the first epoch). Official: bench/mae_official.py, its train_one_epoch over batches
+# Ours: `sparsescope train` for 3 epochs over 20 batches of random 32 x 32 PNGs made here (speed does
+# not depend on the pixels), the images/s of the last epoch (its log; the data is decoded once,
+# before the first). Official: bench/mae_official.py, its train_one_epoch over batches
 # already in memory (no data loading at all), the second of two epochs.
 set -euo pipefail
-build=$1 python=$2 out=$3 data=$4 official=$5 batch=${6:-256} device=${7:-cuda}
+build=$1 python=$2 out=$3 official=$4 batch=${5:-256} device=${6:-cuda}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-results="$out/mae.jsonl" log="$out/mae.log"
+results="$out/mae.jsonl" log="$out/mae.log" data="$work/images"
+"$python" - "$data" "$((20 * batch))" <<'PY'
+import os, sys
+import numpy as np
+from PIL import Image
+root, count = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(0)
+for i in range(count):
+    folder = os.path.join(root, f"class{i % 10}")
+    os.makedirs(folder, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(os.path.join(folder, f"{i:05d}.png"))
+PY
 : >"$results"
 : >"$log"
 amp=(--amp fp16)

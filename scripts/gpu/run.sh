@@ -11,10 +11,10 @@
 #   sanitize   compute-sanitizer memcheck over the Small CUDA test cases
 #   bench      bench/attention.py, the full table (bench-quick: N <= 16k, fewer densities)
 #   bench-dlgsanet  bench/dlgsanet.py: DLGSANet's dynamic convolution, fused against the official CuPy
-#              kernel (.data/official/dlgsanet, made by scripts/gpu/prepare_bench_data.sh), unfold and
+#              kernel (.data/official/dlgsanet, made by scripts/gpu/prepare_official.sh), unfold and
 #              shifts; with the official code also bench/dlgsanet_model.sh, the whole model against it
-#   bench-mae  bench/mae.sh: MAE and MAE-LUT pretraining images/s against the official code (data and
-#              code made by scripts/gpu/prepare_bench_data.sh, carried in .data/; MAE_BATCH) into OUT/mae
+#   bench-mae  bench/mae.sh: MAE and MAE-LUT pretraining images/s against the official code (its
+#              copy made by scripts/gpu/prepare_official.sh, carried in .data/official; MAE_BATCH) into OUT/mae
 #   vit        bench/vit.sh BUILD PYTHON OUT/vit, when that script exists
 #   sass       per-kernel instruction counts from cuobjdump, and ptxas's resource report
 #   train-sr   a chunk of DLGSANet training (scripts/gpu/train_sr.sh; SR_TRAIN, SR_EVAL, SR_MODEL,
@@ -140,7 +140,7 @@ if has bench; then
 fi
 if has bench-dlgsanet; then
   stage bench-dlgsanet
-  official=()  # the official CuPy kernel beside ours, when prepare_bench_data.sh's copy came along
+  official=()  # the official CuPy kernel beside ours, when prepare_official.sh's copy came along
   [ -d "$root/.data/official/dlgsanet" ] && official=(--official "$root/.data/official/dlgsanet")
   PYTHONUNBUFFERED=1 "$py" "$root/bench/dlgsanet.py" --lib "$lib" "${official[@]}" --out "$out/dlgsanet.md" || fail bench-dlgsanet
   if [ ${#official[@]} -gt 0 ]; then  # the whole model against the official one (which imports einops: .whl)
@@ -149,8 +149,7 @@ if has bench-dlgsanet; then
 fi
 if has bench-mae; then
   stage bench-mae
-  bash "$root/bench/mae.sh" "$build" "$py" "$out/mae" "$root/.data/cifar_small/train" "$root/.data/official" \
-    "${MAE_BATCH:-256}" || fail bench-mae
+  bash "$root/bench/mae.sh" "$build" "$py" "$out/mae" "$root/.data/official" "${MAE_BATCH:-256}" || fail bench-mae
 fi
 if has bench-quick; then
   stage bench-quick
