@@ -185,14 +185,17 @@ if has sass; then
   cat "$out/sass.txt"
 fi
 
+# The training stages build only the trainer; a fresh build folder is configured first.
 if has train-sr; then
   stage train-sr
+  [ -f "$build/build.ninja" ] || configure || fail configure
   bash "$root/scripts/gpu/train_sr.sh" "$build" "$out/sr" "${SR_TRAIN:-$root/.data/sr/train}" \
     "${SR_EVAL:-$root/.data/sr/Set5}" "${SR_MODEL:-dlgsanet_light_x4}" "${SR_BUDGET:-420}" "${SR_EPOCHS:-60}" || fail train-sr
 fi
 
 if has train-clip; then
   stage train-clip
+  [ -f "$build/build.ninja" ] || configure || fail configure
   bash "$root/scripts/gpu/train_clip.sh" "$build" "$out/clip" "${CLIP_DATA:-$root/.data/clip}" \
     "${CLIP_MODEL:-clip_tiny}" "${CLIP_BUDGET:-420}" "${CLIP_EPOCHS:-40}" || fail train-clip
 fi
