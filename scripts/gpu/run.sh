@@ -20,6 +20,9 @@
 #   train-sr   a chunk of DLGSANet training (scripts/gpu/train_sr.sh; SR_TRAIN, SR_EVAL, SR_MODEL,
 #              SR_BUDGET, SR_EPOCHS; data by default in .data/sr/{train,Set5}, made by
 #              scripts/gpu/prepare_sr_data.sh) into OUT/sr
+#   train-mae  MAE or MAE-LUT pretraining and fine-tuning in one call (scripts/gpu/train_mae.sh;
+#              MAE_TASK, MAE_PRE_BUDGET, MAE_FT_BUDGET, MAE_SEED; MAE_DATA, by default .data/cifar10.tar.gz
+#              made by scripts/gpu/prepare_mae_data.sh, unpacked) into OUT/mae-run
 #   train-clip a chunk of CLIP pretraining (scripts/gpu/train_clip.sh; CLIP_DATA, CLIP_MODEL,
 #              CLIP_BUDGET, CLIP_EPOCHS; data by default in .data/clip, made by
 #              scripts/gpu/prepare_clip_data.py) into OUT/clip
@@ -104,7 +107,9 @@ if has build; then
   stage build
   start=$(date +%s)
   # -k 0: a target that does not build leaves the others (and their tests) standing.
-  if configure && cmake --build "$build" -j 16 -- -k 0 >"$build/build.out" 2>&1; then
+  targets=()  # SPARSESCOPE_GPU_TARGETS: only these (e.g. for the benchmarks alone)
+  for t in ${SPARSESCOPE_GPU_TARGETS:-}; do targets+=(--target "$t"); done
+  if configure && cmake --build "$build" -j 16 "${targets[@]}" -- -k 0 >"$build/build.out" 2>&1; then
     echo "built in $(( $(date +%s) - start )) s"
   else
     grep -E "FAILED|error" "$build/build.out" | head -40; fail build
@@ -191,6 +196,15 @@ if has train-sr; then
   [ -f "$build/build.ninja" ] || configure || fail configure
   bash "$root/scripts/gpu/train_sr.sh" "$build" "$out/sr" "${SR_TRAIN:-$root/.data/sr/train}" \
     "${SR_EVAL:-$root/.data/sr/Set5}" "${SR_MODEL:-dlgsanet_light_x4}" "${SR_BUDGET:-420}" "${SR_EPOCHS:-60}" || fail train-sr
+fi
+
+if has train-mae; then
+  stage train-mae
+  [ -f "$build/build.ninja" ] || configure || fail configure
+  mae_data=${MAE_DATA:-/tmp/cifar10}
+  [ -z "${MAE_DATA:-}" ] && rm -rf "$mae_data" && tar -xzf "$root/.data/cifar10.tar.gz" -C /tmp
+  bash "$root/scripts/gpu/train_mae.sh" "$build" "$out/mae-run" "$mae_data" "${MAE_TASK:-mae}" \
+    "${MAE_PRE_BUDGET:-240}" "${MAE_FT_BUDGET:-200}" "${MAE_SEED:-0}" || fail train-mae
 fi
 
 if has train-clip; then
