@@ -190,26 +190,39 @@ if has sass; then
   cat "$out/sass.txt"
 fi
 
-# The training stages build only the trainer; a fresh build folder is configured first.
+# The training stages build only the trainer (a fresh build folder is configured first) and start
+# OUT/<stage>/train.log with the build's output and the GPU's name: the machine sends back at most
+# 8 files, so the scripts append their own messages there.
+build_trainer() {
+  mkdir -p "$1"
+  if { [ -f "$build/build.ninja" ] || configure; } &&
+    cmake --build "$build" --target sparsescope-train -j 16 >"$1/train.log" 2>&1; then
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$1/train.log" 2>&1 || true
+  else
+    grep -E "error|FAILED" "$1/train.log" | head -20
+    return 1
+  fi
+}
+
 if has train-sr; then
   stage train-sr
-  [ -f "$build/build.ninja" ] || configure || fail configure
+  build_trainer "$out/sr" &&
   bash "$root/scripts/gpu/train_sr.sh" "$build" "$out/sr" "${SR_TRAIN:-$root/.data/sr/train}" \
     "${SR_EVAL:-$root/.data/sr/Set5}" "${SR_MODEL:-dlgsanet_light_x4}" "${SR_BUDGET:-420}" "${SR_EPOCHS:-60}" || fail train-sr
 fi
 
 if has train-mae; then
   stage train-mae
-  [ -f "$build/build.ninja" ] || configure || fail configure
   mae_data=${MAE_DATA:-/tmp/cifar10}
   [ -z "${MAE_DATA:-}" ] && rm -rf "$mae_data" && tar -xzf "$root/.data/cifar10.tar.gz" -C /tmp
+  build_trainer "$out/mae-run" &&
   bash "$root/scripts/gpu/train_mae.sh" "$build" "$out/mae-run" "$mae_data" "${MAE_TASK:-mae}" \
     "${MAE_PRE_BUDGET:-240}" "${MAE_FT_BUDGET:-200}" "${MAE_SEED:-0}" || fail train-mae
 fi
 
 if has train-clip; then
   stage train-clip
-  [ -f "$build/build.ninja" ] || configure || fail configure
+  build_trainer "$out/clip" &&
   bash "$root/scripts/gpu/train_clip.sh" "$build" "$out/clip" "${CLIP_DATA:-$root/.data/clip}" \
     "${CLIP_MODEL:-clip_tiny}" "${CLIP_BUDGET:-420}" "${CLIP_EPOCHS:-40}" || fail train-clip
 fi

@@ -2,7 +2,7 @@
 # Pretrains a small CLIP (sparsescope train --task clip, open_clip's recipe) on a CUDA machine in
 # resumable chunks, on the pairs made by scripts/gpu/prepare_clip_data.py.
 # Usage: scripts/gpu/train_clip.sh BUILD_DIR OUT_DIR DATA_DIR [MODEL [BUDGET [EPOCHS]]]
-#   BUILD_DIR  a CUDA build folder configured with the trainer (run it through `run.sh train-clip`);
+#   BUILD_DIR  a CUDA build folder with sparsescope-train built (run it through `run.sh train-clip`);
 #              the run lives in BUILD_DIR/clip-run, resumed while the machine stays warm (its
 #              checkpoint, with AdamW's moments, is too large to come back through $OUT)
 #   OUT_DIR    receives log.json, train.log and model.safetensors in parts of 15 MiB
@@ -14,10 +14,6 @@ set -uo pipefail
 if [ $# -lt 3 ]; then sed -n '2,12p' "$0"; exit 2; fi
 build=$1 out=$2 data=$3 model=${4:-clip_tiny} budget=${5:-420} epochs=${6:-40}
 mkdir -p "$out"
-# The machine sends back at most 8 files: the build's output and the GPU's name go into train.log.
-cmake --build "$build" --target sparsescope-train -j "$(nproc)" >"$out/train.log" 2>&1 ||
-  { grep -E "error|FAILED" "$out/train.log" | head -20; echo "train_clip: is $build configured with the trainer?"; exit 1; }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$out/train.log" 2>&1 || true
 run="$build/clip-run"
 resume=()
 [ -f "$run/checkpoint.safetensors" ] && resume=(--resume)

@@ -4,7 +4,7 @@
 # pretrained encoder by k-NN. A checkpoint (with AdamW's moments) does not fit what travels with a
 # call beside the data, so a run is whole within one call.
 # Usage: scripts/gpu/train_mae.sh BUILD_DIR OUT_DIR DATA_DIR TASK [PRE_BUDGET [FT_BUDGET [SEED]]]
-#   BUILD_DIR  a CUDA build folder configured with the trainer (run it through `run.sh train-mae`)
+#   BUILD_DIR  a CUDA build folder with sparsescope-train built (run it through `run.sh train-mae`)
 #   OUT_DIR    receives train.log (the build, the GPU, the trainer's messages), pre_log.json,
 #              ft_log.json, knn.json, the pretrained model.safetensors in parts of 15 MiB
 #              (pre_model.safetensors.part-aa, -ab: `cat` them) and ft_model.safetensors (float16)
@@ -20,9 +20,6 @@ case "$task" in
   *) echo "train_mae: TASK must be mae or mae-lut, not '$task'"; exit 2 ;;
 esac
 mkdir -p "$out"
-cmake --build "$build" --target sparsescope-train -j "$(nproc)" >"$out/train.log" 2>&1 ||
-  { grep -E "error|FAILED" "$out/train.log" | head -20; echo "train_mae: is $build configured with the trainer?"; exit 1; }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$out/train.log" 2>&1 || true
 tr="$build/bin/sparsescope-train"
 device=${MAE_DEVICE:-cuda} fast=(--amp bf16 --tf32)
 [ "$device" = cpu ] && fast=()

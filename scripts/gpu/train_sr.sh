@@ -2,8 +2,8 @@
 # Trains DLGSANet (sparsescope train --task sr, the official recipe) on a CUDA machine in resumable
 # chunks, and evaluates the EMA weights it saved on the benchmark sets given.
 # Usage: scripts/gpu/train_sr.sh BUILD_DIR OUT_DIR TRAIN_DIR EVAL_DIR [MODEL [BUDGET [EPOCHS]]]
-#   BUILD_DIR  a CUDA build folder configured with the trainer (scripts/gpu/run.sh's build-gpu with
-#              .deps/cli11; run it through `run.sh train-sr`, which sets the environment up)
+#   BUILD_DIR  a CUDA build folder with sparsescope-train built: run it through `run.sh train-sr`,
+#              which sets the environment up, builds the trainer and starts OUT_DIR/train.log
 #   OUT_DIR    receives the run (model.safetensors, checkpoint.safetensors, log.json), train.log (the
 #              build's output, the GPU, the trainer's messages) and eval_<set>.json, with run.sh's
 #              run.log 7 files (the machine sends back 8); a checkpoint already in OUT_DIR/run is
@@ -13,14 +13,9 @@
 #              run's epochs (default 60, each 20 passes over TRAIN_DIR in 192-pixel HR patches)
 set -uo pipefail
 if [ $# -lt 4 ]; then sed -n '2,13p' "$0"; exit 2; fi
-root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$1 out=$2 train=$3 eval=$4 model=${5:-dlgsanet_light_x4} budget=${6:-420} epochs=${7:-60}
 mkdir -p "$out"
-# The machine sends back at most 8 files: the build's output and the GPU's name go into train.log.
-cmake --build "$build" --target sparsescope-train -j "$(nproc)" >"$out/train.log" 2>&1 ||
-  { grep -E "error|FAILED" "$out/train.log" | head -20; echo "train_sr: is $build configured with the trainer?"; exit 1; }
 tr="$build/bin/sparsescope-train"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$out/train.log" 2>&1 || true
 
 run="$out/run"
 resume=()
