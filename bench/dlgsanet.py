@@ -76,7 +76,12 @@ def main():
     args = p.parse_args()
     torch.ops.load_library(args.lib)
     ours = torch.ops.sparsescope.dynamic_depthwise_conv
-    official = official_conv(args.official) if args.official else None
+    official, missing = None, ""
+    if args.official:
+        try:
+            official = official_conv(args.official)
+        except ImportError as e:  # cupy did not come along (scripts/gpu/fetch_wheels.sh)
+            missing = f"The official CuPy kernel could not run: {e}."
     rows = ["| input | dtype | pass | fused (ms) | official CuPy (ms) | unfold (ms) | shifts (ms) | CuPy / fused | "
             "unfold / fused | shifts / fused | max abs diff |",
             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
@@ -107,7 +112,7 @@ def main():
             del x, weight, xg, wg, grad
             torch.cuda.empty_cache()
     report = "\n".join([f"# DLGSANet dynamic depthwise convolution ({torch.cuda.get_device_name(0)}, torch {torch.__version__})",
-                        "", *rows, ""])
+                        "", *rows, "", missing])
     print(report)
     if args.out:
         with open(args.out, "w") as f:

@@ -12,7 +12,8 @@
 #   bench      bench/attention.py, the full table (bench-quick: N <= 16k, fewer densities)
 #   bench-dlgsanet  bench/dlgsanet.py: DLGSANet's dynamic convolution, fused against the official CuPy
 #              kernel (.data/official/dlgsanet, made by scripts/gpu/prepare_official.sh), unfold and
-#              shifts; with the official code also bench/dlgsanet_model.sh, the whole model against it
+#              shifts; with the official code also bench/dlgsanet_model.sh, the whole model against it,
+#              and bench/dlgsanet_share.py, SparseGSA's attention core's share of the model's time
 #   bench-mae  bench/mae.sh: MAE and MAE-LUT pretraining images/s against the official code (its
 #              copy made by scripts/gpu/prepare_official.sh, carried in .data/official; MAE_BATCH) into OUT/mae
 #   vit        bench/vit.sh BUILD PYTHON OUT/vit, when that script exists
@@ -57,12 +58,13 @@ nvcc --version | tail -2
 [ -x /usr/bin/g++ ] && export CXX=/usr/bin/g++ CC=/usr/bin/gcc
 echo "compiler: $(${CXX:-g++} --version | head -1) ($(${CXX:-g++} -print-file-name=libstdc++.so)); LIBRARY_PATH=${LIBRARY_PATH:-}"
 
-# Python packages the machine lacks travel as wheels in the ignored .whl/ (carry it), e.g. einops
-# for the official DLGSANet: pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl einops
+# Python packages the machine lacks travel in the ignored .whl/ (carry it; scripts/gpu/fetch_wheels.sh
+# fills it): wheels, and wheels too big to travel as published unpacked, stripped and packed as .tar.xz.
 if compgen -G "$root/.whl/*.whl" >/dev/null; then
-  "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$root"/.whl/*.whl &&
-    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+  "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$root"/.whl/*.whl
 fi
+for f in "$root"/.whl/*.tar.xz; do [ -f "$f" ] && mkdir -p /tmp/site && tar -xJf "$f" -C /tmp/site; done
+[ -d /tmp/site ] && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 
 mkdir -p "$deps"
 for f in "$root"/.deps/*.deb; do dpkg -x "$f" "$deps"; done
@@ -150,6 +152,8 @@ if has bench-dlgsanet; then
   PYTHONUNBUFFERED=1 "$py" "$root/bench/dlgsanet.py" --lib "$lib" "${official[@]}" --out "$out/dlgsanet.md" || fail bench-dlgsanet
   if [ ${#official[@]} -gt 0 ]; then  # the whole model against the official one (which imports einops: .whl)
     bash "$root/bench/dlgsanet_model.sh" "$build" "$py" "$out" "$root/.data/official/dlgsanet" || fail bench-dlgsanet-model
+    PYTHONUNBUFFERED=1 "$py" "$root/bench/dlgsanet_share.py" --lib "$lib" --dlgsanet "$root/.data/official/dlgsanet" \
+      --out "$out/dlgsanet_share.md" || fail bench-dlgsanet-share
   fi
 fi
 if has bench-mae; then
