@@ -13,9 +13,14 @@ import argparse
 import importlib.util
 import math
 import statistics
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts" / "fixtures"))
+from dlgsanet_official import restore_compile_with_cache  # noqa: E402
 
 
 def unfold_conv(x, weight):
@@ -38,6 +43,7 @@ def shifted_conv(x, weight):
 
 def official_conv(checkout):
     """The official IDynamicDWConv's CuPy function (dlgsanet_idynamicdwconv_util.py), float32 only."""
+    restore_compile_with_cache()
     path = f"{checkout}/basicsr/archs/dlgsanet_idynamicdwconv_util.py"
     spec = importlib.util.spec_from_file_location("dlgsanet_idynamicdwconv_util", path)
     module = importlib.util.module_from_spec(spec)

@@ -242,7 +242,9 @@ DLGSANetImpl::DLGSANetImpl(DlgsaConfig config) : config_(std::move(config)) {
 at::Tensor DLGSANetImpl::forward(const at::Tensor& lr, ProbeSet* probes) {
   const auto& c = config_;
   SPARSESCOPE_CHECK(lr.dim() == 4 && lr.size(1) == 3, c.name, ": expected images [B, 3, H, W], got ", lr.sizes());
-  const at::Tensor mean = at::tensor(std::vector<double>(c.mean.begin(), c.mean.end()), lr.options()).view({1, 3, 1, 1});
+  // Made in double and converted: at::tensor cannot make a bfloat16 (or float16) tensor from doubles.
+  const at::Tensor mean =
+      at::tensor(std::vector<double>(c.mean.begin(), c.mean.end()), at::kDouble).to(lr.options()).view({1, 3, 1, 1});
   const at::Tensor x = (lr - mean) * c.img_range;
   const at::Tensor f0 = embed_->forward(x);
   at::Tensor f = f0;

@@ -91,6 +91,27 @@ TEST(Dlgsanet, TlcAttendsOverlappingWindowsInEvalMode) {
   }
 }
 
+// The network in bfloat16 and float16 (as `sparsescope sr --dtype` and the GPU benchmark run it) gives
+// the float32 output to the half types' precision, in training mode and with TLC.
+TEST(Dlgsanet, RunsInHalfPrecision) {
+  sv::DLGSANet model(sv::dlgsanet_config("dlgsanet_tiny_x2"));
+  deterministic(model);
+  at::NoGradGuard no_grad;
+  const at::Tensor lr = tensor("tiny_x2/tlc_lr");
+  for (bool eval : {false, true}) {
+    model->train(!eval);
+    model->to(at::kFloat);
+    const at::Tensor want = model->forward(lr);
+    for (at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
+      SCOPED_TRACE(std::string(eval ? "eval " : "train ") + c10::toString(dtype));
+      model->to(dtype);
+      const at::Tensor got = model->forward(lr.to(dtype));
+      EXPECT_EQ(got.scalar_type(), dtype);
+      EXPECT_LT(max_error(got.to(at::kFloat), want), dtype == at::kHalf ? 0.02 : 0.1);
+    }
+  }
+}
+
 TEST(Dlgsanet, DynamicConvolutionIsTheUnfoldFormulation) {
   const at::Tensor x = at::randn({2, 12, 9, 11}), w = at::randn({2, 3, 7, 7, 9, 11});
   const at::Tensor cols = at::im2col(x, {7, 7}, {1, 1}, {3, 3}, {1, 1}).view({2, 3, 4, 49, 9, 11});
