@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <iomanip>
 #include <iostream>
@@ -18,6 +19,7 @@
 #include "batch.h"
 #include "commands.h"
 #include "progress.h"
+#include "step_profiler.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/precision.h"
 #include "sparsescope/vision/train_task.h"
@@ -33,6 +35,7 @@ struct TrainCommandOptions {
   std::string precision = "fp32";
   std::string save_dtype = "fp32";
   bool json = false;
+  int64_t profile_steps = 0;
   std::string task = sv::kClassifyTask;
   std::map<std::string, std::vector<std::string>> task_values;  // option name -> the flag's values as typed
   std::map<std::string, CLI::Option*> task_flags;  // option name -> its flag (shared by the tasks that take it)
@@ -125,6 +128,19 @@ int run_train(TrainCommandOptions& o) {
     bar = std::make_unique<ProgressBar>("epoch " + std::to_string(epoch), static_cast<size_t>(steps));
   };
   callbacks.on_step = [&] { bar->advance(); };
+  std::unique_ptr<StepProfiler> profiler;
+  if (o.profile_steps > 0) {
+    profiler = std::make_unique<StepProfiler>((std::filesystem::path(request.recipe.out) / "profile.trace.json").string(),
+                                              o.profile_steps, request.recipe.device.rfind("cuda", 0) == 0);
+    callbacks.on_epoch_start = [&, start = callbacks.on_epoch_start](int64_t epoch, int64_t steps) {
+      start(epoch, steps);
+      profiler->epoch_start(steps);
+    };
+    callbacks.on_step = [&] {
+      bar->advance();
+      profiler->step_done();
+    };
+  }
   callbacks.on_epoch_end = [&](const sv::EpochRecord& r, int64_t epochs) {
     bar.reset();
     std::ostringstream line;
@@ -246,6 +262,9 @@ Command add_train_command(CLI::App& app) {
     }
   }
   cmd->add_flag("--json", opt->json, "Print the summary as JSON on stdout");
+  cmd->add_option("--profile-steps", opt->profile_steps,
+                  "Profile the last N steps of the first epoch (PyTorch's profiler): OUT/profile.trace.json and a summary")
+      ->check(kNonNegative);
   return [opt, cmd] {
     sv::TrainRecipe& recipe = opt->request.recipe;
     recipe.command = command_line(*cmd);

@@ -12,6 +12,7 @@
 #   DATA_DIR   train/ and test/, class folders (CIFAR-10 as shipped)
 #   TASK       mae or mae-lut; PRE_BUDGET, FT_BUDGET and LP_BUDGET seconds (default 240, 200, 60);
 #              SEED (0)
+# Pretraining and fine-tuning profile 3 steps (--profile-steps): where their time goes is in train.log.
 # MAE_DEVICE=cpu runs it on the CPU (a smoke test of the script).
 set -uo pipefail
 if [ $# -lt 4 ]; then sed -n '2,13p' "$0"; exit 2; fi
@@ -33,7 +34,7 @@ status=0
 # The k-NN of every epoch would encode the 50,000 training images again: once at the end instead.
 "$tr" train --task "$task" --model "$model" --dataset "$data/train" --eval-dataset "$data/test" \
   --epochs 1000 --time-budget "$pre_budget" --batch 512 --lr 3e-4 --min-lr 0 --warmup-epochs 5 \
-  --weight-decay 0.05 --knn-k 0 --device "$device" "${fast[@]}" --seed "$seed" --save-dtype fp16 --out "$work/pre" \
+  --weight-decay 0.05 --knn-k 0 --device "$device" "${fast[@]}" --seed "$seed" --save-dtype fp16 --profile-steps 3 --out "$work/pre" \
   >>"$out/train.log" 2>&1 || status=1
 if [ -f "$work/pre/model.safetensors" ]; then
   cp "$work/pre/log.json" "$out/pre_log.json"
@@ -52,7 +53,7 @@ if [ -f "$work/pre/model.safetensors" ]; then
   "$tr" train --task mae-finetune --pretrained "$work/pre/model.safetensors" --dataset "$data/train" \
     --eval-dataset "$data/test" --epochs 400 --time-budget "$ft_budget" --batch 512 --lr 1e-3 \
     --warmup-epochs 5 --warmup-lr 0 --min-lr 1e-6 --weight-decay 0.05 --device "$device" "${fast[@]}" \
-    --seed "$seed" --save-dtype fp16 --out "$work/ft" >>"$out/train.log" 2>&1 || status=1
+    --seed "$seed" --save-dtype fp16 --profile-steps 3 --out "$work/ft" >>"$out/train.log" 2>&1 || status=1
   [ -f "$work/ft/model.safetensors" ] && cp "$work/ft/model.safetensors" "$out/ft_model.safetensors" &&
     cp "$work/ft/log.json" "$out/ft_log.json"
 fi

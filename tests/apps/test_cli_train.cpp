@@ -92,6 +92,33 @@ TEST_F(CliTrain, TrainsEvaluatesAndResumes) {
   EXPECT_NE(again.err.find("--resume"), std::string::npos) << again.err;
 }
 
+// --profile-steps: the PyTorch profiler's Chrome trace of the first epoch's last steps (the whole
+// epoch when it is shorter), a summary on stderr, and the same model as an unprofiled run.
+TEST_F(CliTrain, ProfilesTheLastStepsOfTheFirstEpoch) {
+  auto plain = cli(train_args(dir_ / "plain"));
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  for (const auto& [steps, seen] : {std::pair{"1", "profile: 1 steps"}, std::pair{"5", "profile: 2 steps"}}) {
+    SCOPED_TRACE(steps);
+    const fs::path out = dir_ / (std::string("profiled") + steps);
+    auto args = train_args(out);
+    args.insert(args.end(), {"--profile-steps", steps});
+    auto profiled = cli(args);
+    ASSERT_EQ(profiled.status, 0) << profiled.err;
+    EXPECT_NE(profiled.err.find(seen), std::string::npos) << profiled.err;
+    std::ifstream trace_in(out / "profile.trace.json");
+    ASSERT_TRUE(trace_in) << out / "profile.trace.json";
+    const auto trace = nlohmann::json::parse(trace_in);
+    const auto& events = trace.at("traceEvents");
+    EXPECT_TRUE(std::any_of(events.begin(), events.end(), [](const nlohmann::json& e) {
+      return e.value("name", "") == "aten::addmm";  // the ViT's linear layers
+    }));
+    const auto a = sparsescope::vision::load_safetensors((dir_ / "plain" / "model.safetensors").string()).tensors;
+    const auto b = sparsescope::vision::load_safetensors((out / "model.safetensors").string()).tensors;
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(a[i].second.equal(b[i].second)) << a[i].first;
+  }
+}
+
 TEST_F(CliTrain, ImageFolderEvalReportsBadImagesAndGoesOn) {
   auto trained = cli({"train", "--dataset", (kData / "folder").string(), "--out", (dir_ / "run").string(),
                       "--img-size", "16", "--patch-size", "8", "--embed-dim", "16", "--depth", "1", "--num-heads",
