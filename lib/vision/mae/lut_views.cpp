@@ -4,15 +4,22 @@
 
 #include <cmath>
 
+#include "../src/train/host_to_device.h"
+
 namespace sparsescope::vision::detail {
 
 namespace {
 
 constexpr int64_t kPad = 4;
 
-// Per-image uniform draws in [lo, hi): [B] float on `device`.
+// Per-image uniform draws in [lo, hi): [B] float on the CPU. The draws of a step go to the device
+// with to_device_async: a plain copy from pageable memory would wait for the device's queue.
+at::Tensor uniform(int64_t n, double lo, double hi, at::Generator& gen) {
+  return at::empty({n}, at::kFloat).uniform_(lo, hi, gen);
+}
+
 at::Tensor uniform(int64_t n, double lo, double hi, at::Generator& gen, at::Device device) {
-  return at::empty({n}, at::kFloat).uniform_(lo, hi, gen).to(device);
+  return to_device_async(uniform(n, lo, hi, gen), device);
 }
 
 // [B] -> [B, 1, 1, 1] for broadcasting over images.
@@ -23,9 +30,9 @@ at::Tensor crop_and_flip(const at::Tensor& x, at::Generator& gen) {
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const at::Tensor padded = at::reflection_pad2d(x, {kPad, kPad, kPad, kPad});
   const auto device = x.device();
-  const at::Tensor top = at::randint(0, 2 * kPad + 1, {B}, gen).to(device);
-  const at::Tensor left = at::randint(0, 2 * kPad + 1, {B}, gen).to(device);
-  const at::Tensor flip = at::rand({B}, gen).lt(0.5).to(device);
+  const at::Tensor top = to_device_async(at::randint(0, 2 * kPad + 1, {B}, gen), device);
+  const at::Tensor left = to_device_async(at::randint(0, 2 * kPad + 1, {B}, gen), device);
+  const at::Tensor flip = to_device_async(at::rand({B}, gen).lt(0.5), device);
   const auto index = at::TensorOptions().dtype(at::kLong).device(device);
   const at::Tensor rows = top.view({B, 1, 1, 1}) + at::arange(H, index).view({1, 1, H, 1});
   at::Tensor cols = at::arange(W, index).view({1, 1, 1, W}).expand({B, 1, 1, W});
@@ -78,7 +85,7 @@ at::Tensor color_jitter(const at::Tensor& x, at::Generator& gen) {
                    saturation = uniform(B, 0.8, 1.2, gen, device), hue = uniform(B, -0.1, 0.1, gen, device);
   at::Tensor order = at::empty({B, 4}, at::kLong);
   for (int64_t b = 0; b < B; ++b) order[b] = at::randperm(4, gen);
-  order = order.to(device);
+  order = to_device_async(order, device);
   at::Tensor out = x;
   for (int64_t slot = 0; slot < 4; ++slot) {
     const at::Tensor op = order.select(1, slot);
@@ -93,14 +100,14 @@ at::Tensor color_jitter(const at::Tensor& x, at::Generator& gen) {
   return out;
 }
 
-// A Gaussian blur of per-image sigma [B], separable, reflect-padded at the borders.
+// A Gaussian blur of per-image sigma [B] (on the CPU), separable, reflect-padded at the borders.
 at::Tensor gaussian_blur(const at::Tensor& x, const at::Tensor& sigma) {
   const int64_t B = x.size(0), C = x.size(1);
   const int64_t radius = static_cast<int64_t>(std::ceil(3.0 * sigma.max().item<double>()));
   const int64_t size = std::min<int64_t>(2 * radius + 1, 2 * std::min(x.size(2), x.size(3)) - 1) | 1;
   const int64_t half = size / 2;
   const at::Tensor offsets = at::arange(-half, half + 1, x.options()).view({1, size});
-  at::Tensor kernel = at::exp(-offsets.square() / (2 * sigma.to(x.options()).view({B, 1}).square()));
+  at::Tensor kernel = at::exp(-offsets.square() / (2 * to_device_async(sigma, x.device()).to(x.scalar_type()).view({B, 1}).square()));
   kernel = (kernel / kernel.sum(1, true)).repeat_interleave(C, 0);  // [B * C, size]
   at::Tensor planes = x.reshape({1, B * C, x.size(2), x.size(3)});
   planes = at::reflection_pad2d(planes, {half, half, half, half});
@@ -116,12 +123,12 @@ std::pair<at::Tensor, at::Tensor> lut_views(const at::Tensor& images, at::Genera
   const auto device = images.device();
   const at::Tensor view1 = crop_and_flip(images, gen);
   at::Tensor view2 = crop_and_flip(images, gen);
-  const at::Tensor jitter = at::rand({B}, gen).lt(0.8).to(device);
+  const at::Tensor jitter = to_device_async(at::rand({B}, gen).lt(0.8), device);
   view2 = at::where(per_image(jitter), color_jitter(view2, gen), view2);
-  const at::Tensor choice = at::randint(0, 3, {B}, gen).to(device);
+  const at::Tensor choice = to_device_async(at::randint(0, 3, {B}, gen), device);
   const at::Tensor gray = grayscale(view2).expand_as(view2);
   const at::Tensor solarized = at::where(view2.ge(128.0 / 255.0), 1.0 - view2, view2);
-  const at::Tensor blurred = gaussian_blur(view2, uniform(B, 0.1, 2.0, gen, device));
+  const at::Tensor blurred = gaussian_blur(view2, uniform(B, 0.1, 2.0, gen));
   view2 = at::where(per_image(choice.eq(0)), gray, at::where(per_image(choice.eq(1)), solarized, blurred));
   return {view1, view2};
 }

@@ -16,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../src/train/host_to_device.h"
 #include "lut_views.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/augment.h"
@@ -61,7 +62,7 @@ class MaskedImages : public BatchSource {
     } else {
       b.tensors = {{"images", normalized(gen ? augment_geometry(x, augment_, *gen) : x)}};
     }
-    if (gen) b.tensors["noise"] = at::rand({index.size(0), patches_}, *gen).to(x.device());
+    if (gen) b.tensors["noise"] = detail::to_device_async(at::rand({index.size(0), patches_}, *gen), x.device());
     return b;
   }
 

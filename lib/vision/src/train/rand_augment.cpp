@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "host_to_device.h"
 #include "sparsescope/kernels/error.h"
 
 namespace sparsescope::vision {
@@ -76,7 +77,8 @@ at::Tensor affine(const at::Tensor& v, const at::Tensor& matrices, const RandAug
   const at::Tensor sampled =
       at::grid_sampler(v, grid, /*bicubic*/ 2, /*border*/ 1, /*align_corners=*/false).round_().clamp_(0, 255);
   const at::Tensor inside = (xin >= 0) & (xin < W) & (yin >= 0) & (yin < H);
-  const at::Tensor fill = at::tensor(at::ArrayRef<float>(o.fill.data(), 3)).to(opts).mul_(255).round_().view({1, 3, 1, 1});
+  const at::Tensor fill =
+      detail::to_device_async(at::tensor(at::ArrayRef<float>(o.fill.data(), 3)), v.device()).mul(255).round_().view({1, 3, 1, 1});
   return at::where(inside.unsqueeze(1), sampled, fill);
 }
 
@@ -87,7 +89,8 @@ at::Tensor rand_op(RandOp op, const at::Tensor& images, const at::Tensor& magnit
   SPARSESCOPE_CHECK(images.dim() == 4 && images.size(1) == 3, "rand_augment: expected RGB images [B, 3, H, W], got ",
                     images.sizes());
   const at::Tensor v = images.to(at::kFloat).mul(255).round_().clamp_(0, 255);
-  const at::Tensor m = magnitudes.to(v.options()), s = signs.to(v.options());
+  const at::Tensor m = detail::to_device_async(magnitudes, v.device()).to(at::kFloat);
+  const at::Tensor s = detail::to_device_async(signs, v.device()).to(at::kFloat);
   const int64_t B = v.size(0), H = v.size(2), W = v.size(3);
   at::Tensor out;
   switch (op) {
@@ -166,7 +169,7 @@ at::Tensor rand_augment(const at::Tensor& images, const RandAugmentOptions& o, a
     for (int op = 0; op < kRandOps; ++op) {
       const at::Tensor chosen = (ops.select(1, layer).eq(op) & apply.select(1, layer)).nonzero().view(-1);
       if (chosen.numel() == 0) continue;
-      const at::Tensor index = chosen.to(images.device());
+      const at::Tensor index = detail::to_device_async(chosen, images.device());
       const at::Tensor done = rand_op(static_cast<RandOp>(op), x.index_select(0, index),
                                       magnitudes.select(1, layer).index_select(0, chosen),
                                       signs.select(1, layer).index_select(0, chosen), o);

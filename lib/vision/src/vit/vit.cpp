@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "../train/host_to_device.h"
 #include "blocks.h"
 #include "sparsescope/kernels/error.h"
 
@@ -95,7 +96,7 @@ at::Tensor drop_path_scales(const ViTConfig& c, int64_t batch, at::Generator* ge
     if (p <= 0) continue;
     scales[i] = at::bernoulli(at::full({2, batch}, 1.0 - p, at::kFloat), generator).div_(1.0 - p);
   }
-  return scales.to(options.device_opt().value_or(at::kCPU));
+  return detail::to_device_async(scales, options.device_opt().value_or(at::kCPU));
 }
 
 }  // namespace sparsescope::vision
