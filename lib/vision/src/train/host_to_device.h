@@ -8,7 +8,7 @@ namespace sparsescope::vision::detail {
 /// op dispatch with the device's work at every training step. On CUDA the copy goes through
 /// pinned memory, non-blocking (the caching host allocator keeps the buffer until it is done).
 inline at::Tensor to_device_async(const at::Tensor& cpu, const at::Device& device) {
-  if (!device.is_cuda()) return cpu.to(device);
+  if (!device.is_cuda() || !cpu.is_cpu()) return cpu.to(device);  // nothing to pin
   return cpu.pin_memory().to(at::TensorOptions().device(device), /*non_blocking=*/true);
 }
 
