@@ -4,6 +4,8 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/linear.h>
 #include <torch/optim/adamw.h>
 
 #include <cmath>
@@ -20,6 +22,7 @@
 #include "sparsescope/vision/datasets.h"
 #include "sparsescope/vision/evaluate.h"
 #include "sparsescope/vision/model_card.h"
+#include "sparsescope/vision/model_ema.h"
 #include "sparsescope/vision/safetensors.h"
 #include "sparsescope/vision/train.h"
 #include "sparsescope/vision/train_optim.h"
@@ -223,6 +226,28 @@ TEST(ClipGrad, ScalesTheGlobalNormDown) {
   sv::clip_grad_norm({a, b}, 6.5);
   EXPECT_TRUE(at::allclose(a.grad(), at::tensor({1.5f, 2.0f, 0.0f}), 1e-6, 1e-6));
   EXPECT_TRUE(at::allclose(b.grad(), at::tensor({6.0f}), 1e-6, 1e-6));
+}
+
+// ema_update: e * decay + (1 - decay) * m for floating-point parameters and buffers (timm's
+// ModelEma), integer buffers copied.
+TEST(ModelEma, AveragesFloatsAndCopiesCounts) {
+  torch::nn::Linear ema(3, 2), model(3, 2);
+  torch::nn::BatchNorm1d ema_norm(2), model_norm(2);
+  ema->register_module("norm", ema_norm);
+  model->register_module("norm", model_norm);
+  {
+    at::NoGradGuard no_grad;
+    model->weight.uniform_(-1, 1);
+    model->bias.fill_(3);
+    model_norm->running_mean.fill_(2);
+    model_norm->num_batches_tracked.fill_(7);
+  }
+  const at::Tensor weight = ema->weight.clone(), bias = ema->bias.clone(), mean = ema_norm->running_mean.clone();
+  sparsescope::vision::ema_update(*ema, *model, 0.9);
+  EXPECT_TRUE(at::allclose(ema->weight, weight * 0.9 + 0.1 * model->weight, 1e-6, 1e-7));
+  EXPECT_TRUE(at::allclose(ema->bias, bias * 0.9 + 0.1 * 3, 1e-6, 1e-7));
+  EXPECT_TRUE(at::allclose(ema_norm->running_mean, mean * 0.9 + 0.1 * 2, 1e-6, 1e-7));
+  EXPECT_EQ(ema_norm->num_batches_tracked.item<int64_t>(), 7);
 }
 
 TEST(Augment, ShiftsAndFlipsMovePixelsExactly) {
