@@ -2,7 +2,7 @@
 # Packs CIFAR-10 for `scripts/gpu/run.sh train-mae` into the ignored .data/cifar10.tar.gz (carry it
 # with .deps): both splits as shipped (60,000 re-encoded JPEGs, 57 MB), 20 MB gzipped, since these
 # small JPEGs share their tables and the call counts every file's own overhead. What travels must
-# stay under 64 MiB: move assets/models/clip_tiny.safetensors aside for that call and back after it.
+# stay under 64 MiB: `scripts/gpu/set_aside.sh` before that call and `set_aside.sh --back` after it.
 # Usage: scripts/gpu/prepare_mae_data.sh [SHARED_DATA_DIR]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)

@@ -58,6 +58,8 @@ nvcc --version | tail -2
 [ -x /usr/bin/g++ ] && export CXX=/usr/bin/g++ CC=/usr/bin/gcc
 echo "compiler: $(${CXX:-g++} --version | head -1) ($(${CXX:-g++} -print-file-name=libstdc++.so)); LIBRARY_PATH=${LIBRARY_PATH:-}"
 
+# What a call carries is at most 64 MiB: scripts/gpu/set_aside.sh moves the large tracked files (the
+# bundled models) out of the way for the benchmark and training stages, `--back` restores them.
 # Python packages the machine lacks travel in the ignored .whl/ (carry it; scripts/gpu/fetch_wheels.sh
 # fills it): wheels, and wheels too big to travel as published unpacked, stripped and packed as .tar.xz.
 if compgen -G "$root/.whl/*.whl" >/dev/null; then
