@@ -136,8 +136,8 @@ int run_train(TrainCommandOptions& o) {
       start(epoch, steps);
       profiler->epoch_start(steps);
     };
-    callbacks.on_step = [&] {
-      bar->advance();
+    callbacks.on_step = [&, step = callbacks.on_step] {
+      step();
       profiler->step_done();
     };
   }

@@ -9,6 +9,9 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <set>
+#include <string>
 #include <utility>
 #include <vector>
 

@@ -15,7 +15,7 @@
 # Pretraining and fine-tuning profile 3 steps (--profile-steps): where their time goes is in train.log.
 # MAE_DEVICE=cpu runs it on the CPU (a smoke test of the script).
 set -uo pipefail
-if [ $# -lt 4 ]; then sed -n '2,13p' "$0"; exit 2; fi
+if [ $# -lt 4 ]; then sed -n '2,17p' "$0"; exit 2; fi
 build=$1 out=$2 data=$3 task=$4 pre_budget=${5:-240} ft_budget=${6:-200} seed=${7:-0} lp_budget=${8:-60}
 case "$task" in
   mae) model=mae_vit_tiny_patch4_32 ;;

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "../src/train/host_to_device.h"
+#include "train/host_to_device.h"
 
 namespace sparsescope::vision::detail {
 
@@ -107,7 +107,8 @@ at::Tensor gaussian_blur(const at::Tensor& x, const at::Tensor& sigma) {
   const int64_t size = std::min<int64_t>(2 * radius + 1, 2 * std::min(x.size(2), x.size(3)) - 1) | 1;
   const int64_t half = size / 2;
   const at::Tensor offsets = at::arange(-half, half + 1, x.options()).view({1, size});
-  at::Tensor kernel = at::exp(-offsets.square() / (2 * to_device_async(sigma, x.device()).to(x.scalar_type()).view({B, 1}).square()));
+  const at::Tensor variance = to_device_async(sigma, x.device()).to(x.scalar_type()).view({B, 1}).square();
+  at::Tensor kernel = at::exp(-offsets.square() / (2 * variance));
   kernel = (kernel / kernel.sum(1, true)).repeat_interleave(C, 0);  // [B * C, size]
   at::Tensor planes = x.reshape({1, B * C, x.size(2), x.size(3)});
   planes = at::reflection_pad2d(planes, {half, half, half, half});

@@ -16,7 +16,6 @@
 #include <tuple>
 #include <vector>
 
-#include "../src/train/host_to_device.h"
 #include "lut_views.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/augment.h"
@@ -27,6 +26,7 @@
 #include "sparsescope/vision/train.h"
 #include "sparsescope/vision/train_optim.h"
 #include "sparsescope/vision/train_task.h"
+#include "train/host_to_device.h"
 
 namespace sparsescope::vision {
 

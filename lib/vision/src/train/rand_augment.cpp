@@ -77,8 +77,8 @@ at::Tensor affine(const at::Tensor& v, const at::Tensor& matrices, const RandAug
   const at::Tensor sampled =
       at::grid_sampler(v, grid, /*bicubic*/ 2, /*border*/ 1, /*align_corners=*/false).round_().clamp_(0, 255);
   const at::Tensor inside = (xin >= 0) & (xin < W) & (yin >= 0) & (yin < H);
-  const at::Tensor fill =
-      detail::to_device_async(at::tensor(at::ArrayRef<float>(o.fill.data(), 3)), v.device()).mul(255).round_().view({1, 3, 1, 1});
+  const at::Tensor fill_cpu = at::tensor(at::ArrayRef<float>(o.fill.data(), 3));
+  const at::Tensor fill = detail::to_device_async(fill_cpu, v.device()).mul(255).round_().view({1, 3, 1, 1});
   return at::where(inside.unsqueeze(1), sampled, fill);
 }
 

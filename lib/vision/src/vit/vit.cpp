@@ -6,9 +6,9 @@
 #include <optional>
 #include <utility>
 
-#include "../train/host_to_device.h"
 #include "blocks.h"
 #include "sparsescope/kernels/error.h"
+#include "train/host_to_device.h"
 
 namespace sparsescope::vision {
 
