@@ -31,9 +31,11 @@ at::Tensor by_definition(const at::Tensor& x, const at::Tensor& weight) {
   return out;
 }
 
-// (B, C, G, H, W, k)
+// (B, C, G, H, W, k): planes smaller than the kernel, larger than the fused kernels' 32 x 8 tiles
+// and not a multiple of them, k from 1 to 11 (the fused kernels' largest) and 13 (the reference's).
 using Shape = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
-const Shape kShapes[] = {{2, 12, 3, 9, 11, 7}, {1, 8, 8, 5, 4, 3}, {2, 6, 1, 7, 7, 5}, {1, 4, 2, 3, 2, 7}};
+const Shape kShapes[] = {{2, 12, 3, 9, 11, 7},  {1, 8, 8, 5, 4, 3},   {2, 6, 1, 7, 7, 5},  {1, 4, 2, 3, 2, 7},
+                         {2, 12, 2, 37, 70, 7}, {1, 4, 2, 13, 35, 11}, {1, 3, 3, 17, 9, 1}, {1, 2, 1, 6, 9, 13}};
 
 }  // namespace
 

@@ -111,10 +111,10 @@ struct FusedDynamicConv : torch::autograd::Function<FusedDynamicConv> {
   }
 };
 
-bool fused(const at::Tensor& x) {
+bool fused(const at::Tensor& x, const at::Tensor& weight) {
   const auto t = x.scalar_type();
   return x.is_cuda() && (t == at::kFloat || t == at::kHalf || t == at::kBFloat16) &&
-         cuda_backend::arch_of(x.device().index()) > 0;
+         cuda::dynamic_conv_fits(shape_of(x, weight)) && cuda_backend::arch_of(x.device().index()) > 0;
 }
 
 }  // namespace
@@ -123,7 +123,7 @@ bool fused(const at::Tensor& x) {
 at::Tensor dynamic_depthwise_conv(const at::Tensor& x, const at::Tensor& weight) {
   check(x, weight);
 #if defined(SPARSESCOPE_WITH_CUDA)
-  if (fused(x)) {
+  if (fused(x, weight)) {
     const at::Tensor xc = x.contiguous(), wc = weight.contiguous();
     if (at::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad())) {
       return FusedDynamicConv::apply(xc, wc);

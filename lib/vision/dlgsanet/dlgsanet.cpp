@@ -8,6 +8,7 @@
 #include <torch/nn/modules/pixelshuffle.h>
 
 #include <cmath>
+#include <vector>
 
 #include "sparsescope/kernels/dynamic_conv.h"
 #include "sparsescope/kernels/error.h"
@@ -110,7 +111,7 @@ class SparseAttentionImpl : public nn::Module {
   }
 
  private:
-  // Adds the ReLU'd attention weights to `*weights` when given (undefined: set).
+  // Sets `*weights`, when given, to the ReLU'd attention weights.
   at::Tensor attend(const at::Tensor& qkv, at::Tensor* weights) const {
     const int64_t B = qkv.size(0), C = qkv.size(1) / 3, H = qkv.size(2), W = qkv.size(3);
     const auto parts = qkv.chunk(3, 1);
@@ -119,27 +120,39 @@ class SparseAttentionImpl : public nn::Module {
     auto normalize = [](const at::Tensor& t) { return t / at::linalg_vector_norm(t, 2, {-1}, true).clamp_min(1e-12); };
     const at::Tensor q = normalize(heads(parts[0])), k = normalize(heads(parts[1]));
     const at::Tensor attn = at::relu(at::matmul(q, k.transpose(-2, -1)) * temperature_);
-    if (weights) *weights = weights->defined() ? *weights + attn.detach() : attn.detach();
+    if (weights) *weights = attn.detach();
     return at::matmul(attn, heads(parts[2])).reshape({B, C, H, W});
   }
 
-  // megvii's TLC (grids / grids_inverse): windows of min(side, kernel) pixels, attended alone,
-  // summed back and divided by how many windows cover each pixel.
+  // megvii's TLC (grids / grids_inverse): windows of min(side, kernel) pixels, attended alone (as
+  // one batch, windows outer), summed back and divided by how many windows cover each pixel. The
+  // sum runs a row of windows at a time along the width, then along the height: n_rows + n_cols
+  // slice additions instead of one a window, in a fixed order (deterministic).
   at::Tensor attend_windows(const at::Tensor& qkv, at::Tensor* weights) const {
-    const int64_t H = qkv.size(2), W = qkv.size(3);
+    const int64_t B = qkv.size(0), C = qkv.size(1) / 3, H = qkv.size(2), W = qkv.size(3);
     const int64_t kh = std::min(H, tlc_kernel_), kw = std::min(W, tlc_kernel_);
-    at::Tensor sum = at::zeros({qkv.size(0), qkv.size(1) / 3, H, W}, qkv.options());
-    at::Tensor count = at::zeros({1, 1, H, W}, qkv.options());
-    int64_t windows = 0;
-    for (const int64_t i : tlc_starts(H, kh)) {
-      for (const int64_t j : tlc_starts(W, kw)) {
-        sum.narrow(2, i, kh).narrow(3, j, kw).add_(attend(qkv.narrow(2, i, kh).narrow(3, j, kw), weights));
-        count.narrow(2, i, kh).narrow(3, j, kw).add_(1);
-        ++windows;
-      }
+    const std::vector<int64_t> rows = tlc_starts(H, kh), cols = tlc_starts(W, kw);
+    const auto nr = static_cast<int64_t>(rows.size()), nc = static_cast<int64_t>(cols.size());
+    std::vector<at::Tensor> parts;
+    for (const int64_t i : rows) {
+      for (const int64_t j : cols) parts.push_back(qkv.narrow(2, i, kh).narrow(3, j, kw));
     }
-    if (weights) *weights = *weights / static_cast<double>(windows);
-    return sum / count;
+    at::Tensor attn;
+    const at::Tensor out = attend(at::cat(parts, 0), weights ? &attn : nullptr).view({nr, nc, B, C, kh, kw});
+    if (weights) *weights = attn.view({nr * nc, B, heads_, C / heads_, C / heads_}).mean(0);
+    at::Tensor along_w = at::zeros({nr, B, C, kh, W}, qkv.options());
+    at::Tensor count_w = at::zeros({W}, qkv.options());
+    for (int64_t j = 0; j < nc; ++j) {
+      along_w.narrow(4, cols[j], kw).add_(out.select(1, j));
+      count_w.narrow(0, cols[j], kw).add_(1);
+    }
+    at::Tensor sum = at::zeros({B, C, H, W}, qkv.options());
+    at::Tensor count_h = at::zeros({H, 1}, qkv.options());
+    for (int64_t i = 0; i < nr; ++i) {
+      sum.narrow(2, rows[i], kh).add_(along_w.select(0, i));
+      count_h.narrow(0, rows[i], kh).add_(1);
+    }
+    return sum / (count_h * count_w);
   }
 
   int64_t heads_;

@@ -1,17 +1,22 @@
-// The fused dynamic depthwise convolution (dynamic_conv.h): element-wise kernels, one thread per
-// output, consecutive threads along the image's width so that x, weight and out are read and
-// written coalesced; the k^2 taps in registers with float accumulation. Forward, gradient of the
-// input (the taps mirrored) and gradient of the kernels (a sum over the group's channels): no
-// atomics, deterministic.
+// The fused dynamic depthwise convolution (dynamic_conv.h). A block owns a 32 x 8 pixel tile of one
+// (batch, group) and a thread one pixel of it: the thread holds that pixel's k^2 taps in registers,
+// read from global memory once (every channel of the group reuses them), and the block walks the
+// group's channels through a shared-memory copy of the channel's tile and its halo. Forward,
+// gradient of the input (the taps mirrored: each thread gathers the taps of the output pixels that
+// read its pixel) and gradient of the taps (k^2 accumulators a thread, summed over the group's
+// channels): float accumulation, no atomics, deterministic. k is a template parameter so the tap
+// loops unroll into registers.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+
+#include <type_traits>
 
 #include "dynamic_conv.h"
 
 namespace sparsescope::cuda {
 namespace {
 
-constexpr int kThreads = 256;
+constexpr int kTileW = 32, kTileH = 8, kThreads = kTileW * kTileH;
 
 __device__ __forceinline__ float to_float(float v) { return v; }
 __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
@@ -25,99 +30,179 @@ __device__ __forceinline__ __half from_float<__half>(float v) { return __float2h
 template <>
 __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
-template <typename T>
-__global__ void fwd_kernel(DynamicConvShape s, const T* __restrict__ x, const T* __restrict__ weight, T* __restrict__ out) {
-  const int64_t total = s.batch * s.channels * s.height * s.width;
-  const int64_t plane = s.height * s.width, taps = s.kernel * s.kernel, r = s.kernel / 2;
-  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total; idx += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t w = idx % s.width, h = (idx / s.width) % s.height, bc = idx / plane;
-    const int64_t b = bc / s.channels, c = bc % s.channels, g = c / (s.channels / s.groups);
-    const T* xp = x + bc * plane;
-    const T* wp = weight + (b * s.groups + g) * taps * plane + h * s.width + w;
-    float acc = 0.f;
-    for (int64_t i = 0; i < s.kernel; ++i) {
-      const int64_t hh = h + i - r;
-      if (hh < 0 || hh >= s.height) continue;
-      for (int64_t j = 0; j < s.kernel; ++j) {
-        const int64_t ww = w + j - r;
-        if (ww < 0 || ww >= s.width) continue;
-        acc += to_float(xp[hh * s.width + ww]) * to_float(wp[(i * s.kernel + j) * plane]);
+// Where a block and its thread are: the (batch, group) plane, the tile's corner and the pixel.
+struct Place {
+  int b, g, h0, w0, h, w;
+  bool inside;
+};
+
+__device__ __forceinline__ Place place_of(const DynamicConvShape& s, int bg) {
+  Place p;
+  p.b = bg / s.groups;
+  p.g = bg % s.groups;
+  p.h0 = blockIdx.y * kTileH;
+  p.w0 = blockIdx.x * kTileW;
+  p.h = p.h0 + threadIdx.y;
+  p.w = p.w0 + threadIdx.x;
+  p.inside = p.h < s.height && p.w < s.width;
+  return p;
+}
+
+// tile[a][c] = plane[h0 - R + a][w0 - R + c], zero outside the image. Synchronises before writing
+// (the previous channel's reads) and after.
+template <typename T, int R>
+__device__ __forceinline__ void load_tile(const DynamicConvShape& s, const Place& p, const T* __restrict__ plane,
+                                          float (*tile)[kTileW + 2 * R]) {
+  constexpr int SW = kTileW + 2 * R, SH = kTileH + 2 * R;
+  __syncthreads();
+  for (int i = threadIdx.y * kTileW + threadIdx.x; i < SH * SW; i += kThreads) {
+    const int y = p.h0 - R + i / SW, x = p.w0 - R + i % SW;
+    tile[i / SW][i % SW] = y >= 0 && y < s.height && x >= 0 && x < s.width ? to_float(plane[y * s.width + x]) : 0.f;
+  }
+  __syncthreads();
+}
+
+template <typename T, int K>
+__global__ void __launch_bounds__(kThreads, 2) fwd_kernel(DynamicConvShape s, const T* __restrict__ x,
+                                                       const T* __restrict__ weight, T* __restrict__ out) {
+  constexpr int R = K / 2;
+  __shared__ float tile[kTileH + 2 * R][kTileW + 2 * R];
+  const int64_t plane = int64_t(s.height) * s.width;
+  const int per_group = s.channels / s.groups;
+  for (int bg = blockIdx.z; bg < s.batch * s.groups; bg += gridDim.z) {
+    const Place p = place_of(s, bg);
+    const int at = p.h * s.width + p.w;
+    float taps[K * K];
+    const T* wp = weight + bg * (K * K) * plane + at;
+#pragma unroll
+    for (int t = 0; t < K * K; ++t) taps[t] = p.inside ? to_float(wp[t * plane]) : 0.f;
+    for (int c = 0; c < per_group; ++c) {
+      const int64_t channel = (int64_t(p.b) * s.channels + p.g * per_group + c) * plane;
+      load_tile<T, R>(s, p, x + channel, tile);
+      float acc = 0.f;
+#pragma unroll
+      for (int i = 0; i < K; ++i) {
+#pragma unroll
+        for (int j = 0; j < K; ++j) acc += taps[i * K + j] * tile[threadIdx.y + i][threadIdx.x + j];
       }
+      if (p.inside) out[channel + at] = from_float<T>(acc);
     }
-    out[idx] = from_float<T>(acc);
   }
 }
 
-template <typename T>
-__global__ void grad_input_kernel(DynamicConvShape s, const T* __restrict__ grad_out, const T* __restrict__ weight,
-                                  T* __restrict__ grad_x) {
-  const int64_t total = s.batch * s.channels * s.height * s.width;
-  const int64_t plane = s.height * s.width, taps = s.kernel * s.kernel, r = s.kernel / 2;
-  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total; idx += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t w = idx % s.width, h = (idx / s.width) % s.height, bc = idx / plane;
-    const int64_t b = bc / s.channels, c = bc % s.channels, g = c / (s.channels / s.groups);
-    const T* gp = grad_out + bc * plane;
-    const T* wp = weight + (b * s.groups + g) * taps * plane;
-    float acc = 0.f;
-    for (int64_t i = 0; i < s.kernel; ++i) {
-      const int64_t ho = h - i + r;  // the output pixel that reads this one through tap (i, j)
-      if (ho < 0 || ho >= s.height) continue;
-      for (int64_t j = 0; j < s.kernel; ++j) {
-        const int64_t wo = w - j + r;
-        if (wo < 0 || wo >= s.width) continue;
-        const int64_t p = ho * s.width + wo;
-        acc += to_float(gp[p]) * to_float(wp[(i * s.kernel + j) * plane + p]);
+// grad_x[c, h, w] = sum_{i, j} grad_out[c, h + R - i, w + R - j] weight[g, i, j, h + R - i, w + R - j]
+template <typename T, int K>
+__global__ void __launch_bounds__(kThreads, 2) grad_input_kernel(DynamicConvShape s, const T* __restrict__ grad_out,
+                                                              const T* __restrict__ weight, T* __restrict__ grad_x) {
+  constexpr int R = K / 2;
+  __shared__ float tile[kTileH + 2 * R][kTileW + 2 * R];
+  const int64_t plane = int64_t(s.height) * s.width;
+  const int per_group = s.channels / s.groups;
+  for (int bg = blockIdx.z; bg < s.batch * s.groups; bg += gridDim.z) {
+    const Place p = place_of(s, bg);
+    float taps[K * K];  // the taps of the output pixels that read this one
+    const T* wp = weight + bg * (K * K) * plane;
+#pragma unroll
+    for (int i = 0; i < K; ++i) {
+#pragma unroll
+      for (int j = 0; j < K; ++j) {
+        const int ho = p.h + R - i, wo = p.w + R - j;
+        const bool read = p.inside && ho >= 0 && ho < s.height && wo >= 0 && wo < s.width;
+        taps[i * K + j] = read ? to_float(wp[(i * K + j) * plane + ho * s.width + wo]) : 0.f;
       }
     }
-    grad_x[idx] = from_float<T>(acc);
+    for (int c = 0; c < per_group; ++c) {
+      const int64_t channel = (int64_t(p.b) * s.channels + p.g * per_group + c) * plane;
+      load_tile<T, R>(s, p, grad_out + channel, tile);
+      float acc = 0.f;
+#pragma unroll
+      for (int i = 0; i < K; ++i) {
+#pragma unroll
+        for (int j = 0; j < K; ++j) acc += taps[i * K + j] * tile[threadIdx.y + 2 * R - i][threadIdx.x + 2 * R - j];
+      }
+      if (p.inside) grad_x[channel + p.h * s.width + p.w] = from_float<T>(acc);
+    }
   }
 }
 
-template <typename T>
-__global__ void grad_weight_kernel(DynamicConvShape s, const T* __restrict__ grad_out, const T* __restrict__ x,
-                                   T* __restrict__ grad_weight) {
-  const int64_t plane = s.height * s.width, taps = s.kernel * s.kernel, r = s.kernel / 2;
-  const int64_t per_group = s.channels / s.groups;
-  const int64_t total = s.batch * s.groups * taps * plane;
-  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total; idx += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t w = idx % s.width, h = (idx / s.width) % s.height;
-    const int64_t tap = (idx / plane) % taps, bg = idx / (plane * taps);
-    const int64_t hh = h + tap / s.kernel - r, ww = w + tap % s.kernel - r;
-    float acc = 0.f;
-    if (hh >= 0 && hh < s.height && ww >= 0 && ww < s.width) {
-      const int64_t b = bg / s.groups, g = bg % s.groups;
-      const int64_t first = (b * s.channels + g * per_group) * plane;
-      for (int64_t c = 0; c < per_group; ++c) {
-        acc += to_float(grad_out[first + c * plane + h * s.width + w]) * to_float(x[first + c * plane + hh * s.width + ww]);
+// grad_weight[g, i, j, h, w] = sum_{c in g} grad_out[c, h, w] x[c, h + i - R, w + j - R]
+template <typename T, int K>
+__global__ void __launch_bounds__(kThreads, 2) grad_weight_kernel(DynamicConvShape s, const T* __restrict__ grad_out,
+                                                               const T* __restrict__ x, T* __restrict__ grad_weight) {
+  constexpr int R = K / 2;
+  __shared__ float tile[kTileH + 2 * R][kTileW + 2 * R];
+  const int64_t plane = int64_t(s.height) * s.width;
+  const int per_group = s.channels / s.groups;
+  for (int bg = blockIdx.z; bg < s.batch * s.groups; bg += gridDim.z) {
+    const Place p = place_of(s, bg);
+    const int at = p.h * s.width + p.w;
+    float acc[K * K] = {};
+    for (int c = 0; c < per_group; ++c) {
+      const int64_t channel = (int64_t(p.b) * s.channels + p.g * per_group + c) * plane;
+      const float go = p.inside ? to_float(grad_out[channel + at]) : 0.f;
+      load_tile<T, R>(s, p, x + channel, tile);
+#pragma unroll
+      for (int i = 0; i < K; ++i) {
+#pragma unroll
+        for (int j = 0; j < K; ++j) acc[i * K + j] += go * tile[threadIdx.y + i][threadIdx.x + j];
       }
     }
-    grad_weight[idx] = from_float<T>(acc);
+    if (p.inside) {
+      T* gp = grad_weight + bg * (K * K) * plane + at;
+#pragma unroll
+      for (int t = 0; t < K * K; ++t) gp[t * plane] = from_float<T>(acc[t]);
+    }
   }
 }
 
-unsigned blocks_for(int64_t total) {
-  const int64_t blocks = (total + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < 65535 * 32 ? blocks : 65535 * 32);  // grid-stride beyond
+dim3 grid_of(const DynamicConvShape& s) {
+  const int64_t planes = s.batch * s.groups;  // beyond 65535 the blocks stride over them
+  return dim3(unsigned((s.width + kTileW - 1) / kTileW), unsigned((s.height + kTileH - 1) / kTileH),
+              unsigned(planes < 65535 ? planes : 65535));
+}
+
+// Calls f(std::integral_constant<int, K>{}) for the supported kernel sizes (dynamic_conv_fits).
+template <typename F>
+void with_kernel_size(int64_t k, F&& f) {
+  switch (k) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    case 9: return f(std::integral_constant<int, 9>{});
+    default: return f(std::integral_constant<int, 11>{});  // the one size left that dynamic_conv_fits admits
+  }
 }
 
 }  // namespace
 
+bool dynamic_conv_fits(const DynamicConvShape& s) {
+  return s.kernel % 2 == 1 && s.kernel <= 11 && s.height * s.width < (int64_t(1) << 31) &&
+         s.height <= int64_t(65535) * kTileH && s.batch * s.channels < (int64_t(1) << 31);
+}
+
 template <typename T>
 void dynamic_conv_fwd(const DynamicConvShape& s, const T* x, const T* weight, T* out, cudaStream_t stream) {
-  const int64_t total = s.batch * s.channels * s.height * s.width;
-  if (total > 0) fwd_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(s, x, weight, out);
+  if (s.batch * s.channels * s.height * s.width == 0) return;
+  with_kernel_size(s.kernel, [&](auto k) {
+    fwd_kernel<T, decltype(k)::value><<<grid_of(s), dim3(kTileW, kTileH), 0, stream>>>(s, x, weight, out);
+  });
 }
 
 template <typename T>
 void dynamic_conv_grad_input(const DynamicConvShape& s, const T* grad_out, const T* weight, T* grad_x, cudaStream_t stream) {
-  const int64_t total = s.batch * s.channels * s.height * s.width;
-  if (total > 0) grad_input_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(s, grad_out, weight, grad_x);
+  if (s.batch * s.channels * s.height * s.width == 0) return;
+  with_kernel_size(s.kernel, [&](auto k) {
+    grad_input_kernel<T, decltype(k)::value><<<grid_of(s), dim3(kTileW, kTileH), 0, stream>>>(s, grad_out, weight, grad_x);
+  });
 }
 
 template <typename T>
 void dynamic_conv_grad_weight(const DynamicConvShape& s, const T* grad_out, const T* x, T* grad_weight, cudaStream_t stream) {
-  const int64_t total = s.batch * s.groups * s.kernel * s.kernel * s.height * s.width;
-  if (total > 0) grad_weight_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(s, grad_out, x, grad_weight);
+  if (s.batch * s.groups * s.height * s.width == 0) return;
+  with_kernel_size(s.kernel, [&](auto k) {
+    grad_weight_kernel<T, decltype(k)::value><<<grid_of(s), dim3(kTileW, kTileH), 0, stream>>>(s, grad_out, x, grad_weight);
+  });
 }
 
 #define SPARSESCOPE_DYNAMIC_CONV(T)                                                                            \

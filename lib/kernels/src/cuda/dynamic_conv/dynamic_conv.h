@@ -11,7 +11,10 @@ struct DynamicConvShape {
   int64_t batch = 0, channels = 0, groups = 0, height = 0, width = 0, kernel = 0;
 };
 
-/// out = conv(x, weight): one thread per output element.
+/// Whether the fused kernels take this shape: odd k up to 11 (the taps live in registers), planes
+/// of fewer than 2^31 pixels.
+bool dynamic_conv_fits(const DynamicConvShape& s);
+/// out = conv(x, weight).
 template <typename T>
 void dynamic_conv_fwd(const DynamicConvShape& s, const T* x, const T* weight, T* out, cudaStream_t stream);
 /// grad_x[b, c, p] = sum_taps grad_out[b, c, p - tap] weight[b, g, tap, p - tap].
