@@ -1,7 +1,7 @@
 // The fused dynamic depthwise convolution (dynamic_conv.h). A block owns a 32 x 8 pixel tile of one
 // (batch, group) and a thread one pixel of it: the thread holds that pixel's k^2 taps in registers,
 // read from global memory once (every channel of the group reuses them), and the block walks the
-// group's channels through a shared-memory copy of the channel's tile and its halo. Forward,
+// group's channels, up to 8 at a time, through shared-memory copies of their tiles and halos. Forward,
 // gradient of the input (the taps mirrored: each thread gathers the taps of the output pixels that
 // read its pixel) and gradient of the taps (k^2 accumulators a thread, summed over the group's
 // channels): float accumulation, no atomics, deterministic. k is a template parameter so the tap
@@ -48,25 +48,50 @@ __device__ __forceinline__ Place place_of(const DynamicConvShape& s, int bg) {
   return p;
 }
 
-// tile[a][c] = plane[h0 - R + a][w0 - R + c], zero outside the image. Synchronises before writing
-// (the previous channel's reads) and after.
+// Channels whose tiles a block stages at once: all their loads are in flight before the first store.
+constexpr int kChunk = 8;
+
+template <int R>
+using Tiles = float[kChunk][kTileH + 2 * R][kTileW + 2 * R];
+
+// tiles[n][a][c] = base[n * plane + (h0 - R + a) * W + w0 - R + c] for the first `count` channels,
+// zero outside the image. Synchronises before writing (the previous chunk's reads) and after.
 template <typename T, int R>
-__device__ __forceinline__ void load_tile(const DynamicConvShape& s, const Place& p, const T* __restrict__ plane,
-                                          float (*tile)[kTileW + 2 * R]) {
-  constexpr int SW = kTileW + 2 * R, SH = kTileH + 2 * R;
+__device__ __forceinline__ void load_tiles(const DynamicConvShape& s, const Place& p, const T* __restrict__ base,
+                                           int64_t plane, int count, Tiles<R>& tiles) {
+  constexpr int SW = kTileW + 2 * R, SH = kTileH + 2 * R, kPer = (SH * SW + kThreads - 1) / kThreads;
+  const int tid = threadIdx.y * kTileW + threadIdx.x;
+  int offset[kPer];
+  bool valid[kPer];
+#pragma unroll
+  for (int e = 0; e < kPer; ++e) {
+    const int i = tid + e * kThreads, y = p.h0 - R + i / SW, x = p.w0 - R + i % SW;
+    valid[e] = i < SH * SW && y >= 0 && y < s.height && x >= 0 && x < s.width;
+    offset[e] = y * int(s.width) + x;
+  }
+  float v[kChunk][kPer];
+#pragma unroll
+  for (int n = 0; n < kChunk; ++n) {
+#pragma unroll
+    for (int e = 0; e < kPer; ++e) v[n][e] = n < count && valid[e] ? to_float(base[n * plane + offset[e]]) : 0.f;
+  }
   __syncthreads();
-  for (int i = threadIdx.y * kTileW + threadIdx.x; i < SH * SW; i += kThreads) {
-    const int y = p.h0 - R + i / SW, x = p.w0 - R + i % SW;
-    tile[i / SW][i % SW] = y >= 0 && y < s.height && x >= 0 && x < s.width ? to_float(plane[y * s.width + x]) : 0.f;
+#pragma unroll
+  for (int n = 0; n < kChunk; ++n) {
+#pragma unroll
+    for (int e = 0; e < kPer; ++e) {
+      const int i = tid + e * kThreads;
+      if (n < count && i < SH * SW) tiles[n][i / SW][i % SW] = v[n][e];
+    }
   }
   __syncthreads();
 }
 
 template <typename T, int K>
-__global__ void __launch_bounds__(kThreads, 2) fwd_kernel(DynamicConvShape s, const T* __restrict__ x,
-                                                       const T* __restrict__ weight, T* __restrict__ out) {
+__global__ void __launch_bounds__(kThreads, K <= 7 ? 2 : 1) fwd_kernel(DynamicConvShape s, const T* __restrict__ x,
+                                                          const T* __restrict__ weight, T* __restrict__ out) {
   constexpr int R = K / 2;
-  __shared__ float tile[kTileH + 2 * R][kTileW + 2 * R];
+  __shared__ Tiles<R> tiles;
   const int64_t plane = int64_t(s.height) * s.width;
   const int per_group = s.channels / s.groups;
   for (int bg = blockIdx.z; bg < s.batch * s.groups; bg += gridDim.z) {
@@ -76,30 +101,34 @@ __global__ void __launch_bounds__(kThreads, 2) fwd_kernel(DynamicConvShape s, co
     const T* wp = weight + bg * (K * K) * plane + at;
 #pragma unroll
     for (int t = 0; t < K * K; ++t) taps[t] = p.inside ? to_float(wp[t * plane]) : 0.f;
-    for (int c = 0; c < per_group; ++c) {
-      const int64_t channel = (int64_t(p.b) * s.channels + p.g * per_group + c) * plane;
-      load_tile<T, R>(s, p, x + channel, tile);
-      float acc = 0.f;
+    for (int c0 = 0; c0 < per_group; c0 += kChunk) {
+      const int count = min(kChunk, per_group - c0);
+      const int64_t first = (int64_t(p.b) * s.channels + p.g * per_group + c0) * plane;
+      load_tiles<T, R>(s, p, x + first, plane, count, tiles);
+      for (int n = 0; n < count; ++n) {
+        float acc = 0.f;
 #pragma unroll
-      for (int i = 0; i < K; ++i) {
+        for (int i = 0; i < K; ++i) {
 #pragma unroll
-        for (int j = 0; j < K; ++j) acc += taps[i * K + j] * tile[threadIdx.y + i][threadIdx.x + j];
+          for (int j = 0; j < K; ++j) acc += taps[i * K + j] * tiles[n][threadIdx.y + i][threadIdx.x + j];
+        }
+        if (p.inside) out[first + n * plane + at] = from_float<T>(acc);
       }
-      if (p.inside) out[channel + at] = from_float<T>(acc);
     }
   }
 }
 
 // grad_x[c, h, w] = sum_{i, j} grad_out[c, h + R - i, w + R - j] weight[g, i, j, h + R - i, w + R - j]
 template <typename T, int K>
-__global__ void __launch_bounds__(kThreads, 2) grad_input_kernel(DynamicConvShape s, const T* __restrict__ grad_out,
-                                                              const T* __restrict__ weight, T* __restrict__ grad_x) {
+__global__ void __launch_bounds__(kThreads, K <= 7 ? 2 : 1) grad_input_kernel(DynamicConvShape s, const T* __restrict__ grad_out,
+                                                                 const T* __restrict__ weight, T* __restrict__ grad_x) {
   constexpr int R = K / 2;
-  __shared__ float tile[kTileH + 2 * R][kTileW + 2 * R];
+  __shared__ Tiles<R> tiles;
   const int64_t plane = int64_t(s.height) * s.width;
   const int per_group = s.channels / s.groups;
   for (int bg = blockIdx.z; bg < s.batch * s.groups; bg += gridDim.z) {
     const Place p = place_of(s, bg);
+    const int at = p.h * s.width + p.w;
     float taps[K * K];  // the taps of the output pixels that read this one
     const T* wp = weight + bg * (K * K) * plane;
 #pragma unroll
@@ -111,40 +140,52 @@ __global__ void __launch_bounds__(kThreads, 2) grad_input_kernel(DynamicConvShap
         taps[i * K + j] = read ? to_float(wp[(i * K + j) * plane + ho * s.width + wo]) : 0.f;
       }
     }
-    for (int c = 0; c < per_group; ++c) {
-      const int64_t channel = (int64_t(p.b) * s.channels + p.g * per_group + c) * plane;
-      load_tile<T, R>(s, p, grad_out + channel, tile);
-      float acc = 0.f;
+    for (int c0 = 0; c0 < per_group; c0 += kChunk) {
+      const int count = min(kChunk, per_group - c0);
+      const int64_t first = (int64_t(p.b) * s.channels + p.g * per_group + c0) * plane;
+      load_tiles<T, R>(s, p, grad_out + first, plane, count, tiles);
+      for (int n = 0; n < count; ++n) {
+        float acc = 0.f;
 #pragma unroll
-      for (int i = 0; i < K; ++i) {
+        for (int i = 0; i < K; ++i) {
 #pragma unroll
-        for (int j = 0; j < K; ++j) acc += taps[i * K + j] * tile[threadIdx.y + 2 * R - i][threadIdx.x + 2 * R - j];
+          for (int j = 0; j < K; ++j) {
+            acc += taps[i * K + j] * tiles[n][threadIdx.y + 2 * R - i][threadIdx.x + 2 * R - j];
+          }
+        }
+        if (p.inside) grad_x[first + n * plane + at] = from_float<T>(acc);
       }
-      if (p.inside) grad_x[channel + p.h * s.width + p.w] = from_float<T>(acc);
     }
   }
 }
 
 // grad_weight[g, i, j, h, w] = sum_{c in g} grad_out[c, h, w] x[c, h + i - R, w + j - R]
 template <typename T, int K>
-__global__ void __launch_bounds__(kThreads, 2) grad_weight_kernel(DynamicConvShape s, const T* __restrict__ grad_out,
-                                                               const T* __restrict__ x, T* __restrict__ grad_weight) {
+__global__ void __launch_bounds__(kThreads, K <= 7 ? 2 : 1) grad_weight_kernel(DynamicConvShape s, const T* __restrict__ grad_out,
+                                                                  const T* __restrict__ x, T* __restrict__ grad_weight) {
   constexpr int R = K / 2;
-  __shared__ float tile[kTileH + 2 * R][kTileW + 2 * R];
+  __shared__ Tiles<R> tiles;
   const int64_t plane = int64_t(s.height) * s.width;
   const int per_group = s.channels / s.groups;
   for (int bg = blockIdx.z; bg < s.batch * s.groups; bg += gridDim.z) {
     const Place p = place_of(s, bg);
     const int at = p.h * s.width + p.w;
     float acc[K * K] = {};
-    for (int c = 0; c < per_group; ++c) {
-      const int64_t channel = (int64_t(p.b) * s.channels + p.g * per_group + c) * plane;
-      const float go = p.inside ? to_float(grad_out[channel + at]) : 0.f;
-      load_tile<T, R>(s, p, x + channel, tile);
+    for (int c0 = 0; c0 < per_group; c0 += kChunk) {
+      const int count = min(kChunk, per_group - c0);
+      const int64_t first = (int64_t(p.b) * s.channels + p.g * per_group + c0) * plane;
+      float go[kChunk];
 #pragma unroll
-      for (int i = 0; i < K; ++i) {
+      for (int n = 0; n < kChunk; ++n) go[n] = p.inside && n < count ? to_float(grad_out[first + n * plane + at]) : 0.f;
+      load_tiles<T, R>(s, p, x + first, plane, count, tiles);
 #pragma unroll
-        for (int j = 0; j < K; ++j) acc[i * K + j] += go * tile[threadIdx.y + i][threadIdx.x + j];
+      for (int n = 0; n < kChunk; ++n) {  // unrolled: go stays in registers
+        if (n >= count) break;
+#pragma unroll
+        for (int i = 0; i < K; ++i) {
+#pragma unroll
+          for (int j = 0; j < K; ++j) acc[i * K + j] += go[n] * tiles[n][threadIdx.y + i][threadIdx.x + j];
+        }
       }
     }
     if (p.inside) {
