@@ -3,7 +3,8 @@ convolution, imported from a checkout by scripts/fixtures/dlgsanet_official.py; 
 the counterpart of sparsescope-bench-dlgsanet: `infer` in eval mode (TLC, batch 1 as the official
 code allows) on SIZE x SIZE LR images, `train` one optimisation step (train mode, L1 loss, Adam) on
 BATCH patches of SIZE x SIZE LR pixels. float32 only: the CuPy kernel is written for float and
-double. Prints one JSON line.
+double. cuDNN's benchmark mode is on, as BasicSR's train.py and test.py set it. Prints one JSON
+line.
 
     python bench/dlgsanet_official.py --dlgsanet CHECKOUT light_x4 infer 1 256 [ITERS]
 """
@@ -48,6 +49,7 @@ def main():
     args = p.parse_args()
     size_name, scale = args.config.split("_x")
     torch.manual_seed(0)
+    torch.backends.cudnn.benchmark = True  # as basicsr/train.py and test.py run
     model = build(load_official(args.dlgsanet, cupy_kernel=True), size_name, int(scale)).cuda()
     lr = torch.rand(args.batch, 3, args.size, args.size, device="cuda")
     if args.mode == "infer":

@@ -2,7 +2,8 @@
 // one configuration: `infer` runs eval mode (TLC, as the official validation) on BATCH LR images of
 // SIZE x SIZE pixels; `train` one optimisation step (train mode: global attention, L1 loss, Adam)
 // on BATCH patches of SIZE x SIZE LR pixels. Prints one JSON line; bench/dlgsanet_model.sh runs it
-// beside the official model (bench/dlgsanet_official.py) in the same job.
+// beside the official model (bench/dlgsanet_official.py) in the same job. cuDNN's benchmark mode is
+// on for both, as our trainer and BasicSR's scripts run.
 //   sparsescope-bench-dlgsanet CONFIG infer|train BATCH SIZE fp32|fp16|bf16 cpu|cuda [ITERS]
 #include <torch/cuda.h>
 #include <torch/torch.h>
@@ -29,6 +30,7 @@ int main(int argc, char** argv) try {
   SPARSESCOPE_CHECK(mode == "infer" || mode == "train", "mode: expected infer or train, got '", mode, "'");
 
   torch::manual_seed(0);
+  at::globalContext().setBenchmarkCuDNN(true);
   sv::DLGSANet model(sv::dlgsanet_config(config));
   model->to(device, dtype);
   const auto options = torch::dtype(dtype).device(device);

@@ -71,6 +71,7 @@ def main():
     config = json.loads(args.config)
     device = torch.device(args.device)
     torch.manual_seed(0)
+    torch.backends.cudnn.benchmark = True  # as main_pretrain.py and main_lut.py run
     with contextlib.redirect_stdout(sys.stderr):  # what timm and the checkouts print on import
         model, engine, misc, ema_sched = build(args, config)
     model.to(device)

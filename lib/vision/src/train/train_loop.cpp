@@ -197,6 +197,10 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
   check_recipe(o);
   const at::Device device = training_device(o.device);
   if (device.is_cuda() && o.tf32) at::globalContext().setFloat32MatmulPrecision("high");
+  // Training batches keep one shape (crops, a fixed input size, the partial batch dropped): cuDNN
+  // may time its convolution algorithms once per shape, as the official MAE, LUT and BasicSR training
+  // scripts let it.
+  if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
   const OutputDir out_dir(o.out, "--out");  // held until the run ends: a second run into it is refused
   const fs::path& out = out_dir.path();
   const std::string checkpoint_path = (out / "checkpoint.safetensors").string();

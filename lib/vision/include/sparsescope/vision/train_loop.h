@@ -3,7 +3,7 @@
 // multi-step) schedule,
 // autocast, gradient clipping, a loss scale for float16, checkpoints with the model card after
 // every epoch, exact resume, a time budget, a JSON log, progress callbacks and an evaluation after
-// every epoch. A TrainTask supplies the rest: the module, its data as batches, the loss and metrics
+// every epoch; on CUDA, cuDNN's algorithm search (its benchmark mode). A TrainTask supplies the rest: the module, its data as batches, the loss and metrics
 // of a batch, an after-step hook (EMA teachers) and its evaluation metric. Classification
 // (train.h) is one such task.
 #include <ATen/core/Generator.h>
