@@ -231,6 +231,8 @@ Command add_train_command(CLI::App& app) {
   cmd->add_option("--amp", opt->precision, "Mixed precision of the forward pass")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
   cmd->add_flag("--tf32", t.tf32, "Allow TF32 matmuls on CUDA");
+  cmd->add_flag("--cuda-graph", t.cuda_graph,
+                "After 3 eager steps, replay the training step as one CUDA graph (tasks whose step allows it)");
   cmd->add_option("--seed", t.seed, "Seed of initialisation, data order and augmentation");
   recipe_option(*cmd, *opt, "--eval-batch", &sv::TrainRecipe::eval_batch, "Examples per evaluation step")->check(kPositive);
   cmd->add_option("--save-dtype", opt->save_dtype, "dtype of OUT/model.safetensors")

@@ -1,6 +1,6 @@
 // The training loop with a task that is not classification: regression of a linear map with an
 // EMA copy of the weights updated after every step and kept in the checkpoint, as the teachers of
-// MAE-LUT and DCLIP will be.
+// MAE-LUT and DCLIP are; and on a GPU its steps replayed as a CUDA graph (--cuda-graph).
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GradMode.h>
@@ -26,7 +26,7 @@ class Pairs : public sv::BatchSource {
   std::string source() const override { return "pairs"; }
   sv::Batch batch(const at::Tensor& index, at::Generator* gen) const override {
     at::Tensor x = x_.index_select(0, index);
-    if (gen) x = x + 0.01 * at::randn(x.sizes(), *gen);  // augmentation drawn from the epoch's generator
+    if (gen) x = x + 0.01 * at::randn(x.sizes(), *gen).to(x.device());  // augmentation from the epoch's generator
     return {{{"x", x}, {"y", y_.index_select(0, index)}}, index.size(0)};
   }
 
@@ -36,17 +36,22 @@ class Pairs : public sv::BatchSource {
 
 class Regression : public sv::TrainTask {
  public:
-  explicit Regression(uint64_t seed) : data_(make(seed, 0), make(seed, 1)), held_out_(make(seed + 1, 0), make(seed + 1, 1)) {
+  // Its data on `device`; `graph_safe`: whether it lets --cuda-graph capture its step.
+  explicit Regression(uint64_t seed, at::Device device = at::kCPU, bool graph_safe = false)
+      : graph_safe_(graph_safe),
+        data_(make(seed, 0).to(device), make(seed, 1).to(device)),
+        held_out_(make(seed + 1, 0).to(device), make(seed + 1, 1).to(device)) {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
     c10::NoGradGuard no_grad;
     model_->weight.normal_(0, 0.1, gen);
     model_->bias.zero_();
-    ema_ = model_->weight.detach().clone();
+    ema_ = model_->weight.detach().clone().to(device);
   }
 
   std::string fingerprint() const override { return R"({"task": "regression"})"; }
   torch::nn::Module& module() override { return *model_; }
   const sv::BatchSource& data() const override { return data_; }
+  bool graph_safe() const override { return graph_safe_; }
   sv::StepResult step(const sv::Batch& batch) override {
     const at::Tensor error = model_->forward(batch.at("x")) - batch.at("y");
     return {error.square().mean(), {{"squares", error.detach().square().sum()}}};
@@ -61,7 +66,7 @@ class Regression : public sv::TrainTask {
   }
   sv::Metrics evaluate(const sv::TrainRecipe&) override {
     c10::NoGradGuard no_grad;
-    const at::Tensor x = at::arange(held_out_.size(), at::kLong);
+    const at::Tensor x = at::arange(held_out_.size(), at::TensorOptions(at::kLong).device(model_->weight.device()));
     const sv::Batch b = held_out_.batch(x, nullptr);
     return {{"mse", (model_->forward(b.at("x")) - b.at("y")).square().mean().item<double>()}};
   }
@@ -86,6 +91,7 @@ class Regression : public sv::TrainTask {
     return at::matmul(x, at::tensor({1.0f, -2.0f, 0.5f, 0.25f, 3.0f, -1.0f}).view({3, 2})) + 0.5;
   }
 
+  bool graph_safe_;
   torch::nn::Linear model_{3, 2};
   Pairs data_, held_out_;
 };
@@ -171,6 +177,64 @@ TEST_F(TrainLoop, ChunksOfSecondsKeepThePlanAndResumeExactly) {
   const auto b = sv::load_safetensors((dir_ / "chunks" / "model.safetensors").string());
   ASSERT_EQ(a.tensors.size(), b.tensors.size());
   for (size_t i = 0; i < a.tensors.size(); ++i) EXPECT_TRUE(a.tensors[i].second.equal(b.tensors[i].second));
+}
+
+TEST_F(TrainLoop, CudaGraphRefusesWhatItCannotCapture) {
+  sv::TrainRecipe r = recipe("not_capturable");
+  r.cuda_graph = true;
+  Regression not_capturable(1);
+  try {
+    sv::train(not_capturable, r);
+    FAIL() << "no error";
+  } catch (const sparsescope::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot be captured"), std::string::npos) << e.what();
+  }
+  r.out = (dir_ / "on_cpu").string();
+  Regression capturable(1, at::kCPU, /*graph_safe=*/true);
+  try {
+    sv::train(capturable, r);
+    FAIL() << "no error";
+  } catch (const sparsescope::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("needs a CUDA device"), std::string::npos) << e.what();
+  }
+}
+
+// --cuda-graph computes what the eager steps compute: after 3 eager steps, the other 21 replay one
+// captured graph, in float32 with gradient clipping and in float16 with the loss scale, and the run
+// ends where an eager one ends (the learning rate reaches the graph as a float32 tensor, hence the
+// tolerance); the checkpoint's optimizer step counts are the eager run's exactly.
+TEST_F(TrainLoop, CudaGraphStepsMatchEagerSteps) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
+  for (const auto precision : {sv::Precision::FP32, sv::Precision::FP16}) {
+    const std::string name = sv::to_string(precision);
+    SCOPED_TRACE(name);
+    sv::TrainRecipe r = recipe("eager_" + name);
+    r.device = "cuda";
+    r.precision = precision;
+    r.clip_grad = 1.0;
+    Regression eager(1, at::kCUDA, true);
+    const sv::TrainResult a = sv::train(eager, r);
+    r.out = (dir_ / ("graph_" + name)).string();
+    r.cuda_graph = true;
+    Regression graphed(1, at::kCUDA, true);
+    const sv::TrainResult b = sv::train(graphed, r);
+    EXPECT_EQ(graphed.steps_, eager.steps_);
+    ASSERT_EQ(a.epochs.size(), b.epochs.size());
+    for (size_t i = 0; i < a.epochs.size(); ++i) EXPECT_NEAR(a.epochs[i].train_loss, b.epochs[i].train_loss, 1e-5);
+    EXPECT_TRUE(at::allclose(graphed.ema_, eager.ema_, 1e-5, 1e-6));
+    const auto x = sv::load_safetensors((dir_ / ("eager_" + name) / "checkpoint.safetensors").string());
+    const auto y = sv::load_safetensors((dir_ / ("graph_" + name) / "checkpoint.safetensors").string());
+    ASSERT_EQ(x.tensors.size(), y.tensors.size());
+    for (size_t i = 0; i < x.tensors.size(); ++i) {
+      ASSERT_EQ(x.tensors[i].first, y.tensors[i].first);
+      const at::Tensor &u = x.tensors[i].second, &v = y.tensors[i].second;
+      if (at::isFloatingType(u.scalar_type())) {
+        EXPECT_TRUE(at::allclose(u, v, 1e-5, 1e-6)) << x.tensors[i].first;
+      } else {
+        EXPECT_TRUE(u.equal(v)) << x.tensors[i].first;
+      }
+    }
+  }
 }
 
 TEST(Batch, AMissingTensorIsAnErrorNamingTheOthers) {

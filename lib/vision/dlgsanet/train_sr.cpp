@@ -110,6 +110,7 @@ class SrTrainTask : public TrainTask {
   }
   const BatchSource& data() const override { return data_; }
 
+  bool graph_safe() const override { return true; }
   StepResult step(const Batch& batch) override {
     const at::Tensor loss = at::l1_loss(model_->forward(batch.at("lr")).to(at::kFloat), batch.at("hr"));
     return {loss, {{"l1", loss.detach() * static_cast<double>(batch.size)}}};

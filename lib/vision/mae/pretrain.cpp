@@ -111,6 +111,7 @@ class MaePretrainTask : public TrainTask {
   }
   const BatchSource& data() const override { return data_; }
 
+  bool graph_safe() const override { return true; }
   StepResult step(const Batch& batch) override {
     const auto out = model_->forward(batch.at("images"), batch.at("noise"), mask_ratio_);
     return {out.loss, {{"loss", out.loss.detach() * static_cast<double>(batch.size)}}};

@@ -1,6 +1,7 @@
 #pragma once
-// `with torch.autocast(device_type, dtype):` as an RAII guard, for the forward passes of training
-// and evaluation under BF16/FP16 (a no-op for FP32).
+// `with torch.autocast(device_type, dtype, cache_enabled=cache):` as an RAII guard, for the forward
+// passes of training and evaluation under BF16/FP16 (a no-op for FP32). A CUDA graph's capture runs
+// it without the cache of low-precision weight copies, as torch.cuda.graphs requires.
 #include <ATen/autocast_mode.h>
 
 #include "sparsescope/vision/precision.h"
@@ -9,7 +10,8 @@ namespace sparsescope::vision::detail {
 
 class AutocastGuard {
  public:
-  AutocastGuard(at::DeviceType device, Precision precision) : device_(device), active_(precision != Precision::FP32) {
+  AutocastGuard(at::DeviceType device, Precision precision, bool cache = true)
+      : device_(device), active_(precision != Precision::FP32) {
     if (!active_) return;
     // The same steps, in the same order, as torch.amp.autocast.__enter__.
     prev_cache_enabled_ = at::autocast::is_autocast_cache_enabled();
@@ -18,7 +20,7 @@ class AutocastGuard {
     at::autocast::set_autocast_enabled(device_, true);
     at::autocast::set_autocast_dtype(device_, precision == Precision::BF16 ? at::kBFloat16 : at::kHalf);
     at::autocast::increment_nesting();
-    at::autocast::set_autocast_cache_enabled(true);
+    at::autocast::set_autocast_cache_enabled(cache);
   }
   ~AutocastGuard() {
     if (!active_) return;

@@ -22,6 +22,8 @@ class GradScaler {
 
   at::Tensor& scale_tensor() { return scale_; }              ///< float32 [1], for checkpoints
   at::Tensor& growth_tracker() { return growth_tracker_; }   ///< int32 [1], for checkpoints
+  /// float32 [1] on the device: 1 when the last unscaled gradients held an inf/NaN, else 0.
+  const at::Tensor& found_inf() const { return found_inf_; }
 
  private:
   at::Tensor scale_, growth_tracker_, found_inf_;

@@ -24,6 +24,7 @@
 #include "autocast.h"
 #include "checkpoint.h"
 #include "grad_scaler.h"
+#include "graphed_step.h"
 #include "lars.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/atomic_file.h"
@@ -50,6 +51,7 @@ ParamGroups TrainTask::param_groups(double lr, double weight_decay) {
 }
 
 void TrainTask::after_step() {}
+bool TrainTask::graph_safe() const { return false; }
 
 Metrics TrainTask::train_metrics(const std::map<std::string, double>&, int64_t) const { return {}; }
 
@@ -234,6 +236,13 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
   auto* adamw = dynamic_cast<torch::optim::AdamW*>(&optimizer);  // stepped by the fused kernel
   std::optional<detail::GradScaler> scaler;
   if (o.precision == Precision::FP16) scaler.emplace(device);
+  if (o.cuda_graph) {
+    SPARSESCOPE_CHECK(task.graph_safe(), "--cuda-graph: this task's training step cannot be captured as a CUDA "
+                      "graph (it draws or copies from the host inside the step); train without the flag");
+    SPARSESCOPE_CHECK(device.is_cuda(), "--cuda-graph needs a CUDA device (--device cuda), not ", device);
+    SPARSESCOPE_CHECK(adamw, "--cuda-graph: only AdamW steps are captured, not this task's optimizer (LARS)");
+  }
+  std::unique_ptr<detail::GraphedStep> graphed;  // made after kEagerSteps eager steps
 
   const BatchSource& data = task.data();
   const int64_t n = data.size();
@@ -328,6 +337,7 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
     options["device"] = o.device;
     options["precision"] = to_string(o.precision);
     options["tf32"] = o.tf32;
+    options["cuda_graph"] = o.cuda_graph;
     options["save_dtype"] = c10::toString(o.save_dtype);
     const json log = {{"command", o.command},   {"model", card},         {"options", options},
                       {"planned_epochs", result.planned_epochs}, {"finished", finished}, {"epochs", records}};
@@ -336,6 +346,10 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
   };
 
   bool gradients_checked = false;
+  // --cuda-graph captures the step once these have made the optimizer's state, cuDNN's algorithm
+  // choices and the autograd graph's first run (torch.cuda.graphs' warm-up).
+  constexpr int64_t kEagerSteps = 3;
+  int64_t eager_steps = 0;
   const auto run_start = Clock::now();
   const auto sum_options = at::TensorOptions().dtype(at::kDouble).device(device);
   for (int64_t epoch = start_epoch; epoch < result.planned_epochs; ++epoch) {
@@ -351,26 +365,37 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
       for (size_t g = 0; g < lr_scales.size(); ++g) optimizer.param_groups()[g].options().set_lr(lr * lr_scales[g]);
       const Batch b = data.batch(order.narrow(0, step * batch, batch), &gen);
       StepResult r;
-      {
-        detail::AutocastGuard autocast(device.type(), o.precision);
-        r = task.step(b);
-      }
-      optimizer.zero_grad();
-      (scaler ? scaler->scale(r.loss) : r.loss).backward();
-      if (!gradients_checked) {
-        check_gradients(model);
-        gradients_checked = true;
-      }
-      if (scaler) scaler->unscale(params);
-      if (o.clip_grad > 0) clip_grad_norm(params, o.clip_grad);
-      if (!scaler || scaler->gradients_finite()) {
-        if (adamw) {
-          detail::adamw_step(*adamw);
-        } else {
-          optimizer.step();
+      if (o.cuda_graph && eager_steps >= kEagerSteps) {
+        if (!graphed) {
+          graphed = std::make_unique<detail::GraphedStep>(task, params, *adamw, scaler ? &*scaler : nullptr,
+                                                          o.clip_grad, o.precision, device);
         }
+        std::vector<double> lrs;
+        for (const double scale : lr_scales) lrs.push_back(lr * scale);
+        r = graphed->run(b, lrs);
+      } else {
+        {
+          detail::AutocastGuard autocast(device.type(), o.precision);
+          r = task.step(b);
+        }
+        optimizer.zero_grad();
+        (scaler ? scaler->scale(r.loss) : r.loss).backward();
+        if (!gradients_checked) {
+          check_gradients(model);
+          gradients_checked = true;
+        }
+        if (scaler) scaler->unscale(params);
+        if (o.clip_grad > 0) clip_grad_norm(params, o.clip_grad);
+        if (!scaler || scaler->gradients_finite()) {
+          if (adamw) {
+            detail::adamw_step(*adamw);
+          } else {
+            optimizer.step();
+          }
+        }
+        if (scaler) scaler->update();
+        ++eager_steps;
       }
-      if (scaler) scaler->update();
       task.after_step();
       loss_sum += r.loss.detach().to(at::kDouble);
       for (const auto& [name, value] : r.sums) {
@@ -433,6 +458,7 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
     const bool stopping = (o.stop_after > 0 && epoch + 1 >= o.stop_after) ||
                           (o.stop_after_seconds > 0 && seconds_since(run_start) + record.seconds > o.stop_after_seconds);
     result.finished = epoch + 1 == result.planned_epochs;
+    if (graphed) graphed->sync_optimizer_state();
     save(result.finished);
     if (cb.on_epoch_end) cb.on_epoch_end(record, result.planned_epochs);
     if (stopping) break;

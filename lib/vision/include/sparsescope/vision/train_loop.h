@@ -49,6 +49,8 @@ struct TrainRecipe {
   std::string device = "cpu";    ///< "cpu", "cuda" or "cuda:N"
   Precision precision = Precision::FP32;
   bool tf32 = false;             ///< allow TF32 matmuls and convolutions on CUDA
+  bool cuda_graph = false;       ///< after 3 eager steps, replay the step as one CUDA graph
+                                 ///< (TrainTask::graph_safe tasks, AdamW, CUDA)
   uint64_t seed = 0;             ///< initialisation, data order and augmentation
   int64_t eval_batch = 512;
   at::ScalarType save_dtype = at::kFloat;  ///< of model.safetensors (the checkpoint stays float32)
@@ -109,6 +111,9 @@ class TrainTask {
   virtual StepResult step(const Batch& batch) = 0;
   /// Runs after every optimizer step (an EMA teacher's update).
   virtual void after_step();
+  /// Whether step() launches device work only (no host draws, host-to-device copies or host reads
+  /// of device values), so that a CUDA graph can capture it once and replay it (--cuda-graph).
+  virtual bool graph_safe() const;
   /// The training metrics of an epoch of `examples` examples from its summed StepResult::sums.
   virtual Metrics train_metrics(const std::map<std::string, double>& sums, int64_t examples) const;
   /// Metrics on held-out data, after every epoch; empty when there is none.

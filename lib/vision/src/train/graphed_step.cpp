@@ -1,0 +1,182 @@
+#include "graphed_step.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "autocast.h"
+#include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/train_optim.h"
+
+#if defined(SPARSESCOPE_WITH_CUDA)
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#endif
+
+namespace sparsescope::vision::detail {
+
+#if defined(SPARSESCOPE_WITH_CUDA)
+
+struct GraphedStep::State {
+  // One optimizer group: its parameters and moments, and its step count and learning rate as
+  // device scalars the graph reads.
+  struct Group {
+    std::vector<at::Tensor> params, exp_avgs, exp_avg_sqs;
+    at::Tensor step, lr;
+    double beta1 = 0, beta2 = 0, weight_decay = 0, eps = 0;
+  };
+
+  TrainTask& task;
+  std::vector<at::Tensor> params;
+  torch::optim::AdamW& adamw;
+  GradScaler* scaler;
+  double clip_grad;
+  Precision precision;
+  at::Device device;
+  std::vector<Group> groups;
+  std::map<std::string, at::Tensor> inputs;  // the batch the graph reads
+  int64_t batch_size = 0;
+  StepResult result;  // the graph's outputs
+  std::unique_ptr<at::cuda::CUDAGraph> graph;
+
+  // The optimizer's update as torch.optim.AdamW(fused=True, capturable=True): the step counts
+  // advance on the device, and fall back where the scaler found inf/NaN (the step is skipped).
+  void step_optimizer() {
+    for (Group& g : groups) {
+      std::vector<at::Tensor> grads;
+      for (const at::Tensor& p : g.params) grads.push_back(p.grad());
+      g.step.add_(1);
+      const std::vector<at::Tensor> steps(g.params.size(), g.step);
+      at::_fused_adamw_(g.params, grads, g.exp_avgs, g.exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps, g.lr, g.beta1,
+                        g.beta2, g.weight_decay, g.eps, /*amsgrad=*/false, /*maximize=*/false,
+                        /*grad_scale=*/std::nullopt,
+                        scaler ? std::optional<at::Tensor>(scaler->found_inf()) : std::nullopt);
+      if (scaler) g.step.sub_(scaler->found_inf().view({}));
+    }
+  }
+
+  void capture(const Batch& batch) {
+    for (const auto& [name, tensor] : batch.tensors) inputs.emplace(name, tensor.clone());
+    batch_size = batch.size;
+    const Batch captured{inputs, batch.size};
+    // The backward inside the capture allocates the gradients from the graph's memory, where
+    // every replay writes them.
+    for (at::Tensor& p : params) p.mutable_grad() = at::Tensor();
+    const auto current = at::cuda::getCurrentCUDAStream(device.index());
+    const auto side = at::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
+    at::cuda::CUDAEvent ready, done;
+    ready.record(current);
+    ready.block(side);
+    {
+      const c10::cuda::CUDAStreamGuard guard(side);
+      graph = std::make_unique<at::cuda::CUDAGraph>();
+      graph->capture_begin();
+      try {
+        {
+          AutocastGuard autocast(device.type(), precision, /*cache=*/false);
+          result = task.step(captured);
+        }
+        (scaler ? scaler->scale(result.loss) : result.loss).backward();
+        if (scaler) scaler->unscale(params);
+        if (clip_grad > 0) clip_grad_norm(params, clip_grad);
+        step_optimizer();
+        if (scaler) scaler->update();
+      } catch (const std::exception& e) {
+        SPARSESCOPE_FAIL("--cuda-graph: the training step could not be captured as a CUDA graph (it must launch "
+                         "device work only, with no host reads of device values or host-to-device copies): ",
+                         e.what());
+      }
+      graph->capture_end();
+    }
+    done.record(side);
+    done.block(current);
+  }
+};
+
+GraphedStep::GraphedStep(TrainTask& task, std::vector<at::Tensor> params, torch::optim::AdamW& adamw,
+                         GradScaler* scaler, double clip_grad, Precision precision, at::Device device)
+    : s_(new State{task, std::move(params), adamw, scaler, clip_grad, precision, device, {}, {}, 0, {}, nullptr}) {
+  SPARSESCOPE_CHECK(device.is_cuda(), "--cuda-graph: needs a CUDA device, not ", device);
+  auto& state = adamw.state();
+  for (auto& group : adamw.param_groups()) {
+    const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    State::Group g;
+    g.beta1 = std::get<0>(o.betas());
+    g.beta2 = std::get<1>(o.betas());
+    g.weight_decay = o.weight_decay();
+    g.eps = o.eps();
+    int64_t count = -1;
+    for (const at::Tensor& p : group.params()) {
+      const auto it = state.find(p.unsafeGetTensorImpl());
+      SPARSESCOPE_CHECK(it != state.end() && p.grad().defined(), "--cuda-graph: a trained parameter ",
+                        p.sizes(), " has no optimizer state or gradient after the eager steps");
+      const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+      SPARSESCOPE_CHECK(count < 0 || s.step() == count, "--cuda-graph: the parameters of an optimizer group ",
+                        "have taken different numbers of steps (", count, " and ", s.step(), ")");
+      count = s.step();
+      g.params.push_back(p);
+      g.exp_avgs.push_back(s.exp_avg());
+      g.exp_avg_sqs.push_back(s.exp_avg_sq());
+    }
+    if (g.params.empty()) continue;
+    const auto options = at::TensorOptions().dtype(at::kFloat).device(device);
+    g.step = at::full({}, static_cast<double>(count), options);
+    g.lr = at::zeros({}, options);
+    s_->groups.push_back(std::move(g));
+  }
+}
+
+GraphedStep::~GraphedStep() = default;
+
+StepResult GraphedStep::run(const Batch& batch, const std::vector<double>& lrs) {
+  State& s = *s_;
+  SPARSESCOPE_CHECK(lrs.size() == s.groups.size(), "--cuda-graph: ", lrs.size(), " learning rates for ",
+                    s.groups.size(), " optimizer groups");
+  for (size_t g = 0; g < lrs.size(); ++g) s.groups[g].lr.fill_(lrs[g]);
+  if (!s.graph) {
+    s.capture(batch);
+  } else {
+    SPARSESCOPE_CHECK(batch.size == s.batch_size && batch.tensors.size() == s.inputs.size(),
+                      "--cuda-graph: a batch of another size or other tensors than the captured one");
+    for (const auto& [name, tensor] : batch.tensors) {
+      at::Tensor& input = s.inputs.at(name);
+      SPARSESCOPE_CHECK(input.sizes() == tensor.sizes() && input.scalar_type() == tensor.scalar_type(),
+                        "--cuda-graph: batch tensor '", name, "' is ", tensor.scalar_type(), " ", tensor.sizes(),
+                        ", the captured one ", input.scalar_type(), " ", input.sizes());
+      input.copy_(tensor, /*non_blocking=*/true);
+    }
+  }
+  s.graph->replay();
+  return s.result;
+}
+
+void GraphedStep::sync_optimizer_state() {
+  auto& state = s_->adamw.state();
+  for (const State::Group& g : s_->groups) {
+    const auto count = static_cast<int64_t>(std::llround(g.step.item<double>()));
+    for (const at::Tensor& p : g.params) {
+      static_cast<torch::optim::AdamWParamState&>(*state.at(p.unsafeGetTensorImpl())).step(count);
+    }
+  }
+}
+
+#else
+
+struct GraphedStep::State {};
+
+GraphedStep::GraphedStep(TrainTask&, std::vector<at::Tensor>, torch::optim::AdamW&, GradScaler*, double, Precision,
+                         at::Device) {
+  SPARSESCOPE_FAIL("--cuda-graph: this build of sparsescope has no CUDA");
+}
+GraphedStep::~GraphedStep() = default;
+StepResult GraphedStep::run(const Batch&, const std::vector<double>&) { return {}; }
+void GraphedStep::sync_optimizer_state() {}
+
+#endif
+
+}  // namespace sparsescope::vision::detail
