@@ -19,11 +19,12 @@
 #   vit        bench/vit.sh BUILD PYTHON OUT/vit, when that script exists
 #   sass       per-kernel instruction counts from cuobjdump, and ptxas's resource report
 #   train-sr   a chunk of DLGSANet training (scripts/gpu/train_sr.sh; SR_TRAIN, SR_EVAL, SR_MODEL,
-#              SR_BUDGET, SR_EPOCHS; data by default in .data/sr/{train,Set5}, made by
+#              SR_BUDGET, SR_EPOCHS, SR_CUDA_GRAPH; data by default in .data/sr/{train,Set5}, made by
 #              scripts/gpu/prepare_sr_data.sh) into OUT/sr
 #   train-mae  MAE or MAE-LUT pretraining and fine-tuning in one call (scripts/gpu/train_mae.sh;
-#              MAE_TASK, MAE_PRE_BUDGET, MAE_FT_BUDGET, MAE_LP_BUDGET, MAE_SEED; MAE_DATA, by default .data/cifar10.tar.gz
-#              made by scripts/gpu/prepare_mae_data.sh, unpacked) into OUT/mae-run
+#              MAE_TASK, MAE_PRE_BUDGET, MAE_FT_BUDGET, MAE_LP_BUDGET, MAE_SEED, MAE_CUDA_GRAPH;
+#              MAE_DATA, by default .data/cifar10.tar.gz made by scripts/gpu/prepare_mae_data.sh,
+#              unpacked) into OUT/mae-run
 #   train-clip a chunk of CLIP pretraining (scripts/gpu/train_clip.sh; CLIP_DATA, CLIP_MODEL,
 #              CLIP_BUDGET, CLIP_EPOCHS; data by default in .data/clip, made by
 #              scripts/gpu/prepare_clip_data.py) into OUT/clip

@@ -13,6 +13,7 @@
 #   TASK       mae or mae-lut; PRE_BUDGET, FT_BUDGET and LP_BUDGET seconds (default 240, 200, 60);
 #              SEED (0)
 # Pretraining and fine-tuning profile 3 steps (--profile-steps): where their time goes is in train.log.
+# MAE_CUDA_GRAPH=1 pretrains with --cuda-graph.
 # MAE_DEVICE=cpu runs it on the CPU (a smoke test of the script).
 set -uo pipefail
 if [ $# -lt 4 ]; then sed -n '2,17p' "$0"; exit 2; fi
@@ -26,6 +27,8 @@ mkdir -p "$out"
 tr="$build/bin/sparsescope-train"
 device=${MAE_DEVICE:-cuda} fast=(--amp bf16 --tf32)
 [ "$device" = cpu ] && fast=()
+graph=()  # MAE_CUDA_GRAPH=1: pretraining replays its step as a CUDA graph (--cuda-graph)
+[ "${MAE_CUDA_GRAPH:-0}" = 1 ] && [ "$device" != cpu ] && graph=(--cuda-graph)
 work=$(mktemp -d)
 status=0
 
@@ -34,7 +37,8 @@ status=0
 # The k-NN of every epoch would encode the 50,000 training images again: once at the end instead.
 "$tr" train --task "$task" --model "$model" --dataset "$data/train" --eval-dataset "$data/test" \
   --epochs 1000 --time-budget "$pre_budget" --batch 512 --lr 3e-4 --min-lr 0 --warmup-epochs 5 \
-  --weight-decay 0.05 --knn-k 0 --device "$device" "${fast[@]}" --seed "$seed" --save-dtype fp16 --profile-steps 3 --out "$work/pre" \
+  --weight-decay 0.05 --knn-k 0 --device "$device" "${fast[@]}" "${graph[@]}" --seed "$seed" --save-dtype fp16 \
+  --profile-steps 3 --out "$work/pre" \
   >>"$out/train.log" 2>&1 || status=1
 if [ -f "$work/pre/model.safetensors" ]; then
   cp "$work/pre/log.json" "$out/pre_log.json"

@@ -11,8 +11,9 @@
 #   TRAIN_DIR  HR photos (LR made by MATLAB's bicubic); EVAL_DIR a benchmark set (Set5 as shipped)
 #   MODEL      default dlgsanet_light_x4; BUDGET seconds of this chunk (default 420); EPOCHS the whole
 #              run's epochs (default 60, each 20 passes over TRAIN_DIR in 192-pixel HR patches)
+# SR_CUDA_GRAPH=1 trains with --cuda-graph (the step replayed as one CUDA graph).
 set -uo pipefail
-if [ $# -lt 4 ]; then sed -n '2,13p' "$0"; exit 2; fi
+if [ $# -lt 4 ]; then sed -n '2,14p' "$0"; exit 2; fi
 build=$1 out=$2 train=$3 eval=$4 model=${5:-dlgsanet_light_x4} budget=${6:-420} epochs=${7:-60}
 mkdir -p "$out"
 tr="$build/bin/sparsescope-train"
@@ -20,11 +21,13 @@ tr="$build/bin/sparsescope-train"
 run="$out/run"
 resume=()
 [ -f "$run/checkpoint.safetensors" ] && resume=(--resume)
+graph=()
+[ "${SR_CUDA_GRAPH:-0}" = 1 ] && graph=(--cuda-graph)
 # The official options (options/DLGSANet_SISR/train_*.yml) are the task's defaults: Adam 5e-4 with
 # betas (0.9, 0.99), no decay, L1, EMA 0.999, gt_size 192, flips and transposes, halvings at 50, 80,
 # 90 and 95 % of the run. Here: batch 16 on one GPU (8 per GPU there), TF32 matmuls.
 "$tr" train --task sr --model "$model" --dataset "$train" --eval-dataset "$eval" --repeat 20 --batch 16 \
-  --epochs "$epochs" --stop-after-seconds "$budget" --device cuda --tf32 --seed 0 --out "$run" "${resume[@]}" --json \
+  --epochs "$epochs" --stop-after-seconds "$budget" --device cuda --tf32 "${graph[@]}" --seed 0 --out "$run" "${resume[@]}" --json \
   >"$out/train.json" 2>>"$out/train.log"
 status=$?
 rm -f "$run/.sparsescope.lock"  # released with the trainer; one file fewer to send back
