@@ -12,8 +12,9 @@
 #   bench      bench/attention.py, the full table (bench-quick: N <= 16k, fewer densities)
 #   bench-dlgsanet  bench/dlgsanet.py: DLGSANet's dynamic convolution, fused against the official CuPy
 #              kernel (.data/official/dlgsanet, made by scripts/gpu/prepare_official.sh), unfold and
-#              shifts; with the official code also bench/dlgsanet_model.sh, the whole model against it,
-#              and bench/dlgsanet_share.py, SparseGSA's attention core's share of the model's time
+#              shifts; with the official code also bench/dlgsanet_model.sh, the whole model against it
+#              (its trainer rows need sparsescope-train among SPARSESCOPE_GPU_TARGETS), and
+#              bench/dlgsanet_share.py, SparseGSA's attention core's share of the model's time
 #   bench-mae  bench/mae.sh: MAE and MAE-LUT pretraining images/s against the official code (its
 #              copy made by scripts/gpu/prepare_official.sh, carried in .data/official; MAE_BATCH) into OUT/mae
 #   vit        bench/vit.sh BUILD PYTHON OUT/vit, when that script exists

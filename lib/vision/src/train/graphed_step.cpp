@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -48,6 +49,7 @@ struct GraphedStep::State {
   // advance on the device, and fall back where the scaler found inf/NaN (the step is skipped).
   void step_optimizer() {
     for (Group& g : groups) {
+      if (g.params.empty()) continue;
       std::vector<at::Tensor> grads;
       for (const at::Tensor& p : g.params) grads.push_back(p.grad());
       g.step.add_(1);
@@ -123,9 +125,8 @@ GraphedStep::GraphedStep(TrainTask& task, std::vector<at::Tensor> params, torch:
       g.exp_avgs.push_back(s.exp_avg());
       g.exp_avg_sqs.push_back(s.exp_avg_sq());
     }
-    if (g.params.empty()) continue;
     const auto options = at::TensorOptions().dtype(at::kFloat).device(device);
-    g.step = at::full({}, static_cast<double>(count), options);
+    g.step = at::full({}, static_cast<double>(std::max<int64_t>(count, 0)), options);
     g.lr = at::zeros({}, options);
     s_->groups.push_back(std::move(g));
   }
