@@ -13,7 +13,7 @@
 #   TASK       mae or mae-lut; PRE_BUDGET, FT_BUDGET and LP_BUDGET seconds (default 240, 200, 60);
 #              SEED (0)
 # Pretraining and fine-tuning profile 3 steps (--profile-steps): where their time goes is in train.log.
-# MAE_CUDA_GRAPH=1 pretrains with --cuda-graph.
+# MAE_CUDA_GRAPH=1 pretrains and fine-tunes with --cuda-graph.
 # MAE_DEVICE=cpu runs it on the CPU (a smoke test of the script).
 set -uo pipefail
 if [ $# -lt 4 ]; then sed -n '2,17p' "$0"; exit 2; fi
@@ -27,7 +27,7 @@ mkdir -p "$out"
 tr="$build/bin/sparsescope-train"
 device=${MAE_DEVICE:-cuda} fast=(--amp bf16 --tf32)
 [ "$device" = cpu ] && fast=()
-graph=()  # MAE_CUDA_GRAPH=1: pretraining replays its step as a CUDA graph (--cuda-graph)
+graph=()  # MAE_CUDA_GRAPH=1: pretraining and fine-tuning replay their step as a CUDA graph
 [ "${MAE_CUDA_GRAPH:-0}" = 1 ] && [ "$device" != cpu ] && graph=(--cuda-graph)
 work=$(mktemp -d)
 status=0
@@ -56,7 +56,7 @@ if [ -f "$work/pre/model.safetensors" ]; then
   # cutmix, label smoothing) at batch 512, lr = blr 5e-4 x 512 / 256.
   "$tr" train --task mae-finetune --pretrained "$work/pre/model.safetensors" --dataset "$data/train" \
     --eval-dataset "$data/test" --epochs 400 --time-budget "$ft_budget" --batch 512 --lr 1e-3 \
-    --warmup-epochs 5 --warmup-lr 0 --min-lr 1e-6 --weight-decay 0.05 --device "$device" "${fast[@]}" \
+    --warmup-epochs 5 --warmup-lr 0 --min-lr 1e-6 --weight-decay 0.05 --device "$device" "${fast[@]}" "${graph[@]}" \
     --seed "$seed" --save-dtype fp16 --profile-steps 3 --out "$work/ft" >>"$out/train.log" 2>&1 || status=1
   [ -f "$work/ft/model.safetensors" ] && cp "$work/ft/model.safetensors" "$out/ft_model.safetensors" &&
     cp "$work/ft/log.json" "$out/ft_log.json"

@@ -128,6 +128,7 @@ class MaeFinetuneTask : public TrainTask {
   }
   const BatchSource& data() const override { return data_; }
 
+  bool graph_safe() const override { return true; }  // the batch brings its stochastic-depth draws
   StepResult step(const Batch& batch) override {
     if (batch.tensors.count("drop_path")) model_->set_drop_path(batch.at("drop_path"));
     const at::Tensor logits = model_->forward(batch.at("images"));
