@@ -87,9 +87,13 @@ __device__ __forceinline__ void load_tiles(const DynamicConvShape& s, const Plac
   __syncthreads();
 }
 
-template <typename T, int K>
-__global__ void __launch_bounds__(kThreads, K <= 7 ? 2 : 1) fwd_kernel(DynamicConvShape s, const T* __restrict__ x,
-                                                          const T* __restrict__ weight, T* __restrict__ out) {
+// The forward, out[c, h, w] = sum_{i, j} weight[g, i, j, h, w] src[c, h + i - R, w + j - R], and
+// (kTransposed) the gradient of the input, whose taps are those of the output pixels that read this
+// one, mirrored: grad_x[c, h, w] = sum_{i, j} weight[g, i, j, h + R - i, w + R - j]
+// grad_out[c, h + R - i, w + R - j]. Both sum a pixel's registered taps against a tile.
+template <typename T, int K, bool kTransposed>
+__global__ void __launch_bounds__(kThreads, K <= 7 ? 2 : 1)
+    conv_kernel(DynamicConvShape s, const T* __restrict__ src, const T* __restrict__ weight, T* __restrict__ dst) {
   constexpr int R = K / 2;
   __shared__ Tiles<R> tiles;
   const int64_t plane = int64_t(s.height) * s.width;
@@ -98,13 +102,24 @@ __global__ void __launch_bounds__(kThreads, K <= 7 ? 2 : 1) fwd_kernel(DynamicCo
     const Place p = place_of(s, bg);
     const int at = p.h * s.width + p.w;
     float taps[K * K];
-    const T* wp = weight + bg * (K * K) * plane + at;
+    const T* wp = weight + bg * (K * K) * plane;
 #pragma unroll
-    for (int t = 0; t < K * K; ++t) taps[t] = p.inside ? to_float(wp[t * plane]) : 0.f;
+    for (int i = 0; i < K; ++i) {
+#pragma unroll
+      for (int j = 0; j < K; ++j) {
+        if (kTransposed) {
+          const int ho = p.h + R - i, wo = p.w + R - j;
+          const bool read = p.inside && ho >= 0 && ho < s.height && wo >= 0 && wo < s.width;
+          taps[(K - 1 - i) * K + K - 1 - j] = read ? to_float(wp[(i * K + j) * plane + ho * s.width + wo]) : 0.f;
+        } else {
+          taps[i * K + j] = p.inside ? to_float(wp[(i * K + j) * plane + at]) : 0.f;
+        }
+      }
+    }
     for (int c0 = 0; c0 < per_group; c0 += kChunk) {
       const int count = min(kChunk, per_group - c0);
       const int64_t first = (int64_t(p.b) * s.channels + p.g * per_group + c0) * plane;
-      load_tiles<T, R>(s, p, x + first, plane, count, tiles);
+      load_tiles<T, R>(s, p, src + first, plane, count, tiles);
       for (int n = 0; n < count; ++n) {
         float acc = 0.f;
 #pragma unroll
@@ -112,48 +127,7 @@ __global__ void __launch_bounds__(kThreads, K <= 7 ? 2 : 1) fwd_kernel(DynamicCo
 #pragma unroll
           for (int j = 0; j < K; ++j) acc += taps[i * K + j] * tiles[n][threadIdx.y + i][threadIdx.x + j];
         }
-        if (p.inside) out[first + n * plane + at] = from_float<T>(acc);
-      }
-    }
-  }
-}
-
-// grad_x[c, h, w] = sum_{i, j} grad_out[c, h + R - i, w + R - j] weight[g, i, j, h + R - i, w + R - j]
-template <typename T, int K>
-__global__ void __launch_bounds__(kThreads, K <= 7 ? 2 : 1) grad_input_kernel(DynamicConvShape s, const T* __restrict__ grad_out,
-                                                                 const T* __restrict__ weight, T* __restrict__ grad_x) {
-  constexpr int R = K / 2;
-  __shared__ Tiles<R> tiles;
-  const int64_t plane = int64_t(s.height) * s.width;
-  const int per_group = s.channels / s.groups;
-  for (int bg = blockIdx.z; bg < s.batch * s.groups; bg += gridDim.z) {
-    const Place p = place_of(s, bg);
-    const int at = p.h * s.width + p.w;
-    float taps[K * K];  // the taps of the output pixels that read this one
-    const T* wp = weight + bg * (K * K) * plane;
-#pragma unroll
-    for (int i = 0; i < K; ++i) {
-#pragma unroll
-      for (int j = 0; j < K; ++j) {
-        const int ho = p.h + R - i, wo = p.w + R - j;
-        const bool read = p.inside && ho >= 0 && ho < s.height && wo >= 0 && wo < s.width;
-        taps[i * K + j] = read ? to_float(wp[(i * K + j) * plane + ho * s.width + wo]) : 0.f;
-      }
-    }
-    for (int c0 = 0; c0 < per_group; c0 += kChunk) {
-      const int count = min(kChunk, per_group - c0);
-      const int64_t first = (int64_t(p.b) * s.channels + p.g * per_group + c0) * plane;
-      load_tiles<T, R>(s, p, grad_out + first, plane, count, tiles);
-      for (int n = 0; n < count; ++n) {
-        float acc = 0.f;
-#pragma unroll
-        for (int i = 0; i < K; ++i) {
-#pragma unroll
-          for (int j = 0; j < K; ++j) {
-            acc += taps[i * K + j] * tiles[n][threadIdx.y + 2 * R - i][threadIdx.x + 2 * R - j];
-          }
-        }
-        if (p.inside) grad_x[first + n * plane + at] = from_float<T>(acc);
+        if (p.inside) dst[first + n * plane + at] = from_float<T>(acc);
       }
     }
   }
@@ -161,8 +135,9 @@ __global__ void __launch_bounds__(kThreads, K <= 7 ? 2 : 1) grad_input_kernel(Dy
 
 // grad_weight[g, i, j, h, w] = sum_{c in g} grad_out[c, h, w] x[c, h + i - R, w + j - R]
 template <typename T, int K>
-__global__ void __launch_bounds__(kThreads, K <= 7 ? 2 : 1) grad_weight_kernel(DynamicConvShape s, const T* __restrict__ grad_out,
-                                                                  const T* __restrict__ x, T* __restrict__ grad_weight) {
+__global__ void __launch_bounds__(kThreads, K <= 7 ? 2 : 1)
+    grad_weight_kernel(DynamicConvShape s, const T* __restrict__ grad_out, const T* __restrict__ x,
+                       T* __restrict__ grad_weight) {
   constexpr int R = K / 2;
   __shared__ Tiles<R> tiles;
   const int64_t plane = int64_t(s.height) * s.width;
@@ -226,7 +201,7 @@ template <typename T>
 void dynamic_conv_fwd(const DynamicConvShape& s, const T* x, const T* weight, T* out, cudaStream_t stream) {
   if (s.batch * s.channels * s.height * s.width == 0) return;
   with_kernel_size(s.kernel, [&](auto k) {
-    fwd_kernel<T, decltype(k)::value><<<grid_of(s), dim3(kTileW, kTileH), 0, stream>>>(s, x, weight, out);
+    conv_kernel<T, decltype(k)::value, false><<<grid_of(s), dim3(kTileW, kTileH), 0, stream>>>(s, x, weight, out);
   });
 }
 
@@ -234,7 +209,8 @@ template <typename T>
 void dynamic_conv_grad_input(const DynamicConvShape& s, const T* grad_out, const T* weight, T* grad_x, cudaStream_t stream) {
   if (s.batch * s.channels * s.height * s.width == 0) return;
   with_kernel_size(s.kernel, [&](auto k) {
-    grad_input_kernel<T, decltype(k)::value><<<grid_of(s), dim3(kTileW, kTileH), 0, stream>>>(s, grad_out, weight, grad_x);
+    conv_kernel<T, decltype(k)::value, true><<<grid_of(s), dim3(kTileW, kTileH), 0, stream>>>(s, grad_out, weight,
+                                                                                           grad_x);
   });
 }
 
