@@ -25,9 +25,10 @@ class Pairs : public sv::BatchSource {
   int64_t size() const override { return x_.size(0); }
   std::string source() const override { return "pairs"; }
   sv::Batch batch(const at::Tensor& index, at::Generator* gen) const override {
-    at::Tensor x = x_.index_select(0, index);
+    const at::Tensor picked = index.to(x_.device());
+    at::Tensor x = x_.index_select(0, picked);
     if (gen) x = x + 0.01 * at::randn(x.sizes(), *gen).to(x.device());  // augmentation from the epoch's generator
-    return {{{"x", x}, {"y", y_.index_select(0, index)}}, index.size(0)};
+    return {{{"x", x}, {"y", y_.index_select(0, picked)}}, index.size(0)};
   }
 
  private:
@@ -66,7 +67,7 @@ class Regression : public sv::TrainTask {
   }
   sv::Metrics evaluate(const sv::TrainRecipe&) override {
     c10::NoGradGuard no_grad;
-    const at::Tensor x = at::arange(held_out_.size(), at::TensorOptions(at::kLong).device(model_->weight.device()));
+    const at::Tensor x = at::arange(held_out_.size(), at::kLong);
     const sv::Batch b = held_out_.batch(x, nullptr);
     return {{"mse", (model_->forward(b.at("x")) - b.at("y")).square().mean().item<double>()}};
   }

@@ -45,13 +45,14 @@ class SrPatches : public BatchSource {
   // paired_random_crop, then augment(hflip, rotation): five uniforms per example from `gen`
   // (top, left, hflip, vflip, transpose); without `gen` the centre crop.
   Batch batch(const at::Tensor& index, at::Generator* gen) const override {
-    const at::Tensor items = index.to(at::kCPU);
+    const at::Tensor items = index.to(at::kCPU).contiguous();  // on the host already: no wait for the device
+    const auto item = items.accessor<int64_t, 1>();
     const int64_t count = items.size(0);
     const at::Tensor u = gen ? at::rand({count, 5}, *gen, at::kDouble) : at::full({count, 5}, 0.5, at::kDouble);
     const auto draw = u.accessor<double, 2>();
     std::vector<at::Tensor> lrs, hrs;
     for (int64_t i = 0; i < count; ++i) {
-      const auto k = static_cast<size_t>(items[i].item<int64_t>() % static_cast<int64_t>(lr_.size()));
+      const auto k = static_cast<size_t>(item[i] % static_cast<int64_t>(lr_.size()));
       const at::Tensor& lr = lr_[k];
       const int64_t spare_h = lr.size(1) - patch_, spare_w = lr.size(2) - patch_;
       const int64_t top = std::min(spare_h, static_cast<int64_t>(draw[i][0] * static_cast<double>(spare_h + 1)));

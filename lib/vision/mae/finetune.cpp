@@ -55,8 +55,9 @@ class FinetuneImages : public BatchSource {
   std::string source() const override { return source_; }
 
   Batch batch(const at::Tensor& index, at::Generator* gen) const override {
-    at::Tensor x = images_.index_select(0, index).to(at::kFloat).div_(255);
-    const at::Tensor labels = labels_.index_select(0, index);
+    const at::Tensor picked = index.to(images_.device(), at::kLong, /*non_blocking=*/true);
+    at::Tensor x = images_.index_select(0, picked).to(at::kFloat).div_(255);
+    const at::Tensor labels = labels_.index_select(0, picked);
     if (gen) x = augment_geometry(x, augment_, *gen);
     if (gen && rand_augment_) x = vision::rand_augment(x, *rand_augment_, *gen);
     x = (x - mean_) / std_;

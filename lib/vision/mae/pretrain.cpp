@@ -54,7 +54,8 @@ class MaskedImages : public BatchSource {
   std::string source() const override { return source_; }
 
   Batch batch(const at::Tensor& index, at::Generator* gen) const override {
-    const at::Tensor x = images_.index_select(0, index).to(at::kFloat).div_(255);
+    const at::Tensor x =
+        images_.index_select(0, index.to(images_.device(), at::kLong, /*non_blocking=*/true)).to(at::kFloat).div_(255);
     Batch b{{}, index.size(0)};
     if (gen && two_views_) {
       const auto [view1, view2] = detail::lut_views(x, *gen);
@@ -132,7 +133,7 @@ class MaePretrainTask : public TrainTask {
     double sum = 0;
     for (int64_t begin = 0; begin < held_out.size(); begin += recipe.eval_batch) {
       const int64_t count = std::min(recipe.eval_batch, held_out.size() - begin);
-      const Batch b = held_out.batch(at::arange(begin, begin + count, at::kLong).to(device), nullptr);
+      const Batch b = held_out.batch(at::arange(begin, begin + count, at::kLong), nullptr);
       const at::Tensor noise = at::rand({count, config_.num_patches()}, gen).to(device);
       sum += model_->forward(b.at("images"), noise, mask_ratio_).loss.item<double>() * static_cast<double>(count);
     }
@@ -153,7 +154,7 @@ class MaePretrainTask : public TrainTask {
     std::vector<at::Tensor> out;
     for (int64_t begin = 0; begin < data.size(); begin += batch) {
       const int64_t count = std::min(batch, data.size() - begin);
-      const Batch b = data.batch(at::arange(begin, begin + count, at::kLong).to(device), nullptr);
+      const Batch b = data.batch(at::arange(begin, begin + count, at::kLong), nullptr);
       out.push_back(model_->forward_encoder(b.at("images"), {}).select(1, 0).to(at::kFloat).cpu());
     }
     return at::cat(out);

@@ -31,11 +31,12 @@ class ImageBatches : public BatchSource {
   std::string source() const override { return source_; }
 
   Batch batch(const at::Tensor& index, at::Generator* gen) const override {
-    at::Tensor x = images_.index_select(0, index).to(at::kFloat).div_(255);  // uint8 [N, C, S, S] on the device
+    const at::Tensor picked = index.to(images_.device(), at::kLong, /*non_blocking=*/true);
+    at::Tensor x = images_.index_select(0, picked).to(at::kFloat).div_(255);  // uint8 [N, C, S, S] on the device
     if (gen) x = augment_geometry(x, augment_, *gen);
     x = normalize_unit_pixels(x, norm_);
     if (gen && augment_.erase_prob > 0) x = random_erase(x, augment_.erase_prob, *gen);
-    return {{{"images", x}, {"labels", labels_.index_select(0, index)}}, index.size(0)};
+    return {{{"images", x}, {"labels", labels_.index_select(0, picked)}}, index.size(0)};
   }
 
  private:

@@ -355,7 +355,8 @@ TrainResult train(TrainTask& task, const TrainRecipe& o, const TrainCallbacks& c
   for (int64_t epoch = start_epoch; epoch < result.planned_epochs; ++epoch) {
     const auto epoch_start = Clock::now();
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(epoch_seed(o.seed, epoch));
-    const at::Tensor order = at::randperm(n, gen, at::kLong).to(device);
+    at::Tensor order = at::randperm(n, gen, at::kLong);  // on the host: sources that pick on the host
+    if (device.is_cuda()) order = order.pin_memory();      // (SR's crops) need not wait for the device
     if (cb.on_epoch_start) cb.on_epoch_start(epoch + 1, steps);
     at::Tensor loss_sum = at::zeros({}, sum_options);
     std::map<std::string, at::Tensor> sums;
