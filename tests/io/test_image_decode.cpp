@@ -178,6 +178,15 @@ TEST(ImageDecode, TruncatedFilesFail) {
       expect_error([&] { sv::decode_image(bytes.data(), cut, name); }, {std::string("image '") + name + "'"});
     }
   }
+  // A PNG chunk that claims more bytes than the file holds is refused before stb sizes a buffer by
+  // it (fuzz/fuzz_image found an IDAT of a few bytes claiming 2^30 make stb allocate 2 GB).
+  auto png = read_bytes(kImages / "inputs" / "chelsea_200x133.png");
+  const std::string idat = "IDAT";
+  const auto at = std::search(png.begin(), png.end(), idat.begin(), idat.end());
+  ASSERT_NE(at, png.end());
+  at[-4] = 0x40, at[-3] = at[-2] = at[-1] = 0;  // its length: 2^30
+  expect_error([&] { sv::decode_image(png.data(), png.size(), "huge.png"); },
+               {"image 'huge.png'", "truncated PNG", "chunk 'IDAT' of 1073741824 bytes runs past the end"});
   // PIL requires a JPEG's end-of-image marker, and so do we.
   const auto jpg = read_bytes(kImages / "inputs" / "astronaut_q90.jpg");
   expect_error([&] { sv::decode_image(jpg.data(), jpg.size() - 2, "cut.jpg"); }, {"truncated JPEG"});

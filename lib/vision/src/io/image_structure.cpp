@@ -1,9 +1,10 @@
 // Structural checks made before decoding, for two reasons:
 // - Truncation: stb pads a truncated JPEG scan, GIF frame or BMP pixel array with zeros and reports
 //   success; PIL raises "image file is truncated". These checks restore PIL's verdict.
-// - Memory safety: stb_image 2.27 (Debian 12) reads uninitialised Huffman tables when a JPEG scan
-//   names a table that no DHT segment defined, and overruns its symbol arrays when a table has more
-//   than 256 symbols; the wild reads crash (found by fuzz/fuzz_image). As libjpeg-turbo (PIL's
+// - Memory safety: stb_image 2.27 (Debian 12) allocates what a PNG chunk's length claims before
+//   reading it (check_png); it reads uninitialised Huffman tables when a JPEG scan names a table
+//   that no DHT segment defined, and overruns its symbol arrays when a table has more than 256
+//   symbols; the wild reads crash (all found by fuzz/fuzz_image). As libjpeg-turbo (PIL's
 //   decoder) does, missing tables 0 and 1 become the standard tables (Motion-JPEG frames omit
 //   them) and missing tables 2 and 3 are refused, as are oversized tables ("Bogus Huffman table
 //   definition"). stb also computes pixels from uninitialised memory when a component's
@@ -14,6 +15,7 @@
 #include "image_structure.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
@@ -29,6 +31,9 @@ std::uint32_t le32(const std::uint8_t* p) {
   return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 | std::uint32_t(p[3]) << 24;
 }
 std::uint32_t le16(const std::uint8_t* p) { return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8; }
+std::uint32_t be32(const std::uint8_t* p) {
+  return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | std::uint32_t(p[3]);
+}
 
 StructureProblem truncated(std::string reason) { return {StructureProblem::Truncated, std::move(reason)}; }
 StructureProblem corrupt(std::string reason) { return {StructureProblem::Corrupt, std::move(reason)}; }
@@ -173,6 +178,26 @@ StructureProblem check_jpeg(const std::uint8_t* data, std::size_t size) {
   return pass();
 }
 
+// Follows the chunk lengths up to IEND. stb_image 2.27 grows its IDAT buffer to a chunk's declared
+// length (up to 2^30, rounded up to a power of two) before reading the chunk, so a few bytes that
+// claim a huge IDAT made it allocate 2 GB (found by fuzz/fuzz_image); a chunk longer than what
+// remains of the file is refused first, as PIL's "Truncated File Read". The PNG limit on a chunk is
+// 2^31 - 1 bytes.
+StructureProblem check_png(const std::uint8_t* data, std::size_t size) {
+  for (std::size_t pos = 8; pos + 8 <= size;) {
+    const std::uint32_t length = be32(data + pos);
+    std::string type(reinterpret_cast<const char*>(data + pos + 4), 4);
+    for (char& c : type) c = std::isalpha(static_cast<unsigned char>(c)) ? c : '?';
+    if (length > 0x7fffffffu) return corrupt("chunk of " + std::to_string(length) + " bytes (at most 2^31 - 1)");
+    if (std::uint64_t(length) + 12 > size - pos) {
+      return truncated("chunk '" + type + "' of " + std::to_string(length) + " bytes runs past the end of the file");
+    }
+    if (type == "IEND") break;
+    pos += std::size_t(length) + 12;
+  }
+  return {};
+}
+
 // Walks to the end of the first frame's LZW data: a sub-block chain ended by a 0-length block.
 StructureProblem check_gif(const std::uint8_t* data, std::size_t size) {
   if (size < 13) return {};
@@ -266,16 +291,13 @@ StructureProblem check_structure(ImageFormat format, const std::uint8_t* data, s
     case ImageFormat::Jpeg: return check_jpeg(data, size);
     case ImageFormat::Gif: return check_gif(data, size);
     case ImageFormat::Bmp: return check_bmp(data, size);
-    case ImageFormat::Png: return {};
+    case ImageFormat::Png: return check_png(data, size);
   }
   return {};
 }
 
 bool header_size(ImageFormat format, const std::uint8_t* data, std::size_t size, std::int64_t& width,
                  std::int64_t& height) {
-  auto be32 = [](const std::uint8_t* p) {
-    return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | std::uint32_t(p[3]);
-  };
   switch (format) {
     case ImageFormat::Png:  // signature (8), IHDR length and type (8), width, height
       if (size < 24 || std::memcmp(data + 12, "IHDR", 4) != 0) return false;
