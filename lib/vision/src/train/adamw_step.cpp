@@ -12,9 +12,20 @@
 
 namespace sparsescope::vision::detail {
 
+torch::optim::AdamWParamState& adamw_state(torch::optim::AdamW& optimizer, const at::Tensor& param) {
+  auto& slot = optimizer.state()[param.unsafeGetTensorImpl()];
+  if (!slot) {
+    auto fresh = std::make_unique<torch::optim::AdamWParamState>();
+    fresh->step(0);
+    fresh->exp_avg(at::zeros_like(param, at::MemoryFormat::Preserve));
+    fresh->exp_avg_sq(at::zeros_like(param, at::MemoryFormat::Preserve));
+    slot = std::move(fresh);
+  }
+  return static_cast<torch::optim::AdamWParamState&>(*slot);
+}
+
 void adamw_step(torch::optim::AdamW& optimizer) {
   c10::NoGradGuard no_grad;
-  auto& state = optimizer.state();
   for (auto& group : optimizer.param_groups()) {
     const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
     SPARSESCOPE_CHECK(!o.amsgrad(), "adamw_step: amsgrad is not supported");
@@ -22,15 +33,7 @@ void adamw_step(torch::optim::AdamW& optimizer) {
     std::map<int64_t, at::Tensor> step_values;  // one device scalar per distinct step count
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      auto& slot = state[p.unsafeGetTensorImpl()];
-      if (!slot) {
-        auto fresh = std::make_unique<torch::optim::AdamWParamState>();
-        fresh->step(0);
-        fresh->exp_avg(at::zeros_like(p, at::MemoryFormat::Preserve));
-        fresh->exp_avg_sq(at::zeros_like(p, at::MemoryFormat::Preserve));
-        slot = std::move(fresh);
-      }
-      auto& s = static_cast<torch::optim::AdamWParamState&>(*slot);
+      auto& s = adamw_state(optimizer, p);
       s.step(s.step() + 1);  // the kernel reads the count including this step, as torch.optim does
       auto it = step_values.find(s.step());
       if (it == step_values.end()) {

@@ -10,4 +10,8 @@ namespace sparsescope::vision::detail {
 /// Same update (decoupled weight decay, bias-corrected moments; amsgrad is not supported).
 void adamw_step(torch::optim::AdamW& optimizer);
 
+/// The AdamW state of `param`, made (step 0, zero moments) when it has none yet, as torch.optim's
+/// first step makes it.
+torch::optim::AdamWParamState& adamw_state(torch::optim::AdamW& optimizer, const at::Tensor& param);
+
 }  // namespace sparsescope::vision::detail

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "adamw_step.h"
 #include "autocast.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/train_optim.h"
@@ -104,7 +105,6 @@ GraphedStep::GraphedStep(TrainTask& task, std::vector<at::Tensor> params, torch:
                          GradScaler* scaler, double clip_grad, Precision precision, at::Device device)
     : s_(new State{task, std::move(params), adamw, scaler, clip_grad, precision, device, {}, {}, 0, {}, nullptr}) {
   SPARSESCOPE_CHECK(device.is_cuda(), "--cuda-graph: needs a CUDA device, not ", device);
-  auto& state = adamw.state();
   for (auto& group : adamw.param_groups()) {
     const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
     State::Group g;
@@ -114,10 +114,8 @@ GraphedStep::GraphedStep(TrainTask& task, std::vector<at::Tensor> params, torch:
     g.eps = o.eps();
     int64_t count = -1;
     for (const at::Tensor& p : group.params()) {
-      const auto it = state.find(p.unsafeGetTensorImpl());
-      SPARSESCOPE_CHECK(it != state.end() && p.grad().defined(), "--cuda-graph: a trained parameter ",
-                        p.sizes(), " has no optimizer state or gradient after the eager steps");
-      const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+      // Made here when every eager step was skipped (float16 gradients that overflowed).
+      const auto& s = adamw_state(adamw, p);
       SPARSESCOPE_CHECK(count < 0 || s.step() == count, "--cuda-graph: the parameters of an optimizer group ",
                         "have taken different numbers of steps (", count, " and ", s.step(), ")");
       count = s.step();
@@ -157,12 +155,9 @@ StepResult GraphedStep::run(const Batch& batch, const std::vector<double>& lrs) 
 }
 
 void GraphedStep::sync_optimizer_state() {
-  auto& state = s_->adamw.state();
   for (const State::Group& g : s_->groups) {
     const auto count = static_cast<int64_t>(std::llround(g.step.item<double>()));
-    for (const at::Tensor& p : g.params) {
-      static_cast<torch::optim::AdamWParamState&>(*state.at(p.unsafeGetTensorImpl())).step(count);
-    }
+    for (const at::Tensor& p : g.params) adamw_state(s_->adamw, p).step(count);
   }
 }
 
