@@ -36,7 +36,9 @@ rng = np.random.default_rng(0)
 for i in range(20):
     Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(os.path.join(sys.argv[1], f"{i:02d}.png"))
 PY
+[ -x "$build/bin/sparsescope-train" ] || echo "dlgsanet_model: no $build/bin/sparsescope-train, so no trainer rows"
 for config in light_x4 large_x4; do
+  [ -x "$build/bin/sparsescope-train" ] || break
   for graph in false true; do
     flags=()
     [ "$graph" = true ] && flags=(--cuda-graph)
