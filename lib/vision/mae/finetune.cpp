@@ -28,6 +28,7 @@
 #include "sparsescope/vision/train_optim.h"
 #include "sparsescope/vision/train_task.h"
 #include "sparsescope/vision/vit.h"
+#include "train/host_to_device.h"
 
 namespace sparsescope::vision {
 
@@ -55,7 +56,7 @@ class FinetuneImages : public BatchSource {
   std::string source() const override { return source_; }
 
   Batch batch(const at::Tensor& index, at::Generator* gen) const override {
-    const at::Tensor picked = index.to(images_.device(), at::kLong, /*non_blocking=*/true);
+    const at::Tensor picked = detail::to_device_async(index, images_.device());
     at::Tensor x = images_.index_select(0, picked).to(at::kFloat).div_(255);
     const at::Tensor labels = labels_.index_select(0, picked);
     if (gen) x = augment_geometry(x, augment_, *gen);

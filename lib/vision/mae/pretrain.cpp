@@ -54,8 +54,7 @@ class MaskedImages : public BatchSource {
   std::string source() const override { return source_; }
 
   Batch batch(const at::Tensor& index, at::Generator* gen) const override {
-    const at::Tensor x =
-        images_.index_select(0, index.to(images_.device(), at::kLong, /*non_blocking=*/true)).to(at::kFloat).div_(255);
+    const at::Tensor x = images_.index_select(0, detail::to_device_async(index, images_.device())).to(at::kFloat).div_(255);
     Batch b{{}, index.size(0)};
     if (gen && two_views_) {
       const auto [view1, view2] = detail::lut_views(x, *gen);

@@ -44,7 +44,7 @@ class PairBatches : public sv::BatchSource {
   int64_t size() const override { return ids_.size(0); }
   std::string source() const override { return source_; }
   sv::Batch batch(const at::Tensor& index, at::Generator* gen) const override {
-    const at::Tensor items = index.to(ids_.device(), at::kLong, /*non_blocking=*/true);
+    const at::Tensor items = index.to(ids_.device(), at::kLong, /*non_blocking=*/true);  // pinned by the loop
     at::Tensor pixels = images_.index_select(0, caption_image_.index_select(0, items)).to(at::kFloat).div_(255);
     if (gen) pixels = sv::augment_geometry(pixels, augment_, *gen);
     return {{{"images", sv::normalize_unit_pixels(pixels, transform_)}, {"ids", ids_.index_select(0, items)}},

@@ -56,7 +56,7 @@ class DclipBatches : public sv::BatchSource {
   int64_t size() const override { return static_cast<int64_t>(captions_of_.size()); }
   std::string source() const override { return source_; }
   sv::Batch batch(const at::Tensor& index, at::Generator* gen) const override {
-    const at::Tensor images = index.to(device_);
+    const at::Tensor images = index.to(device_, at::kLong, /*non_blocking=*/true);  // pinned by the loop
     const at::Tensor captions = detail::pick_captions(index, captions_of_, gen, device_);
     sv::Batch b;
     b.size = images.size(0);

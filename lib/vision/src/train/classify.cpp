@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "host_to_device.h"
 #include "init.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/evaluate.h"
@@ -31,7 +32,7 @@ class ImageBatches : public BatchSource {
   std::string source() const override { return source_; }
 
   Batch batch(const at::Tensor& index, at::Generator* gen) const override {
-    const at::Tensor picked = index.to(images_.device(), at::kLong, /*non_blocking=*/true);
+    const at::Tensor picked = detail::to_device_async(index, images_.device());
     at::Tensor x = images_.index_select(0, picked).to(at::kFloat).div_(255);  // uint8 [N, C, S, S] on the device
     if (gen) x = augment_geometry(x, augment_, *gen);
     x = normalize_unit_pixels(x, norm_);

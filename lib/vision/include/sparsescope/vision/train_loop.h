@@ -78,8 +78,8 @@ class BatchSource {
   virtual ~BatchSource() = default;
   virtual int64_t size() const = 0;
   virtual std::string source() const = 0;  ///< a folder, a dataset name
-  /// The examples `index` (int64 [B] on the CPU, pinned when training on a GPU so that
-  /// `index.to(device, at::kLong, true)` does not wait for it), augmented with `gen` when given.
+  /// The examples `index` (int64 [B] on the CPU, pinned when training on a GPU so that a
+  /// non-blocking copy to the device does not wait for it), augmented with `gen` when given.
   virtual Batch batch(const at::Tensor& index, at::Generator* gen) const = 0;
 };
 
