@@ -353,12 +353,14 @@ TEST(Backends, FusedCudaBackendsComeFirstAndRefuseCpuTensors) {
   if (!sparsescope::built_with_cuda()) GTEST_SKIP() << "built without CUDA";
   const at::Tensor q = at::randn({1, 1, 4, 64}).to(at::kHalf);
   const auto choices = sparsescope::backend_choices(q, q, q, sparsescope::Dense{});
-  ASSERT_EQ(choices.size(), 5u);
+  ASSERT_EQ(choices.size(), 6u);
   EXPECT_EQ(choices[0].name, "cuda_dense");
   EXPECT_EQ(choices[1].name, "cuda_block_sparse");
   EXPECT_EQ(choices[2].name, "cuda_topk");
+  EXPECT_EQ(choices[3].name, "cuda_neighborhood");
   EXPECT_EQ(choices[0].why_not, "`query` is on cpu, not a CUDA device");
   EXPECT_EQ(choices[1].why_not, "not a BlockSparse pattern (dense)");
+  EXPECT_EQ(choices[3].why_not, "not a Neighborhood pattern (dense)");
 }
 
 }  // namespace

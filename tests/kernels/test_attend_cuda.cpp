@@ -21,6 +21,7 @@ namespace {
 using sparsescope::AttendResult;
 using sparsescope::BlockSparse;
 using sparsescope::Dense;
+using sparsescope::Neighborhood;
 using sparsescope::Pattern;
 using sparsescope::TopK;
 using sparsescope::testing::ceil_div;
@@ -44,6 +45,7 @@ Pattern to_device(const Pattern& pattern, at::Device device) {
     return BlockSparse{p->block_q, p->block_k, to(p->kv_count, device), to(p->kv_index, device),
                        to(p->full_kv_count, device), to(p->full_kv_index, device), p->scale};
   if (const auto* p = std::get_if<TopK>(&pattern)) return TopK{to(p->index, device), p->scale};
+  if (std::holds_alternative<Neighborhood>(pattern)) return pattern;  // no tensors
   const auto& p = std::get<sparsescope::Permuted>(pattern);
   return sparsescope::permuted(to(p.perm, device), to(p.inverse, device), to_device(*p.inner, device),
                                to(p.kv_perm, device));
@@ -100,6 +102,8 @@ std::vector<GpuCase> small_cases() {
       // M a multiple of 8: the bias is staged in shared memory per key tile.
       {"dense_bias_staged", 2, 2, 130, 256, [] { return dense_bias(2, 2, 130, 256, true); }, "cuda_dense"},
       {"dense_bool_mask", 1, 2, 70, 90, [] { return dense_bool_mask(1, 70, 90); }, "cuda_dense"},
+      {"neighborhood_2d", 1, 2, 156, 156, [] { return Pattern(Neighborhood{{12, 13}, {5, 3}, {}, {}, {}}); },
+       "cuda_neighborhood"},
   };
 }
 
@@ -127,6 +131,16 @@ std::vector<GpuCase> odd_cases() {
       {"topk", 2, 3, 300, 400, [] { return topk(2, 1, 300, 400, 37); }, "cuda_topk"},
       {"topk_k_over_m", 1, 2, 50, 20, [] { return topk(1, 2, 50, 20, 70); }, "cuda_topk"},
       {"topk_long_lists", 1, 2, 64, 900, [] { return topk(1, 2, 64, 900, 300); }, "cuda_topk"},
+      {"neighborhood_1d_dilated", 2, 3, 700, 700, [] { return Pattern(Neighborhood{{700}, {13}, {3}, {}, {}}); },
+       "cuda_neighborhood"},
+      // Dilation 100: a window row's keys lie farther apart than a key tile.
+      {"neighborhood_1d_dilation_past_a_tile", 1, 1, 400, 400,
+       [] { return Pattern(Neighborhood{{400}, {3}, {100}, {}, {}}); }, "cuda_neighborhood"},
+      {"neighborhood_2d_causal_dilated", 1, 2, 1110, 1110,
+       [] { return Pattern(Neighborhood{{30, 37}, {7, 5}, {2, 3}, {true, false}, 0.2}); }, "cuda_neighborhood"},
+      {"neighborhood_3d", 1, 2, 594, 594,
+       [] { return Pattern(Neighborhood{{6, 9, 11}, {3, 5, 3}, {1, 1, 2}, {false, false, true}, {}}); },
+       "cuda_neighborhood"},
       {"permuted_block_sparse", 1, 2, 300, 300, [] {
          const at::Tensor perm = sparsescope::testing::random_perm(1, 2, 300);
          return Pattern(sparsescope::permuted(perm, sparsescope::testing::inverse_of(perm),
@@ -307,6 +321,8 @@ INSTANTIATE_TEST_SUITE_P(Patterns, CudaGradient, ::testing::ValuesIn(std::vector
     {"block_sparse", 1, 2, 300, 260, [] { return block_sparse(1, 2, 300, 260, 128, 64, true); },
      "cuda_block_sparse"},
     {"topk", 1, 2, 40, 90, [] { return topk(1, 2, 40, 90, 20); }, "cuda_topk"},
+    {"neighborhood_2d", 1, 2, 300, 300, [] { return Pattern(Neighborhood{{20, 15}, {5, 7}, {}, {}, {}}); },
+     "cuda_neighborhood"},
 }), [](const auto& info) { return info.param.name; });
 
 // A learnable bias (SwinBERT's soft mask) runs the fused forward; its gradient, and those of q, k

@@ -66,6 +66,7 @@ const std::vector<Backend>& backends() {
       {"cuda_dense", cuda_backend::can_use_dense, cuda_backend::run_dense},
       {"cuda_block_sparse", cuda_backend::can_use_block_sparse, cuda_backend::run_block_sparse},
       {"cuda_topk", cuda_backend::can_use_topk, cuda_backend::run_topk},
+      {"cuda_neighborhood", cuda_backend::can_use_neighborhood, cuda_backend::run_neighborhood},
 #endif
       {"permuted", can_use_permuted, run_permuted},
       {"reference", reference::can_use, reference::run},

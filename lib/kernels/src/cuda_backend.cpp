@@ -218,6 +218,32 @@ AttendResult topk_fwd(const AttendParams& a) {
   });
 }
 
+AttendResult neighborhood_fwd(const AttendParams& a) {
+  const c10::cuda::CUDAGuard guard(a.q.device());
+  const auto& nb = std::get<Neighborhood>(a.pattern);
+  cuda::FwdParams p{};
+  // The grid padded at the front to 3 axes of extent 1 (each sees its one coordinate).
+  const size_t pad = 3 - nb.grid.size();
+  int64_t stride = 1;
+  for (size_t i = 3; i-- > 0;) {
+    const bool real = i >= pad;
+    const size_t j = i - pad;
+    p.nb_extent[i] = real ? static_cast<int>(nb.grid[j]) : 1;
+    p.nb_kernel[i] = real ? static_cast<int>(nb.kernel[j]) : 1;
+    p.nb_dilation[i] = real && !nb.dilation.empty() ? static_cast<int>(nb.dilation[j]) : 1;
+    p.nb_causal[i] = real && !nb.causal.empty() && nb.causal[j];
+    p.nb_stride[i] = cuda::fast_divisor(static_cast<uint32_t>(stride));
+    p.nb_extent_div[i] = cuda::fast_divisor(static_cast<uint32_t>(p.nb_extent[i]));
+    stride *= p.nb_extent[i];
+  }
+  p.num_k_blocks = static_cast<int>((a.k.size(2) + cuda::kBlockN - 1) / cuda::kBlockN);
+  return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
+    SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
+      SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_neighborhood_fwd<kIsBf16, kHeadDim>(params, s); });
+    });
+  });
+}
+
 // ---- Autograd ----
 
 using Forward = AttendResult (*)(const AttendParams&);
@@ -336,5 +362,20 @@ bool can_use_topk(const AttendParams& a, std::string* why_not) {
 }
 
 AttendResult run_topk(const AttendParams& a) { return with_autograd(a, topk_fwd); }
+
+bool can_use_neighborhood(const AttendParams& a, std::string* why_not) {
+  if (!std::holds_alternative<Neighborhood>(a.pattern))
+    return refuse(why_not, std::string("not a Neighborhood pattern (") + kind_name(a.pattern) + ")");
+  if (!can_use_common(a, why_not)) return false;  // attend() has checked the grid against N and M
+  const int64_t tiles = (a.k.size(2) + cuda::kBlockN - 1) / cuda::kBlockN;
+  const int64_t smem = cuda::neighborhood_smem_bytes(static_cast<int>(a.q.size(3)), static_cast<int>(tiles));
+  if (smem > smem_optin(a.q.get_device()))
+    return refuse(why_not, std::to_string(tiles) + " key tiles need " + std::to_string(smem) +
+                               " bytes of shared memory, more than the device's " +
+                               std::to_string(smem_optin(a.q.get_device())));
+  return true;
+}
+
+AttendResult run_neighborhood(const AttendParams& a) { return with_autograd(a, neighborhood_fwd); }
 
 }  // namespace sparsescope::cuda_backend

@@ -22,4 +22,7 @@ AttendResult run_block_sparse(const detail::AttendParams& params);
 bool can_use_topk(const detail::AttendParams& params, std::string* why_not);
 AttendResult run_topk(const detail::AttendParams& params);
 
+bool can_use_neighborhood(const detail::AttendParams& params, std::string* why_not);
+AttendResult run_neighborhood(const detail::AttendParams& params);
+
 }  // namespace sparsescope::cuda_backend

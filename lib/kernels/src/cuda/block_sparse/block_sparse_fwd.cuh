@@ -2,48 +2,17 @@
 // BlockSparse forward on FlexAttention's BlockMask layout. A CTA owns kBlockM queries, all inside
 // one query block (block_q is a multiple of kBlockM), and first turns that block's lists into the
 // set of key blocks it sees: every listed block (partial and full alike; without a mask_mod both
-// are wholly visible) sets its bit in a shared-memory bitmap, which makes repeated blocks count
-// once, and warp 0 compacts the bitmap into an ascending list. The tensor-core main loop then
-// visits the kBlockN-key tiles of those blocks. Only the tile holding key M - 1 needs an element
-// mask. Indices outside [0, ceil(M / block_k)) and counts outside [0, W] are clamped away rather
+// are wholly visible) goes into the CTA's key-block list (common/key_block_list.cuh), where
+// repeated blocks count once. The tensor-core main loop then visits the kBlockN-key tiles of those
+// blocks. Only the tile holding key M - 1 needs an element mask. Indices outside [0, ceil(M / block_k)) and counts outside [0, W] are clamped away rather
 // than read past: the CPU checks them, the GPU path trusts them but stays in bounds.
 #include <c10/cuda/CUDAException.h>
 
 #include "../common/flash_fwd.cuh"
+#include "../common/key_block_list.cuh"
 #include "../common/launch.h"
 
 namespace sparsescope::cuda {
-
-template <int kBlockN>
-struct BlockListTiles {
-  const int* list;  // key blocks in ascending order (shared memory)
-  int count;
-  int block_k;
-  int m;
-  int i;          // position in `list`
-  int current;    // start of the current tile
-  int block_end;  // one past the last key of the current block
-
-  __device__ int enter_block() {
-    for (; i < count; ++i) {
-      current = list[i] * block_k;
-      block_end = min(current + block_k, m);
-      if (current < block_end) return current;
-    }
-    return -1;
-  }
-  __device__ int first() {
-    i = 0;
-    return enter_block();
-  }
-  __device__ int next() {
-    current += kBlockN;
-    if (current < block_end) return current;
-    ++i;
-    return enter_block();
-  }
-  __device__ bool needs_mask(int kstart) const { return kstart + kBlockN > m; }
-};
 
 // Sets the bit of every listed key block of one query block's (count, index) pair.
 __device__ __forceinline__ void mark_blocks(uint32_t* bits, const int32_t* count,
@@ -52,7 +21,7 @@ __device__ __forceinline__ void mark_blocks(uint32_t* bits, const int32_t* count
   const int listed = min(max(*count, 0), width);
   for (int j = tid; j < listed; j += threads) {
     const int block = index[j * col_stride];
-    if (block >= 0 && block < num_k_blocks) atomicOr(&bits[block / 32], 1u << (block % 32));
+    if (block >= 0 && block < num_k_blocks) mark_block(bits, block);
   }
 }
 
@@ -84,29 +53,7 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) block_sp
                     row * p.full_index_row_stride,
                 p.full_index_col_stride, p.full_index_width, p.num_k_blocks, tid, Traits::kThreads);
   __syncthreads();
-  if (tid < 32) {
-    // Warp 0 compacts 32 words per step: a prefix sum of their population counts places each
-    // word's blocks, and the blocks come out ascending.
-    int total = 0;
-    for (int base = 0; base < words; base += 32) {
-      const int w = base + tid;
-      uint32_t x = w < words ? bits[w] : 0u;
-      const int c = __popc(x);
-      int inclusive = c;
-#pragma unroll
-      for (int d = 1; d < 32; d *= 2) {
-        const int y = __shfl_up_sync(0xffffffffu, inclusive, d);
-        if (tid >= d) inclusive += y;
-      }
-      int at = total + inclusive - c;
-      while (x) {
-        list[at++] = w * 32 + __ffs(x) - 1;
-        x &= x - 1;
-      }
-      total += __shfl_sync(0xffffffffu, inclusive, 31);
-    }
-    if (tid == 0) *list_count = total;
-  }
+  compact_blocks(bits, words, list, list_count, tid);
   __syncthreads();
 
   BlockListTiles<Traits::kBlockN> tiles{list, *list_count, p.block_k, p.m, 0, 0, 0};

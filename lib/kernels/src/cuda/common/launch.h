@@ -17,6 +17,10 @@ void run_dense_fwd(const FwdParams& params, cudaStream_t stream);
 template <bool kIsBf16, int kHeadDim>
 void run_block_sparse_fwd(const FwdParams& params, cudaStream_t stream);
 
+/// Neighborhood: params.nb_* describe the grid; params.num_k_blocks is ceil(M / kBlockN).
+template <bool kIsBf16, int kHeadDim>
+void run_neighborhood_fwd(const FwdParams& params, cudaStream_t stream);
+
 /// TopK: one warp per query, gathering its listed keys.
 template <bool kIsBf16, int kHeadDim>
 void run_topk_fwd(const FwdParams& params, cudaStream_t stream);
@@ -33,6 +37,12 @@ constexpr int tile_smem_bytes(int head_dim) { return (kBlockM + 2 * kBlockN) * h
 /// its length, beyond the tiles.
 constexpr int block_list_smem_bytes(int num_k_blocks) {
   return ((num_k_blocks + 31) / 32 + num_k_blocks + 1) * 4;
+}
+
+/// Shared memory of the Neighborhood kernel: the tiles, its queries' windows (3 axes of 3 ints
+/// each) and the list of its key tiles.
+constexpr int neighborhood_smem_bytes(int head_dim, int num_k_tiles) {
+  return tile_smem_bytes(head_dim) + 3 * kBlockM * 12 + block_list_smem_bytes(num_k_tiles);
 }
 
 /// The TopK kernel: warps per CTA, and the shared memory of one warp's duplicate filter (an open

@@ -6,6 +6,33 @@
 
 namespace sparsescope::cuda {
 
+/// Division of non-negative int32 values by a divisor fixed for a launch, as a multiply-high and a
+/// shift (Granlund and Montgomery; CUTLASS's FastDivmod): made on the host by fast_divisor().
+struct FastDivisor {
+  uint32_t divisor, mul, shift;
+#if defined(__CUDACC__)
+  __host__ __device__
+#endif
+  int div(int n) const {
+    const auto u = static_cast<uint32_t>(n);
+#if defined(__CUDA_ARCH__)
+    const uint32_t high = __umulhi(u, mul);
+#else
+    const auto high = static_cast<uint32_t>((uint64_t{u} * mul) >> 32);
+#endif
+    return static_cast<int>((high + u) >> shift);
+  }
+};
+
+/// The FastDivisor of `d` >= 1: shift = ceil(log2 d), mul = 2^32 (2^shift - d) / d + 1, exact for
+/// dividends below 2^31.
+inline FastDivisor fast_divisor(uint32_t d) {
+  uint32_t shift = 0;
+  while ((uint64_t{1} << shift) < d) ++shift;
+  const uint64_t mul = ((uint64_t{1} << 32) * ((uint64_t{1} << shift) - d)) / d + 1;
+  return {d, static_cast<uint32_t>(mul), shift};
+}
+
 struct FwdParams {
   // q [B, H, N, D], k and v [B, H_kv, M, D] (query head h reads K/V head h / kv_group, grouped-query
   // attention): the last dim is contiguous, the other strides (in
@@ -49,6 +76,13 @@ struct FwdParams {
   int full_index_width;
   int block_q, block_k;
   int num_k_blocks;  // ceil(m / block_k)
+
+  // Neighborhood: the grid padded at the front to 3 axes (extent, kernel and dilation 1, not
+  // causal), tokens in row-major order (N = M = the grid's cells); each axis's stride in tokens.
+  // The kernel divides keys by strides and extents (FastDivisor: no integer division per score).
+  int nb_extent[3], nb_kernel[3], nb_dilation[3];
+  bool nb_causal[3];
+  FastDivisor nb_stride[3], nb_extent_div[3];
 
   // TopK (int64 key lists, -1 pads), strides as above.
   const int64_t* topk_index;

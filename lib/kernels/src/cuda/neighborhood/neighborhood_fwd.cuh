@@ -1,0 +1,130 @@
+#pragma once
+// Neighborhood forward (NATTEN's sliding windows on a 1-3D grid, with dilation and causal axes) on
+// the tensor-core main loop. Tokens are the grid's cells in row-major order and a CTA owns kBlockM
+// consecutive queries. Each query's window along each axis (mask::neighborhood_window, the rule the
+// reference and materialize() use) is computed once into shared memory. The CTA then lists the
+// kBlockN-key tiles that some window reaches: one run of keys per window row along the last axis,
+// the runs of a warp's 32 consecutive queries merged by a warp min/max (consecutive cells' windows
+// overlap, so the union is one run but at a grid row's turn, where it may take a few extra keys
+// that the mask drops) into the CTA's key-block list (common/key_block_list.cuh). The main loop
+// visits only those tiles; every score is masked by the windows, its key's coordinates got by
+// multiply-and-shift division (FastDivisor).
+#include <c10/cuda/CUDAException.h>
+
+#include <climits>
+
+#include "../common/flash_fwd.cuh"
+#include "../common/key_block_list.cuh"
+#include "../common/launch.h"
+
+namespace sparsescope::cuda {
+
+// The keys of one query along one axis: coordinates first, first + step, ... (count of them).
+struct AxisKeys {
+  int first, count, step;
+};
+
+// Whether `key` lies in every axis window of a query (`windows`: its 3 AxisKeys, kBlockM apart).
+__device__ __forceinline__ bool in_windows(const FwdParams& p, const AxisKeys* windows, int key) {
+  bool seen = true;
+#pragma unroll
+  for (int i = 0; i < 3; ++i) {
+    const int along = p.nb_stride[i].div(key);
+    const int coord = along - p.nb_extent_div[i].div(along) * p.nb_extent[i];
+    const AxisKeys w = windows[i * kBlockM];
+    const int offset = coord - w.first;
+    const int slot = w.step == 1 ? offset : offset / w.step;
+    seen = seen && offset >= 0 && slot < w.count && slot * w.step == offset;
+  }
+  return seen;
+}
+
+template <typename Traits>
+__global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) neighborhood_fwd_kernel(const FwdParams p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  constexpr int kBlockM = Traits::kBlockM, kBlockN = Traits::kBlockN;
+  extern __shared__ __align__(128) char smem[];
+  AxisKeys* windows = reinterpret_cast<AxisKeys*>(smem + Traits::kTileSmemBytes);  // [3][kBlockM]
+  const int words = (p.num_k_blocks + 31) / 32;
+  uint32_t* bits = reinterpret_cast<uint32_t*>(windows + 3 * kBlockM);
+  int* list = reinterpret_cast<int*>(bits + words);
+  int* list_count = list + p.num_k_blocks;
+
+  const int qstart = static_cast<int>(blockIdx.x) * kBlockM;
+  const int b = static_cast<int>(blockIdx.z);
+  const int h = static_cast<int>(blockIdx.y);
+  const int tid = static_cast<int>(threadIdx.x);
+
+  for (int w = tid; w < words; w += Traits::kThreads) bits[w] = 0;
+  const int query = qstart + tid;
+  if (tid < kBlockM) {
+    // Rows past N get empty windows: they see no key (and are never written).
+#pragma unroll
+    for (int i = 0; i < 3; ++i) {
+      AxisKeys w{0, 0, 1};
+      if (query < p.n) {
+        const int along = p.nb_stride[i].div(query);
+        const int coord = along - p.nb_extent_div[i].div(along) * p.nb_extent[i];
+        const mask::AxisWindow a =
+            mask::neighborhood_window(coord, p.nb_extent[i], p.nb_kernel[i], p.nb_dilation[i], p.nb_causal[i]);
+        w = {static_cast<int>(a.first), static_cast<int>(a.count), static_cast<int>(a.step)};
+      }
+      windows[i * kBlockM + tid] = w;
+    }
+  }
+  __syncthreads();
+
+  if (tid < kBlockM) {  // warps 0 .. kBlockM / 32 - 1, whole warps
+    const AxisKeys w0 = windows[tid], w1 = windows[kBlockM + tid], w2 = windows[2 * kBlockM + tid];
+    const int rows = w0.count * w1.count;  // window rows along the last axis; 0 past N
+    const int stride0 = static_cast<int>(p.nb_stride[0].divisor), stride1 = static_cast<int>(p.nb_stride[1].divisor);
+    if (p.nb_dilation[2] >= kBlockN) {  // uniform over the CTA (rows past N have step 1)
+      // Keys of a row farther apart than a tile (dilation >= kBlockN): each key's tile.
+      for (int r = 0; r < rows; ++r) {
+        const int base = (w0.first + r / w1.count * w0.step) * stride0 + (w1.first + r % w1.count * w1.step) * stride1;
+        for (int j = 0; j < w2.count; ++j) mark_block(bits, (base + w2.first + j * w2.step) / kBlockN);
+      }
+    } else {
+      const int warp_rows = __reduce_max_sync(0xffffffffu, rows);
+      for (int r = 0; r < warp_rows; ++r) {
+        int lo = INT_MAX, hi = -1;
+        if (r < rows) {
+          const int base = (w0.first + r / w1.count * w0.step) * stride0 + (w1.first + r % w1.count * w1.step) * stride1;
+          lo = base + w2.first;
+          hi = lo + (w2.count - 1) * w2.step;
+        }
+        lo = __reduce_min_sync(0xffffffffu, lo);
+        hi = __reduce_max_sync(0xffffffffu, hi);
+        if (hi >= 0) {
+          // The warp's run of tiles, one lane a tile.
+          for (int t = lo / kBlockN + (tid % 32); t <= hi / kBlockN; t += 32) mark_block(bits, t);
+        }
+      }
+    }
+  }
+  __syncthreads();
+  compact_blocks(bits, words, list, list_count, tid);
+  __syncthreads();
+
+  BlockListTiles<kBlockN, /*kAlwaysMask=*/true> tiles{list, *list_count, kBlockN, p.m, 0, 0, 0};
+  attend_tile<Traits>(p, smem, qstart, b, h, tiles,
+                      [&p, windows, qstart](int q, int key) { return in_windows(p, windows + (q - qstart), key); });
+#else
+  __trap();  // built for an architecture without bf16 mma.sync; can_use refuses such devices
+#endif
+}
+
+template <bool kIsBf16, int kHeadDim>
+void run_neighborhood_fwd(const FwdParams& params, cudaStream_t stream) {
+  using Traits = FwdTraits<kIsBf16, kHeadDim>;
+  static_assert(Traits::kBlockM == kBlockM && Traits::kBlockN == kBlockN &&
+                Traits::kTileSmemBytes == tile_smem_bytes(kHeadDim) && sizeof(AxisKeys) == 12);
+  const dim3 grid((params.n + Traits::kBlockM - 1) / Traits::kBlockM, params.heads, params.batch);
+  const int smem = neighborhood_smem_bytes(kHeadDim, params.num_k_blocks);
+  auto kernel = neighborhood_fwd_kernel<Traits>;
+  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  kernel<<<grid, Traits::kThreads, smem, stream>>>(params);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+}  // namespace sparsescope::cuda

@@ -1,0 +1,6 @@
+// One instantiation per translation unit (STYLE.md 13): neighborhood forward, bf16, head dim 64.
+#include "neighborhood_fwd.cuh"
+
+namespace sparsescope::cuda {
+template void run_neighborhood_fwd<true, 64>(const FwdParams&, cudaStream_t);
+}  // namespace sparsescope::cuda
