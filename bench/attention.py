@@ -1,4 +1,4 @@
-"""Block-sparse, dense, dense-with-bias and top-k attention forward: sparsescope's fused kernels
+"""Block-sparse, dense, dense-with-bias, top-k and neighborhood attention forward: sparsescope's fused kernels
 against FlexAttention (torch.compile'd, on the same BlockMask tensors, or a score_mod reading the
 same bias) and SDPA (flash backend; with a bias, the backend SDPA picks), all timed in this process
 with CUDA events (median of --reps after --warmup). Prints a Markdown report.
@@ -9,7 +9,9 @@ Block masks: 128 x 128 blocks, random at a given density with the diagonal kept,
 sliding-window + global-blocks mask. Both implementations get the mask as FlexAttention's
 BlockMask tensors with every listed block full (FlexAttention's fastest path: no mask_mod is
 evaluated), made by sparsescope's own from_block_mask from the dense block mask. TFLOP/s count only the computed
-blocks (4 * D flops per query-key pair). Nothing here asserts a timing.
+blocks (4 * D flops per query-key pair). Neighborhood rows (NATTEN's non-causal windows on a 2D or
+3D grid of row-major tokens) give FlexAttention the same rule as a mask_mod (create_block_mask over
+it, 128 x 128 blocks); their TFLOP/s count the visible pairs. Nothing here asserts a timing.
 """
 import argparse
 import math
@@ -20,7 +22,7 @@ import time
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.nn.attention.flex_attention import BlockMask, flex_attention
+from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
 
 BLOCK = 128
 
@@ -35,6 +37,8 @@ def parse():
     p.add_argument("--densities", default="100,50,20,10,5")
     p.add_argument("--topk", default="32,64,128")
     p.add_argument("--topk-seq", default="4096,16384")
+    p.add_argument("--neighborhoods", default="64x64:7x7,64x64:13x13,128x128:13x13,16x32x32:7x7x7",
+                   help="GRID:KERNEL, comma-separated, e.g. 64x64:7x7 (2D) or 16x32x32:7x7x7 (3D)")
     p.add_argument("--bias-seq", default="2048,4096,8192", help="N values of the additive-bias rows")
     p.add_argument("--heads", type=int, default=16)
     p.add_argument("--reps", type=int, default=10)
@@ -214,6 +218,31 @@ class Bench:
                         f"{pairs * 2 * d * 2 / t_ours / 1e6:.0f} | {err:.1e} |"))
         return rows
 
+    def neighborhood_rows(self, grid, kernel, d, q, k, v):
+        """NATTEN's non-causal window, dilation 1: along an axis of length L a query at i sees the
+        kernel K coordinates from clamp(i - K // 2, 0, L - K) (sparsescope's mask::neighborhood_window)."""
+        strides = [math.prod(grid[a + 1:]) for a in range(len(grid))]
+
+        def mask_mod(b, h, q_idx, kv_idx):
+            keep = None
+            for length, size, stride in zip(grid, kernel, strides):
+                qi, ki = (q_idx // stride) % length, (kv_idx // stride) % length
+                start = torch.clamp(qi - size // 2, min=0, max=length - size)
+                inside = (ki >= start) & (ki < start + size)
+                keep = inside if keep is None else keep & inside
+            return keep
+
+        n = math.prod(grid)
+        bm = create_block_mask(mask_mod, None, None, n, n, device=self.device, BLOCK_SIZE=BLOCK)
+        ours = lambda: self.ops.neighborhood_attention(q, k, v, list(grid), list(kernel))[0]
+        flex = lambda: self.flex(q, k, v, block_mask=bm)
+        t_ours, t_flex = self.timer(ours), self.timer(flex)
+        err = (ours().float() - flex().float()).abs().max().item()
+        pairs = self.args.heads * n * math.prod(kernel)
+        name = "x".join(map(str, grid)) + " : " + "x".join(map(str, kernel))
+        return [self.progress(f"| {name} | {n} | {d} | {t_ours:.3f} | {t_flex:.3f} | **{t_flex / t_ours:.2f}x** | "
+                              f"{tflops(pairs, d, t_ours):.1f} | {tflops(pairs, d, t_flex):.1f} | {err:.1e} |")]
+
     def bias_rows(self, n, d, q, k, v, gen):
         """An additive bias [1, H, N, N] of the query dtype (a learnable soft mask, SwinBERT-style) with
         a fifth of the keys dropped (-inf): ours reads it per score in the fused forward."""
@@ -258,6 +287,13 @@ class Bench:
                 q, k, v = self.qkv(n, d, gen)
                 topk += self.topk_rows(n, d, q, k, v, gen)
                 del q, k, v
+        neighborhood = []
+        for spec in args.neighborhoods.split(","):
+            grid, kernel = (tuple(map(int, part.split("x"))) for part in spec.split(":"))
+            for d in map(int, args.dims.split(",")):
+                q, k, v = self.qkv(math.prod(grid), d, gen)
+                neighborhood += self.neighborhood_rows(grid, kernel, d, q, k, v)
+                del q, k, v
         bias = []
         for n in map(int, args.bias_seq.split(",")):
             for d in map(int, args.dims.split(",")):
@@ -285,6 +321,13 @@ class Bench:
         self.say("| N | D | k | ours ms | best torch ms | vs torch | ours TFLOP/s | ours GB/s (K, V rows read) | max abs diff |")
         self.say("|---|---|---|---|---|---|---|---|---|")
         for r in topk:
+            self.say(r)
+        self.say()
+        self.say("## Neighborhood (NATTEN windows on row-major tokens): sparsescope vs FlexAttention with the same mask_mod")
+        self.say()
+        self.say("| grid : kernel | N | D | ours ms | flex ms | vs flex | ours TFLOP/s | flex TFLOP/s | max abs diff vs flex |")
+        self.say("|---|---|---|---|---|---|---|---|---|")
+        for r in neighborhood:
             self.say(r)
         self.say()
         self.say("## Dense with an additive bias [1, H, N, N] (bf16, 20% of it -inf): sparsescope vs SDPA and FlexAttention")
