@@ -55,6 +55,14 @@ int smem_optin(int device) {
   return static_cast<int>(at::cuda::getDeviceProperties(device)->sharedMemPerBlockOptin);
 }
 
+// Whether `bytes` of shared memory (what `what` needs) fit q's device.
+bool fits_smem(const AttendParams& a, int64_t bytes, const std::string& what, std::string* why_not) {
+  const int optin = smem_optin(a.q.get_device());
+  if (bytes <= optin) return true;
+  return refuse(why_not, what + " need " + std::to_string(bytes) + " bytes of shared memory, more than the device's " +
+                             std::to_string(optin));
+}
+
 // The last dim contiguous, the other strides and the base address 16-byte aligned: every row the
 // kernels read comes in 16-byte chunks.
 bool aligned_rows(const char* name, const at::Tensor& t, std::string* why_not) {
@@ -338,13 +346,9 @@ bool can_use_block_sparse(const AttendParams& a, std::string* why_not) {
                                std::to_string(cuda::kBlockM) + " and block_k of " +
                                std::to_string(cuda::kBlockN));
   const int64_t k_blocks = (a.k.size(2) + p->block_k - 1) / p->block_k;
-  const int64_t smem = cuda::tile_smem_bytes(static_cast<int>(d)) +
-                       int64_t{cuda::block_list_smem_bytes(static_cast<int>(k_blocks))};
-  if (smem > smem_optin(a.q.get_device()))
-    return refuse(why_not, std::to_string(k_blocks) + " key blocks need " + std::to_string(smem) +
-                               " bytes of shared memory, more than the device's " +
-                               std::to_string(smem_optin(a.q.get_device())));
-  return true;
+  return fits_smem(a, cuda::tile_smem_bytes(static_cast<int>(d)) +
+                          int64_t{cuda::block_list_smem_bytes(static_cast<int>(k_blocks))},
+                   std::to_string(k_blocks) + " key blocks", why_not);
 }
 
 AttendResult run_block_sparse(const AttendParams& a) { return with_autograd(a, block_sparse_fwd); }
@@ -368,12 +372,8 @@ bool can_use_neighborhood(const AttendParams& a, std::string* why_not) {
     return refuse(why_not, std::string("not a Neighborhood pattern (") + kind_name(a.pattern) + ")");
   if (!can_use_common(a, why_not)) return false;  // attend() has checked the grid against N and M
   const int64_t tiles = (a.k.size(2) + cuda::kBlockN - 1) / cuda::kBlockN;
-  const int64_t smem = cuda::neighborhood_smem_bytes(static_cast<int>(a.q.size(3)), static_cast<int>(tiles));
-  if (smem > smem_optin(a.q.get_device()))
-    return refuse(why_not, std::to_string(tiles) + " key tiles need " + std::to_string(smem) +
-                               " bytes of shared memory, more than the device's " +
-                               std::to_string(smem_optin(a.q.get_device())));
-  return true;
+  return fits_smem(a, cuda::neighborhood_smem_bytes(static_cast<int>(a.q.size(3)), static_cast<int>(tiles)),
+                   std::to_string(tiles) + " key tiles", why_not);
 }
 
 AttendResult run_neighborhood(const AttendParams& a) { return with_autograd(a, neighborhood_fwd); }
