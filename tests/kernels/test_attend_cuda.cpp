@@ -146,6 +146,11 @@ std::vector<GpuCase> odd_cases() {
          return Pattern(sparsescope::permuted(perm, sparsescope::testing::inverse_of(perm),
                                               block_sparse(1, 2, 300, 300, 128, 64, true)));
        }, "permuted"},
+      {"permuted_neighborhood", 1, 2, 300, 300, [] {  // the inner call runs cuda_neighborhood
+         const at::Tensor perm = sparsescope::testing::random_perm(1, 2, 300);
+         return Pattern(sparsescope::permuted(perm, sparsescope::testing::inverse_of(perm),
+                                              Neighborhood{{15, 20}, {3, 5}, {}, {}, {}}));
+       }, "permuted"},
   };
 }
 

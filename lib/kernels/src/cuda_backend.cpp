@@ -241,7 +241,6 @@ AttendResult neighborhood_fwd(const AttendParams& a) {
     p.nb_dilation[i] = real && !nb.dilation.empty() ? static_cast<int>(nb.dilation[j]) : 1;
     p.nb_causal[i] = real && !nb.causal.empty() && nb.causal[j];
     p.nb_stride[i] = cuda::fast_divisor(static_cast<uint32_t>(stride));
-    p.nb_extent_div[i] = cuda::fast_divisor(static_cast<uint32_t>(p.nb_extent[i]));
     stride *= p.nb_extent[i];
   }
   p.num_k_blocks = static_cast<int>((a.k.size(2) + cuda::kBlockN - 1) / cuda::kBlockN);

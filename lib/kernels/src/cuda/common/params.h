@@ -79,10 +79,10 @@ struct FwdParams {
 
   // Neighborhood: the grid padded at the front to 3 axes (extent, kernel and dilation 1, not
   // causal), tokens in row-major order (N = M = the grid's cells); each axis's stride in tokens.
-  // The kernel divides keys by strides and extents (FastDivisor: no integer division per score).
+  // The kernel divides tokens by the strides (FastDivisor: no integer division per score).
   int nb_extent[3], nb_kernel[3], nb_dilation[3];
   bool nb_causal[3];
-  FastDivisor nb_stride[3], nb_extent_div[3];
+  FastDivisor nb_stride[3];
 
   // TopK (int64 key lists, -1 pads), strides as above.
   const int64_t* topk_index;

@@ -7,8 +7,8 @@
 // the runs of a warp's 32 consecutive queries merged by a warp min/max (consecutive cells' windows
 // overlap, so the union is one run but at a grid row's turn, where it may take a few extra keys
 // that the mask drops) into the CTA's key-block list (common/key_block_list.cuh). The main loop
-// visits only those tiles; every score is masked by the windows, its key's coordinates got by
-// multiply-and-shift division (FastDivisor).
+// visits only those tiles; every score is masked by the windows, its key's coordinates got by two
+// multiply-and-shift divisions (FastDivisor).
 #include <c10/cuda/CUDAException.h>
 
 #include <climits>
@@ -24,15 +24,25 @@ struct AxisKeys {
   int first, count, step;
 };
 
+// A token's coordinates on the (padded) 3-axis grid in two multiply-and-shift divisions:
+// token / stride_i is token / stride_(i-1) times extent_i plus coordinate i.
+__device__ __forceinline__ void coordinates(const FwdParams& p, int token, int (&coord)[3]) {
+  const int plane = p.nb_stride[0].div(token);  // < extent_0: tokens are < the grid's cells
+  const int row = p.nb_stride[1].div(token);
+  coord[0] = plane;
+  coord[1] = row - plane * p.nb_extent[1];
+  coord[2] = token - row * p.nb_extent[2];
+}
+
 // Whether `key` lies in every axis window of a query (`windows`: its 3 AxisKeys, kBlockM apart).
 __device__ __forceinline__ bool in_windows(const FwdParams& p, const AxisKeys* windows, int key) {
+  int coord[3];
+  coordinates(p, key, coord);
   bool seen = true;
 #pragma unroll
   for (int i = 0; i < 3; ++i) {
-    const int along = p.nb_stride[i].div(key);
-    const int coord = along - p.nb_extent_div[i].div(along) * p.nb_extent[i];
     const AxisKeys w = windows[i * kBlockM];
-    const int offset = coord - w.first;
+    const int offset = coord[i] - w.first;
     const int slot = w.step == 1 ? offset : offset / w.step;
     seen = seen && offset >= 0 && slot < w.count && slot * w.step == offset;
   }
@@ -59,14 +69,14 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) neighbor
   const int query = qstart + tid;
   if (tid < kBlockM) {
     // Rows past N get empty windows: they see no key (and are never written).
+    int coord[3];
+    coordinates(p, query < p.n ? query : 0, coord);
 #pragma unroll
     for (int i = 0; i < 3; ++i) {
       AxisKeys w{0, 0, 1};
       if (query < p.n) {
-        const int along = p.nb_stride[i].div(query);
-        const int coord = along - p.nb_extent_div[i].div(along) * p.nb_extent[i];
         const mask::AxisWindow a =
-            mask::neighborhood_window(coord, p.nb_extent[i], p.nb_kernel[i], p.nb_dilation[i], p.nb_causal[i]);
+            mask::neighborhood_window(coord[i], p.nb_extent[i], p.nb_kernel[i], p.nb_dilation[i], p.nb_causal[i]);
         w = {static_cast<int>(a.first), static_cast<int>(a.count), static_cast<int>(a.step)};
       }
       windows[i * kBlockM + tid] = w;
