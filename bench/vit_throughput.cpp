@@ -1,9 +1,14 @@
 // Images per second of a sparsescope ViT forward pass (random weights: speed does not depend on
 // them) for one model, batch size, dtype and device; prints one JSON line. bench/vit.sh runs it
-// beside timm's model (bench/vit_timm.py) on the same machine in the same job.
-//   sparsescope-bench-vit MODEL BATCH fp32|fp16|bf16 cpu|cuda [ITERS]
+// beside timm's model (bench/vit_timm.py) on the same machine in the same job. With `graph` (CUDA
+// only), the forward is captured once as a CUDA graph and replayed: what a fixed-shape caller gets
+// without the host's per-op launch cost.
+//   sparsescope-bench-vit MODEL BATCH fp32|fp16|bf16 cpu|cuda [ITERS [graph]]
 #include <torch/cuda.h>
 #include <torch/torch.h>
+
+#include <functional>
+#include <memory>
 
 #include <algorithm>
 #include <cstdio>
@@ -14,9 +19,41 @@
 #include "sparsescope/vision/vit.h"
 #include "timing.h"
 
+#if defined(SPARSESCOPE_WITH_CUDA)
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAEvent.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+
+namespace {
+
+// Captures `forward` once as a CUDA graph (after eager warm-up calls, on a side stream, as torch's
+// graph capture does) and returns its replay.
+std::function<void()> graphed(const std::function<void()>& forward, const at::Device& device) {
+  for (int i = 0; i < 3; ++i) forward();  // cuBLAS handles and workspaces exist before the capture
+  const auto current = at::cuda::getCurrentCUDAStream(device.index());
+  const auto side = at::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
+  at::cuda::CUDAEvent ready, done;
+  ready.record(current);
+  ready.block(side);
+  auto graph = std::make_shared<at::cuda::CUDAGraph>();
+  {
+    const c10::cuda::CUDAStreamGuard stream_guard(side);
+    graph->capture_begin();
+    forward();
+    graph->capture_end();
+  }
+  done.record(side);
+  done.block(current);
+  return [graph] { graph->replay(); };
+}
+
+}  // namespace
+#endif
+
 int main(int argc, char** argv) try {
   if (argc < 5) {
-    std::cerr << "usage: " << argv[0] << " MODEL BATCH fp32|fp16|bf16 cpu|cuda [ITERS]\n";
+    std::cerr << "usage: " << argv[0] << " MODEL BATCH fp32|fp16|bf16 cpu|cuda [ITERS [graph]]\n";
     return 2;
   }
   const std::string model_name = argv[1];
@@ -25,6 +62,9 @@ int main(int argc, char** argv) try {
   const at::Device device(argv[4]);
   const at::ScalarType dtype = sparsescope::bench::parse_dtype(dtype_name);
   const int iters = argc > 5 ? std::stoi(argv[5]) : 20;
+  const bool graph = argc > 6;
+  SPARSESCOPE_CHECK(!graph || std::string(argv[6]) == "graph", "expected `graph` after ITERS, got '", argv[6], "'");
+  SPARSESCOPE_CHECK(!graph || device.is_cuda(), "graph: CUDA graphs need a cuda device, got ", device.str());
   at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
 
   torch::manual_seed(0);
@@ -35,14 +75,20 @@ int main(int argc, char** argv) try {
   const auto images = torch::randn({batch, cfg.in_chans, cfg.img_size, cfg.img_size},
                                    torch::dtype(dtype).device(device));
   c10::InferenceMode guard;
+  std::function<void()> forward = [&] { model->forward(images); };
+#if defined(SPARSESCOPE_WITH_CUDA)
+  if (graph) forward = graphed(forward, device);
+#else
+  SPARSESCOPE_CHECK(!graph, "graph: this build has no CUDA");
+#endif
   // The median over 5 rounds of `iters` forward passes.
-  const double ms = sparsescope::bench::median_ms([&] { model->forward(images); }, device, iters, 5);
+  const double ms = sparsescope::bench::median_ms(forward, device, iters, 5);
   const double images_per_second = 1e3 * static_cast<double>(batch) / ms;
   std::printf(
       "{\"impl\": \"sparsescope\", \"model\": \"%s\", \"batch\": %lld, \"dtype\": \"%s\", \"device\": \"%s\", "
-      "\"threads\": %d, \"images_per_second\": %.1f}\n",
+      "\"graph\": %s, \"threads\": %d, \"images_per_second\": %.1f}\n",
       model_name.c_str(), static_cast<long long>(batch), dtype_name.c_str(), device.str().c_str(),
-      at::get_num_threads(), images_per_second);
+      graph ? "true" : "false", at::get_num_threads(), images_per_second);
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "sparsescope-bench-vit: " << e.what() << "\n";
