@@ -6,8 +6,6 @@
 // repeated blocks count once. The tensor-core main loop then visits the kBlockN-key tiles of those
 // blocks. Only the tile holding key M - 1 needs an element mask. Indices outside [0, ceil(M / block_k)) and counts outside [0, W] are clamped away rather
 // than read past: the CPU checks them, the GPU path trusts them but stays in bounds.
-#include <c10/cuda/CUDAException.h>
-
 #include "../common/flash_fwd.cuh"
 #include "../common/key_block_list.cuh"
 #include "../common/launch.h"
@@ -68,12 +66,8 @@ void run_block_sparse_fwd(const FwdParams& params, cudaStream_t stream) {
   using Traits = FwdTraits<kIsBf16, kHeadDim>;
   static_assert(Traits::kBlockM == kBlockM && Traits::kBlockN == kBlockN &&
                 Traits::kTileSmemBytes == tile_smem_bytes(kHeadDim));
-  const dim3 grid((params.n + Traits::kBlockM - 1) / Traits::kBlockM, params.heads, params.batch);
-  const int smem = Traits::kTileSmemBytes + block_list_smem_bytes(params.num_k_blocks);
-  auto kernel = block_sparse_fwd_kernel<Traits>;
-  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-  kernel<<<grid, Traits::kThreads, smem, stream>>>(params);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  launch_query_tiles<Traits>(block_sparse_fwd_kernel<Traits>, params,
+                             Traits::kTileSmemBytes + block_list_smem_bytes(params.num_k_blocks), stream);
 }
 
 }  // namespace sparsescope::cuda

@@ -28,6 +28,7 @@
 // so no garbage (NaN) reaches the products; scores of keys past M (and of keys the pattern hides
 // inside a visited tile) are set to -inf only in tiles that can hold such keys. A row without any
 // key keeps max = -inf and sum = 0 and is written as 0 with LSE -inf (attend()'s convention).
+#include <c10/cuda/CUDAException.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -390,6 +391,16 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
         lse[row] = sum > 0.f ? (row_max[mt][r] * p.scale_log2 + log2f(sum)) * 0.69314718055994531f
                              : -INFINITY;
     }
+}
+
+// Launches a tensor-core kernel with one CTA per kBlockM queries of each (batch, head) and `smem`
+// bytes of dynamic shared memory.
+template <typename Traits, typename Kernel>
+void launch_query_tiles(Kernel kernel, const FwdParams& params, int smem, cudaStream_t stream) {
+  const dim3 grid((params.n + Traits::kBlockM - 1) / Traits::kBlockM, params.heads, params.batch);
+  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  kernel<<<grid, Traits::kThreads, smem, stream>>>(params);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 }  // namespace sparsescope::cuda

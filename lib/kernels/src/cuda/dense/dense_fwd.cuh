@@ -6,8 +6,6 @@
 // row) and added, so a learnable mask costs one read of [N, M] and no N x M buffer. Causal CTAs
 // are scheduled heaviest first (the last query tiles see the most keys), which evens out the tail
 // of the grid.
-#include <c10/cuda/CUDAException.h>
-
 #include "../common/flash_fwd.cuh"
 #include "../common/launch.h"
 #include "../common/static_switch.h"
@@ -138,15 +136,11 @@ void run_dense_fwd(const FwdParams& params, cudaStream_t stream) {
   using Traits = FwdTraits<kIsBf16, kHeadDim>;
   static_assert(Traits::kBlockM == kBlockM && Traits::kBlockN == kBlockN &&
                 Traits::kTileSmemBytes == tile_smem_bytes(kHeadDim));
-  const dim3 grid((params.n + Traits::kBlockM - 1) / Traits::kBlockM, params.heads, params.batch);
   SPARSESCOPE_BOOL_SWITCH(params.causal, kCausal, [&] {
     SPARSESCOPE_BOOL_SWITCH(params.mask != nullptr, kMasked, [&] {
       using Mask = DenseMask<Traits::kIsBf16, Traits::kBlockM, Traits::kBlockN, Traits::kThreads>;
-      const int smem = Traits::kTileSmemBytes + (params.mask_staged ? Mask::kTileBytes : 0);
-      auto kernel = dense_fwd_kernel<Traits, kCausal, kMasked>;
-      C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-      kernel<<<grid, Traits::kThreads, smem, stream>>>(params);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      launch_query_tiles<Traits>(dense_fwd_kernel<Traits, kCausal, kMasked>, params,
+                                 Traits::kTileSmemBytes + (params.mask_staged ? Mask::kTileBytes : 0), stream);
     });
   });
 }

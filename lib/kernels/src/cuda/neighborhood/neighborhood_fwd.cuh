@@ -9,8 +9,6 @@
 // that the mask drops) into the CTA's key-block list (common/key_block_list.cuh). The main loop
 // visits only those tiles; every score is masked by the windows, its key's coordinates got by two
 // multiply-and-shift divisions (FastDivisor).
-#include <c10/cuda/CUDAException.h>
-
 #include <climits>
 
 #include "../common/flash_fwd.cuh"
@@ -129,12 +127,8 @@ void run_neighborhood_fwd(const FwdParams& params, cudaStream_t stream) {
   using Traits = FwdTraits<kIsBf16, kHeadDim>;
   static_assert(Traits::kBlockM == kBlockM && Traits::kBlockN == kBlockN &&
                 Traits::kTileSmemBytes == tile_smem_bytes(kHeadDim) && sizeof(AxisKeys) == 12);
-  const dim3 grid((params.n + Traits::kBlockM - 1) / Traits::kBlockM, params.heads, params.batch);
-  const int smem = neighborhood_smem_bytes(kHeadDim, params.num_k_blocks);
-  auto kernel = neighborhood_fwd_kernel<Traits>;
-  C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-  kernel<<<grid, Traits::kThreads, smem, stream>>>(params);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  launch_query_tiles<Traits>(neighborhood_fwd_kernel<Traits>, params,
+                             neighborhood_smem_bytes(kHeadDim, params.num_k_blocks), stream);
 }
 
 }  // namespace sparsescope::cuda
