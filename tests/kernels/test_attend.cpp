@@ -353,14 +353,23 @@ TEST(Backends, FusedCudaBackendsComeFirstAndRefuseCpuTensors) {
   if (!sparsescope::built_with_cuda()) GTEST_SKIP() << "built without CUDA";
   const at::Tensor q = at::randn({1, 1, 4, 64}).to(at::kHalf);
   const auto choices = sparsescope::backend_choices(q, q, q, sparsescope::Dense{});
-  ASSERT_EQ(choices.size(), 6u);
+  ASSERT_EQ(choices.size(), 7u);
   EXPECT_EQ(choices[0].name, "cuda_dense");
   EXPECT_EQ(choices[1].name, "cuda_block_sparse");
   EXPECT_EQ(choices[2].name, "cuda_topk");
   EXPECT_EQ(choices[3].name, "cuda_neighborhood");
+  EXPECT_EQ(choices[4].name, "cuda_permuted");
   EXPECT_EQ(choices[0].why_not, "`query` is on cpu, not a CUDA device");
   EXPECT_EQ(choices[1].why_not, "not a BlockSparse pattern (dense)");
   EXPECT_EQ(choices[3].why_not, "not a Neighborhood pattern (dense)");
+  EXPECT_EQ(choices[4].why_not, "not a Permuted pattern (dense)");
+  // The fused Permuted asks its inner pattern's kernel.
+  const at::Tensor perm = at::arange(4).view({1, 1, 4});
+  const auto permuted = sparsescope::backend_choices(q, q, q, sparsescope::permuted(perm, perm, sparsescope::Dense{}));
+  EXPECT_EQ(backend(permuted, "cuda_permuted").why_not, "inner dense: `query` is on cpu, not a CUDA device");
+  const auto nested = sparsescope::backend_choices(
+      q, q, q, sparsescope::permuted(perm, perm, sparsescope::permuted(perm, perm, sparsescope::Dense{})));
+  EXPECT_EQ(backend(nested, "cuda_permuted").why_not, "inner permuted: no kernel for its inner pattern");
 }
 
 }  // namespace

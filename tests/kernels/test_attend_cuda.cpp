@@ -51,8 +51,11 @@ Pattern to_device(const Pattern& pattern, at::Device device) {
                                to(p.kv_perm, device));
 }
 
-// The pattern with a Dense bias in `dtype` (attend() takes biases of the query dtype).
+// The pattern with a Dense bias (also inside a Permuted) in `dtype` (attend() takes biases of the
+// query dtype).
 Pattern bias_as(const Pattern& pattern, at::ScalarType dtype) {
+  if (const auto* p = std::get_if<sparsescope::Permuted>(&pattern))
+    return sparsescope::permuted(p->perm, p->inverse, bias_as(*p->inner, dtype), p->kv_perm);
   const auto* p = std::get_if<Dense>(&pattern);
   if (!p || !p->mask.defined() || p->mask.scalar_type() == at::kBool) return pattern;
   return Dense{p->causal, p->scale, p->mask.to(dtype)};
@@ -91,6 +94,14 @@ Pattern topk(int64_t batch, int64_t heads, int64_t n, int64_t m, int64_t k) {
   return TopK{index, {}};
 }
 
+// `inner` behind a permutation of the queries per (batch, head) and one of the keys shared by the
+// heads.
+Pattern permuted_with_kv(int64_t batch, int64_t heads, int64_t n, int64_t m, Pattern inner) {
+  const at::Tensor perm = sparsescope::testing::random_perm(batch, heads, n);
+  return sparsescope::permuted(perm, sparsescope::testing::inverse_of(perm), std::move(inner),
+                               sparsescope::testing::random_perm(batch, 1, m));
+}
+
 std::vector<GpuCase> small_cases() {
   return {
       {"dense", 1, 2, 5, 7, [] { return Pattern(Dense{false, 0.3, {}}); }, "cuda_dense"},
@@ -104,6 +115,9 @@ std::vector<GpuCase> small_cases() {
       {"dense_bool_mask", 1, 2, 70, 90, [] { return dense_bool_mask(1, 70, 90); }, "cuda_dense"},
       {"neighborhood_2d", 1, 2, 156, 156, [] { return Pattern(Neighborhood{{12, 13}, {5, 3}, {}, {}, {}}); },
        "cuda_neighborhood"},
+      // Queries and keys permuted apart (keys' permutation shared over the heads), M != N.
+      {"permuted_dense_causal", 1, 2, 70, 90, [] { return permuted_with_kv(1, 2, 70, 90, Dense{true, {}, {}}); },
+       "cuda_permuted"},
   };
 }
 
@@ -145,12 +159,19 @@ std::vector<GpuCase> odd_cases() {
          const at::Tensor perm = sparsescope::testing::random_perm(1, 2, 300);
          return Pattern(sparsescope::permuted(perm, sparsescope::testing::inverse_of(perm),
                                               block_sparse(1, 2, 300, 300, 128, 64, true)));
-       }, "permuted"},
-      {"permuted_neighborhood", 1, 2, 300, 300, [] {  // the inner call runs cuda_neighborhood
+       }, "cuda_permuted"},
+      {"permuted_block_sparse_kv", 2, 3, 333, 400,
+       [] { return permuted_with_kv(2, 3, 333, 400, block_sparse(2, 3, 333, 400, 128, 128, true)); },
+       "cuda_permuted"},
+      {"permuted_neighborhood", 1, 2, 300, 300, [] {
          const at::Tensor perm = sparsescope::testing::random_perm(1, 2, 300);
          return Pattern(sparsescope::permuted(perm, sparsescope::testing::inverse_of(perm),
                                               Neighborhood{{15, 20}, {3, 5}, {}, {}, {}}));
-       }, "permuted"},
+       }, "cuda_permuted"},
+      {"permuted_topk", 2, 3, 300, 400, [] { return permuted_with_kv(2, 3, 300, 400, topk(2, 3, 300, 400, 37)); },
+       "cuda_permuted"},
+      {"permuted_dense_bias", 2, 2, 257, 200,
+       [] { return permuted_with_kv(2, 2, 257, 200, dense_bias(2, 2, 257, 200, false)); }, "cuda_permuted"},
   };
 }
 
@@ -328,10 +349,14 @@ INSTANTIATE_TEST_SUITE_P(Patterns, CudaGradient, ::testing::ValuesIn(std::vector
     {"topk", 1, 2, 40, 90, [] { return topk(1, 2, 40, 90, 20); }, "cuda_topk"},
     {"neighborhood_2d", 1, 2, 300, 300, [] { return Pattern(Neighborhood{{20, 15}, {5, 7}, {}, {}, {}}); },
      "cuda_neighborhood"},
+    {"permuted_block_sparse", 1, 2, 300, 260,
+     [] { return permuted_with_kv(1, 2, 300, 260, block_sparse(1, 2, 300, 260, 128, 64, true)); }, "cuda_permuted"},
+    {"permuted_topk", 1, 2, 40, 90, [] { return permuted_with_kv(1, 2, 40, 90, topk(1, 2, 40, 90, 20)); },
+     "cuda_permuted"},
 }), [](const auto& info) { return info.param.name; });
 
-// A learnable bias (SwinBERT's soft mask) runs the fused forward; its gradient, and those of q, k
-// and v, match the float32 reference's on the CPU.
+// A learnable bias (SwinBERT's soft mask) runs the fused forward, also behind a permutation; its
+// gradient, and those of q, k and v, match the float32 reference's on the CPU.
 TEST(CudaAttendBias, GradientsFlowIntoTheBias) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
   at::manual_seed(29);
@@ -340,26 +365,33 @@ TEST(CudaAttendBias, GradientsFlowIntoTheBias) {
   const at::Tensor q = at::randn({b, h, n, d}).to(at::kBFloat16), k = at::randn({b, h, m, d}).to(at::kBFloat16),
                    v = at::randn({b, h, m, d}).to(at::kBFloat16);
   const at::Tensor g_out = at::randn({b, h, n, d});
-  auto grads = [&](at::Device device, at::ScalarType dtype) {
-    std::vector<at::Tensor> leaves;
-    for (const at::Tensor& t : {q, k, v, bias}) leaves.push_back(t.to(device, dtype).requires_grad_(true));
-    const Dense pattern{true, {}, leaves[3]};
-    if (device.is_cuda()) {
-      EXPECT_EQ(first_usable(sparsescope::backend_choices(leaves[0], leaves[1], leaves[2], pattern)), "cuda_dense");
+  const at::Tensor perm = sparsescope::testing::random_perm(b, h, n), kv_perm = sparsescope::testing::random_perm(b, 1, m);
+  for (const bool permute : {false, true}) {
+    auto grads = [&](at::Device device, at::ScalarType dtype) {
+      std::vector<at::Tensor> leaves;
+      for (const at::Tensor& t : {q, k, v, bias}) leaves.push_back(t.to(device, dtype).requires_grad_(true));
+      const Pattern dense = Dense{true, {}, leaves[3]};
+      const Pattern pattern = permute ? Pattern(sparsescope::permuted(perm.to(device), sparsescope::testing::inverse_of(perm).to(device),
+                                                                      dense, kv_perm.to(device)))
+                                      : dense;
+      if (device.is_cuda()) {
+        EXPECT_EQ(first_usable(sparsescope::backend_choices(leaves[0], leaves[1], leaves[2], pattern)),
+                  permute ? "cuda_permuted" : "cuda_dense");
+      }
+      const at::Tensor out = sparsescope::attend(leaves[0], leaves[1], leaves[2], pattern);
+      (out.to(at::kFloat) * g_out.to(device)).sum().backward();
+      std::vector<at::Tensor> g;
+      for (const auto& t : leaves) g.push_back(t.grad().cpu().to(at::kFloat).nan_to_num(0, 0, 0));
+      return g;
+    };
+    const auto got = grads(at::kCUDA, at::kBFloat16);
+    const auto want = grads(at::kCPU, at::kFloat);
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double scale = std::max(1.0, want[i].abs().max().item<double>());
+      EXPECT_LE((got[i] - want[i]).abs().max().item<double>(), 2e-2 * scale) << "input " << i << ", permuted " << permute;
     }
-    const at::Tensor out = sparsescope::attend(leaves[0], leaves[1], leaves[2], pattern);
-    (out.to(at::kFloat) * g_out.to(device)).sum().backward();
-    std::vector<at::Tensor> g;
-    for (const auto& t : leaves) g.push_back(t.grad().cpu().to(at::kFloat).nan_to_num(0, 0, 0));
-    return g;
-  };
-  const auto got = grads(at::kCUDA, at::kBFloat16);
-  const auto want = grads(at::kCPU, at::kFloat);
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double scale = std::max(1.0, want[i].abs().max().item<double>());
-    EXPECT_LE((got[i] - want[i]).abs().max().item<double>(), 2e-2 * scale) << "input " << i;
+    EXPECT_GT(want[3].abs().sum().item<double>(), 0.0) << "the bias has a gradient";
   }
-  EXPECT_GT(want[3].abs().sum().item<double>(), 0.0) << "the bias has a gradient";
 }
 
 }  // namespace

@@ -8,9 +8,9 @@
 // Backends are ATen sdp_utils-style predicates with reasons rather than an if-chain, so that the
 // CLI and the viewer can show why a fused kernel was not used (backend_choices()). The list is in
 // priority order: fused CUDA kernels go first, each with its own predicate (device, architecture,
-// dtype, head dim, strides, pattern kind), then the generic lowering of Permuted onto its inner
-// pattern (gather, dispatch the inner call again, scatter back; a kernel that fuses the
-// permutation would sit before it), then the reference, which accepts every other pattern on any
+// dtype, head dim, strides, pattern kind; cuda_permuted runs an inner pattern's kernel with the
+// permutation fused into its loads and stores), then the generic lowering of Permuted onto its
+// inner pattern (gather, dispatch the inner call again, scatter back), then the reference, which accepts every other pattern on any
 // device and is the autograd path on CPU. Every backend derives "which keys does this query see"
 // from mask.h, so the reference and the kernels cannot drift apart. The fused backends compute
 // forward only; their autograd backward differentiates the reference (cuda_backend.cpp).
@@ -48,17 +48,7 @@ at::Tensor gather_tokens(const at::Tensor& x, const at::Tensor& index) {
   return x.gather(2, index.unsqueeze(-1).expand({sizes[0], sizes[1], sizes[2], sizes[3]}));
 }
 
-AttendResult run_permuted(const AttendParams& params) {
-  const auto& p = std::get<Permuted>(params.pattern);
-  const at::Tensor& kv_perm = p.kv_perm.defined() ? p.kv_perm : p.perm;
-  const int64_t batch = params.q.size(0), heads = params.q.size(1), n = params.q.size(2);
-  const at::Tensor q = gather_tokens(params.q, p.perm);
-  const at::Tensor k = gather_tokens(expand_kv_heads(params.k, heads), kv_perm);
-  const at::Tensor v = gather_tokens(expand_kv_heads(params.v, heads), kv_perm);
-  const AttendResult r = dispatch({q, k, v, *p.inner, params.scale});
-  return {gather_tokens(r.out, p.inverse),
-          r.lse.gather(2, p.inverse.expand({batch, heads, n}))};
-}
+AttendResult run_permuted(const AttendParams& params) { return lower_permuted(params, dispatch); }
 
 const std::vector<Backend>& backends() {
   static const std::vector<Backend> list = {
@@ -67,6 +57,7 @@ const std::vector<Backend>& backends() {
       {"cuda_block_sparse", cuda_backend::can_use_block_sparse, cuda_backend::run_block_sparse},
       {"cuda_topk", cuda_backend::can_use_topk, cuda_backend::run_topk},
       {"cuda_neighborhood", cuda_backend::can_use_neighborhood, cuda_backend::run_neighborhood},
+      {"cuda_permuted", cuda_backend::can_use_permuted, cuda_backend::run_permuted},
 #endif
       {"permuted", can_use_permuted, run_permuted},
       {"reference", reference::can_use, reference::run},
@@ -79,6 +70,18 @@ double resolve_scale(const at::Tensor& q, const Pattern& pattern) {
 }
 
 }  // namespace
+
+AttendResult lower_permuted(const AttendParams& params, AttendResult (*run_inner)(const AttendParams&)) {
+  const auto& p = std::get<Permuted>(params.pattern);
+  const at::Tensor& kv_perm = p.kv_perm.defined() ? p.kv_perm : p.perm;
+  const int64_t batch = params.q.size(0), heads = params.q.size(1), n = params.q.size(2);
+  const at::Tensor q = gather_tokens(params.q, p.perm);
+  const at::Tensor k = gather_tokens(expand_kv_heads(params.k, heads), kv_perm);
+  const at::Tensor v = gather_tokens(expand_kv_heads(params.v, heads), kv_perm);
+  const AttendResult r = run_inner({q, k, v, *p.inner, params.scale});
+  return {gather_tokens(r.out, p.inverse),
+          r.lse.gather(2, p.inverse.expand({batch, heads, n}))};
+}
 
 AttendResult dispatch(const AttendParams& params) {
   std::string reasons;

@@ -30,6 +30,10 @@ struct Backend {
 /// another (Permuted) call back into it.
 AttendResult dispatch(const AttendParams& params);
 
+/// A Permuted call lowered onto its inner pattern: gathers q, k, v into the permuted order, runs
+/// `run_inner` on the inner pattern and scatters the output and LSE back.
+AttendResult lower_permuted(const AttendParams& params, AttendResult (*run_inner)(const AttendParams&));
+
 }  // namespace sparsescope::detail
 
 namespace sparsescope::detail {

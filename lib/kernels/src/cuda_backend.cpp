@@ -10,6 +10,11 @@
 // backward (masked attention through ATen, O(N x listed keys) memory) until fused backward
 // kernels exist. A Dense bias is an input of the Function too, so that its gradient flows. Without
 // a gradient to record the kernel is called directly.
+//
+// Permuted over Dense, BlockSparse, TopK or Neighborhood runs the inner pattern's kernel with the
+// permutation fused into its loads and stores (FwdParams.q_perm, kv_perm): no gathered copies of
+// q, k, v and no scatter of the output. Its backward differentiates the generic lowering (gather,
+// reference, scatter).
 #include "cuda_backend.h"
 
 #include <ATen/ATen.h>
@@ -116,6 +121,16 @@ bool can_use_common(const AttendParams& a, std::string* why_not) {
 
 int64_t stride_or_zero(const at::Tensor& t, int dim) { return t.size(dim) == 1 ? 0 : t.stride(dim); }
 
+// The pattern a kernel computes: a Permuted's inner (the permutation fused into loads and stores),
+// else the pattern itself.
+const Pattern& kernel_pattern(const Pattern& pattern) {
+  const auto* permuted = std::get_if<Permuted>(&pattern);
+  return permuted ? *permuted->inner : pattern;
+}
+
+// A permutation [B|1, H|1, L] with a contiguous last dim, as the kernels read it.
+at::Tensor rows_of(const at::Tensor& perm) { return perm.stride(2) == 1 ? perm : perm.contiguous(); }
+
 // Launches `launch<is_bf16, head_dim>` on the current stream of q's device.
 template <typename Launch>
 AttendResult launch_fwd(const AttendParams& a, cuda::FwdParams& p, Launch launch) {
@@ -142,6 +157,17 @@ AttendResult launch_fwd(const AttendParams& a, cuda::FwdParams& p, Launch launch
   p.n = static_cast<int>(q.size(2));
   p.m = static_cast<int>(a.k.size(2));
   p.scale_log2 = static_cast<float>(a.scale * 1.4426950408889634);
+  at::Tensor q_perm, kv_perm;  // alive until the launch is enqueued (the caching allocator orders reuse)
+  if (const auto* permuted = std::get_if<Permuted>(&a.pattern)) {
+    q_perm = rows_of(permuted->perm);
+    kv_perm = rows_of(permuted->kv_perm.defined() ? permuted->kv_perm : permuted->perm);
+    p.q_perm = q_perm.data_ptr<int64_t>();
+    p.kv_perm = kv_perm.data_ptr<int64_t>();
+    p.q_perm_batch_stride = stride_or_zero(q_perm, 0);
+    p.q_perm_head_stride = stride_or_zero(q_perm, 1);
+    p.kv_perm_batch_stride = stride_or_zero(kv_perm, 0);
+    p.kv_perm_head_stride = stride_or_zero(kv_perm, 1);
+  }
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.get_device()).stream();
   launch(q.scalar_type() == at::kBFloat16, q.size(3), p, stream);
   return {out, lse};
@@ -150,7 +176,7 @@ AttendResult launch_fwd(const AttendParams& a, cuda::FwdParams& p, Launch launch
 AttendResult dense_fwd(const AttendParams& a) {
   const c10::cuda::CUDAGuard guard(a.q.device());
   cuda::FwdParams p{};
-  const Dense& dense = std::get<Dense>(a.pattern);
+  const Dense& dense = std::get<Dense>(kernel_pattern(a.pattern));
   p.causal = dense.causal;
   if (dense.mask.defined()) {
     p.mask = dense.mask.data_ptr();
@@ -174,7 +200,7 @@ AttendResult dense_fwd(const AttendParams& a) {
 
 AttendResult block_sparse_fwd(const AttendParams& a) {
   const c10::cuda::CUDAGuard guard(a.q.device());
-  const auto& bs = std::get<BlockSparse>(a.pattern);
+  const auto& bs = std::get<BlockSparse>(kernel_pattern(a.pattern));
   cuda::FwdParams p{};
   p.kv_count = bs.kv_count.data_ptr<int32_t>();
   p.kv_index = bs.kv_index.data_ptr<int32_t>();
@@ -210,7 +236,7 @@ AttendResult block_sparse_fwd(const AttendParams& a) {
 
 AttendResult topk_fwd(const AttendParams& a) {
   const c10::cuda::CUDAGuard guard(a.q.device());
-  const at::Tensor& index = std::get<TopK>(a.pattern).index;
+  const at::Tensor& index = std::get<TopK>(kernel_pattern(a.pattern)).index;
   cuda::FwdParams p{};
   p.topk_index = index.data_ptr<int64_t>();
   p.topk_batch_stride = stride_or_zero(index, 0);
@@ -228,7 +254,7 @@ AttendResult topk_fwd(const AttendParams& a) {
 
 AttendResult neighborhood_fwd(const AttendParams& a) {
   const c10::cuda::CUDAGuard guard(a.q.device());
-  const auto& nb = std::get<Neighborhood>(a.pattern);
+  const auto& nb = std::get<Neighborhood>(kernel_pattern(a.pattern));
   cuda::FwdParams p{};
   // The grid padded at the front to 3 axes of extent 1 (each sees its one coordinate).
   const size_t pad = 3 - nb.grid.size();
@@ -251,6 +277,15 @@ AttendResult neighborhood_fwd(const AttendParams& a) {
   });
 }
 
+// A Permuted call on its inner pattern's kernel (cuda_backend::can_use_permuted has checked it).
+AttendResult permuted_fwd(const AttendParams& a) {
+  const Pattern& inner = kernel_pattern(a.pattern);
+  if (std::holds_alternative<Dense>(inner)) return dense_fwd(a);
+  if (std::holds_alternative<BlockSparse>(inner)) return block_sparse_fwd(a);
+  if (std::holds_alternative<TopK>(inner)) return topk_fwd(a);
+  return neighborhood_fwd(a);
+}
+
 // ---- Autograd ----
 
 using Forward = AttendResult (*)(const AttendParams&);
@@ -262,10 +297,30 @@ struct SavedPattern : torch::CustomClassHolder {
   double scale;
 };
 
-// The additive bias of a Dense pattern (a floating Dense.mask), or an undefined tensor.
+// The additive bias of a Dense pattern, also inside a Permuted (a floating Dense.mask), or an
+// undefined tensor.
 at::Tensor bias_of(const Pattern& pattern) {
-  const auto* dense = std::get_if<Dense>(&pattern);
+  const auto* dense = std::get_if<Dense>(&kernel_pattern(pattern));
   return dense && dense->mask.defined() && dense->mask.scalar_type() != at::kBool ? dense->mask : at::Tensor();
+}
+
+// `pattern` with its bias (bias_of) replaced by `bias`.
+Pattern with_bias(const Pattern& pattern, const at::Tensor& bias) {
+  if (const auto* permuted = std::get_if<Permuted>(&pattern)) {
+    Permuted copy = *permuted;
+    copy.inner = std::make_shared<const Pattern>(with_bias(*permuted->inner, bias));
+    return copy;
+  }
+  Dense dense = std::get<Dense>(pattern);
+  dense.mask = bias;
+  return dense;
+}
+
+// The composite forward that the backward differentiates: the reference, behind the generic
+// lowering for Permuted.
+AttendResult differentiable_forward(const AttendParams& a) {
+  if (std::holds_alternative<Permuted>(a.pattern)) return detail::lower_permuted(a, reference::run);
+  return reference::run(a);
 }
 
 class FusedAttention : public torch::autograd::Function<FusedAttention> {
@@ -290,12 +345,11 @@ class FusedAttention : public torch::autograd::Function<FusedAttention> {
     std::vector<at::Tensor> leaves;
     for (const at::Tensor& t : inputs) leaves.push_back(t.detach().requires_grad_(true));
     const bool biased = leaves.size() == 4;
-    Pattern pattern = saved->pattern;
-    if (biased) std::get<Dense>(pattern).mask = leaves[3];
+    const Pattern pattern = biased ? with_bias(saved->pattern, leaves[3]) : saved->pattern;
     std::vector<at::Tensor> outputs, grad_outputs;
     {
       const at::AutoGradMode enable(true);
-      const AttendResult r = reference::run({leaves[0], leaves[1], leaves[2], pattern, saved->scale});
+      const AttendResult r = differentiable_forward({leaves[0], leaves[1], leaves[2], pattern, saved->scale});
       if (grads[0].defined()) {
         outputs.push_back(r.out);
         grad_outputs.push_back(grads[0]);
@@ -376,5 +430,27 @@ bool can_use_neighborhood(const AttendParams& a, std::string* why_not) {
 }
 
 AttendResult run_neighborhood(const AttendParams& a) { return with_autograd(a, neighborhood_fwd); }
+
+bool can_use_permuted(const AttendParams& a, std::string* why_not) {
+  const auto* p = std::get_if<Permuted>(&a.pattern);
+  if (!p) return refuse(why_not, std::string("not a Permuted pattern (") + kind_name(a.pattern) + ")");
+  const AttendParams inner{a.q, a.k, a.v, *p->inner, a.scale};
+  std::string why;
+  bool ok = false;
+  if (std::holds_alternative<Dense>(*p->inner)) {
+    ok = can_use_dense(inner, &why);
+  } else if (std::holds_alternative<BlockSparse>(*p->inner)) {
+    ok = can_use_block_sparse(inner, &why);
+  } else if (std::holds_alternative<TopK>(*p->inner)) {
+    ok = can_use_topk(inner, &why);
+  } else if (std::holds_alternative<Neighborhood>(*p->inner)) {
+    ok = can_use_neighborhood(inner, &why);
+  } else {
+    why = "no kernel for its inner pattern";
+  }
+  return ok || refuse(why_not, std::string("inner ") + kind_name(*p->inner) + ": " + why);
+}
+
+AttendResult run_permuted(const AttendParams& a) { return with_autograd(a, permuted_fwd); }
 
 }  // namespace sparsescope::cuda_backend

@@ -25,4 +25,9 @@ AttendResult run_topk(const detail::AttendParams& params);
 bool can_use_neighborhood(const detail::AttendParams& params, std::string* why_not);
 AttendResult run_neighborhood(const detail::AttendParams& params);
 
+/// Permuted over a pattern one of the kernels above takes, its permutation fused into the loads and
+/// stores.
+bool can_use_permuted(const detail::AttendParams& params, std::string* why_not);
+AttendResult run_permuted(const detail::AttendParams& params);
+
 }  // namespace sparsescope::cuda_backend

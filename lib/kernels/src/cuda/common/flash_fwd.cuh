@@ -148,11 +148,31 @@ struct TileLayout {
   }
 };
 
-// Copies rows [0, kRows) of a tile starting at `src` (row stride in elements) into swizzled
-// shared memory; rows at or past `valid_rows` are zero-filled.
+// Where position `a` of the problem the pattern describes lives in its tensor: row a, or with a
+// fused permutation (Permuted) row rows[a], clamped into [0, limit) so that a bad index cannot read
+// or write out of bounds (the CPU checks permutations; the GPU path trusts them).
+struct RowMap {
+  const int64_t* rows;  // nullptr: the identity
+  int limit;
+  __device__ __forceinline__ int64_t operator()(int a) const {
+    return rows == nullptr ? a : min(max(rows[a], int64_t{0}), static_cast<int64_t>(limit - 1));
+  }
+};
+
+// The maps of (b, h)'s queries and keys.
+__device__ __forceinline__ RowMap query_rows(const FwdParams& p, int b, int h) {
+  return {p.q_perm == nullptr ? nullptr : p.q_perm + b * p.q_perm_batch_stride + h * p.q_perm_head_stride, p.n};
+}
+__device__ __forceinline__ RowMap key_rows(const FwdParams& p, int b, int h) {
+  return {p.kv_perm == nullptr ? nullptr : p.kv_perm + b * p.kv_perm_batch_stride + h * p.kv_perm_head_stride, p.m};
+}
+
+// Copies the tile of positions [first, first + kRows) from `src` (the (batch, head) plane, row
+// stride in elements; position a at row rows(a)) into swizzled shared memory; positions at or past
+// first + `valid_rows` are zero-filled.
 template <int kRows, int kHeadDim, int kThreads, typename Element>
-__device__ __forceinline__ void load_tile(uint32_t dst, const Element* src, int64_t row_stride,
-                                          int valid_rows) {
+__device__ __forceinline__ void load_tile(uint32_t dst, const Element* src, int64_t row_stride, int first,
+                                          int valid_rows, RowMap rows) {
   using Layout = TileLayout<kHeadDim>;
   constexpr int kPerThread = kRows * Layout::kChunks / kThreads;
   static_assert(kRows * Layout::kChunks % kThreads == 0, "tile not divisible among threads");
@@ -162,7 +182,7 @@ __device__ __forceinline__ void load_tile(uint32_t dst, const Element* src, int6
     const int row = linear / Layout::kChunks;
     const int chunk = linear % Layout::kChunks;
     const bool valid = row < valid_rows;
-    const Element* from = valid ? src + row * row_stride + chunk * 8 : src;
+    const Element* from = valid ? src + rows(first + row) * row_stride + chunk * 8 : src;
     cp_async_16(dst + Layout::offset(row, chunk), from, valid);
   }
 }
@@ -231,16 +251,17 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
   const char* bias_tile = smem + Traits::kQBytes + 2 * Traits::kKVBytes;  // the bias's shared memory, if any
   const uint32_t s_bias = s_v + Traits::kKVBytes;
 
-  const Element* q = static_cast<const Element*>(p.q) + b * p.q_batch_stride +
-                     h * p.q_head_stride + static_cast<int64_t>(qstart) * p.q_row_stride;
+  const Element* q = static_cast<const Element*>(p.q) + b * p.q_batch_stride + h * p.q_head_stride;
   const Element* k = static_cast<const Element*>(p.k) + b * p.k_batch_stride + (h / p.kv_group) * p.k_head_stride;
   const Element* v = static_cast<const Element*>(p.v) + b * p.v_batch_stride + (h / p.kv_group) * p.v_head_stride;
 
+  const RowMap qrows = query_rows(p, b, h);
+  const RowMap krows = key_rows(p, b, h);
+
   int kstart = tiles.first();
-  load_tile<Traits::kBlockM, kHeadDim, kThreads>(s_q, q, p.q_row_stride, p.n - qstart);
+  load_tile<Traits::kBlockM, kHeadDim, kThreads>(s_q, q, p.q_row_stride, qstart, p.n - qstart, qrows);
   if (kstart >= 0) {
-    load_tile<kBlockN, kHeadDim, kThreads>(s_k, k + kstart * p.k_row_stride, p.k_row_stride,
-                                           p.m - kstart);
+    load_tile<kBlockN, kHeadDim, kThreads>(s_k, k, p.k_row_stride, kstart, p.m - kstart, krows);
     bias.load(s_bias, qstart, kstart);
   }
   cp_async_commit();
@@ -263,8 +284,7 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
   while (kstart >= 0) {
     cp_async_wait<0>();
     __syncthreads();  // K_j (and Q) landed; every warp is done reading V_{j-1}
-    load_tile<kBlockN, kHeadDim, kThreads>(s_v, v + kstart * p.v_row_stride, p.v_row_stride,
-                                           p.m - kstart);
+    load_tile<kBlockN, kHeadDim, kThreads>(s_v, v, p.v_row_stride, kstart, p.m - kstart, krows);
     cp_async_commit();
 
     float s[kMTiles][kNTiles][4];
@@ -310,8 +330,7 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
     cp_async_wait<0>();
     __syncthreads();  // V_j landed; every warp is done reading K_j
     if (knext >= 0) {
-      load_tile<kBlockN, kHeadDim, kThreads>(s_k, k + knext * p.k_row_stride, p.k_row_stride,
-                                             p.m - knext);
+      load_tile<kBlockN, kHeadDim, kThreads>(s_k, k, p.k_row_stride, knext, p.m - knext, krows);
       bias.load(s_bias, qstart, knext);
       cp_async_commit();
     }
@@ -371,9 +390,8 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
   // A query tile without key tiles committed Q and nothing else; drain it before leaving.
   cp_async_wait<0>();
 
-  Element* out = static_cast<Element*>(p.out) +
-                 ((static_cast<int64_t>(b) * p.heads + h) * p.n + qstart) * kHeadDim;
-  float* lse = p.lse + (static_cast<int64_t>(b) * p.heads + h) * p.n + qstart;
+  Element* out = static_cast<Element*>(p.out) + (static_cast<int64_t>(b) * p.heads + h) * p.n * kHeadDim;
+  float* lse = p.lse + (static_cast<int64_t>(b) * p.heads + h) * p.n;
 #pragma unroll
   for (int mt = 0; mt < kMTiles; ++mt)
 #pragma unroll
@@ -382,13 +400,14 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
       const float sum = quad_sum(row_sum[mt][r]);
       const float inv = sum > 0.f ? 1.f / sum : 0.f;
       if (qstart + row >= p.n) continue;
+      const int64_t dest = qrows(qstart + row);
 #pragma unroll
       for (int t = 0; t < kDTiles; ++t) {
-        *reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(row) * kHeadDim + t * 8 + col0) =
+        *reinterpret_cast<uint32_t*>(out + dest * kHeadDim + t * 8 + col0) =
             pack2<kIsBf16>(o[mt][t][2 * r] * inv, o[mt][t][2 * r + 1] * inv);
       }
       if (lane % 4 == 0)
-        lse[row] = sum > 0.f ? (row_max[mt][r] * p.scale_log2 + log2f(sum)) * 0.69314718055994531f
+        lse[dest] = sum > 0.f ? (row_max[mt][r] * p.scale_log2 + log2f(sum)) * 0.69314718055994531f
                              : -INFINITY;
     }
 }

@@ -84,6 +84,14 @@ struct FwdParams {
   bool nb_causal[3];
   FastDivisor nb_stride[3];
 
+  // Permuted, fused into the loads and stores: position a of the problem the inner pattern
+  // describes reads query row q_perm[a] and key/value row kv_perm[a], and writes its output and LSE
+  // to row q_perm[a]. [B|1, H|1, N] and [B|1, H|1, M] int64 with a contiguous last dim; nullptr
+  // when not permuted.
+  const int64_t* q_perm;
+  const int64_t* kv_perm;
+  int64_t q_perm_batch_stride, q_perm_head_stride, kv_perm_batch_stride, kv_perm_head_stride;
+
   // TopK (int64 key lists, -1 pads), strides as above.
   const int64_t* topk_index;
   int64_t topk_batch_stride, topk_head_stride, topk_row_stride, topk_col_stride;

@@ -41,6 +41,7 @@ __global__ void __launch_bounds__(kTopkWarps * 32) topk_fwd_kernel(const FwdPara
   const int64_t* index = p.topk_index + b * p.topk_batch_stride + h * p.topk_head_stride +
                          i * p.topk_row_stride;
   const uint32_t slots = static_cast<uint32_t>(p.topk_table_size) - 1;
+  const RowMap krows = key_rows(p, b, h);
   for (int slot = lane; slot < p.topk_k; slot += 32) {
     const int64_t key = index[slot * p.topk_col_stride];
     int kept = -1;
@@ -54,12 +55,13 @@ __global__ void __launch_bounds__(kTopkWarps * 32) topk_fwd_kernel(const FwdPara
         at = (at + 1) & slots;
       }
     }
-    list[slot] = kept;
+    list[slot] = kept < 0 ? -1 : static_cast<int>(krows(kept));  // the key's row (Permuted: fused)
   }
   __syncwarp();
 
-  const Element* qrow = static_cast<const Element*>(p.q) + b * p.q_batch_stride +
-                        h * p.q_head_stride + static_cast<int64_t>(i) * p.q_row_stride;
+  const int64_t dest = query_rows(p, b, h)(i);
+  const Element* qrow = static_cast<const Element*>(p.q) + b * p.q_batch_stride + h * p.q_head_stride +
+                        dest * p.q_row_stride;
   const Element* kbase = static_cast<const Element*>(p.k) + b * p.k_batch_stride + (h / p.kv_group) * p.k_head_stride;
   const Element* vbase = static_cast<const Element*>(p.v) + b * p.v_batch_stride + (h / p.kv_group) * p.v_head_stride;
   const int quarter = lane % 4;
@@ -157,12 +159,12 @@ __global__ void __launch_bounds__(kTopkWarps * 32) topk_fwd_kernel(const FwdPara
   sum += __shfl_xor_sync(0xffffffffu, sum, 16);
   const float inv = sum > 0.f ? 1.f / sum : 0.f;
   Element* out = static_cast<Element*>(p.out) +
-                 ((static_cast<int64_t>(b) * p.heads + h) * p.n + i) * kHeadDim + lane * kPerLane;
+                 ((static_cast<int64_t>(b) * p.heads + h) * p.n + dest) * kHeadDim + lane * kPerLane;
 #pragma unroll
   for (int e = 0; e < kPerLane; e += 2)
     *reinterpret_cast<uint32_t*>(out + e) = pack2<kIsBf16>(o[e] * inv, o[e + 1] * inv);
   if (lane == 0)
-    p.lse[(static_cast<int64_t>(b) * p.heads + h) * p.n + i] =
+    p.lse[(static_cast<int64_t>(b) * p.heads + h) * p.n + dest] =
         sum > 0.f ? (row_max * p.scale_log2 + log2f(sum)) * 0.69314718055994531f : -INFINITY;
 #else
   __trap();  // built for an architecture without bf16 conversions; can_use refuses such devices
