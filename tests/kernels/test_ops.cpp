@@ -46,7 +46,8 @@ TEST(Ops, ErrorsCarryTheOpsPrefix) {
 
 TEST(Ops, AllAreRegistered) {
   for (const char* name : {"dense_attention", "block_sparse_attention", "topk_attention",
-                           "neighborhood_attention", "to_block_mask", "from_block_mask"})
+                           "neighborhood_attention", "permuted_block_sparse_attention", "to_block_mask",
+                           "from_block_mask"})
     EXPECT_TRUE(c10::Dispatcher::singleton().findSchema({std::string("sparsescope::") + name, ""}).has_value())
         << name;
 }

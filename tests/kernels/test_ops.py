@@ -122,6 +122,26 @@ class TopKAndNeighborhood(unittest.TestCase):
                                    atol=2e-5, rtol=1e-5)
 
 
+class Permuted(unittest.TestCase):
+    def test_permuted_block_sparse_is_block_sparse_on_gathered_tokens(self):
+        torch.manual_seed(6)
+        B, H, N, M, D, bq, bk = 2, 2, 24, 20, 8, 8, 4
+        perm = torch.rand(B, H, N).argsort(-1)
+        kv_perm = torch.rand(1, 1, M).argsort(-1)
+        blocks = torch.rand(B, H, N // bq, M // bk) < 0.5
+        count, index = ops.from_block_mask(blocks)
+        q, k, v = torch.randn(B, H, N, D), torch.randn(B, 1, M, D), torch.randn(B, 1, M, D)
+        out, lse = ops.permuted_block_sparse_attention(q, k, v, perm, perm.argsort(-1), count, index, bq, bk,
+                                                       kv_perm=kv_perm)
+        # Position a of the inner problem is query perm[a] and key kv_perm[a]; its output is row perm[a].
+        gather = lambda x, idx: x.expand(B, H, -1, D).gather(2, idx.expand(B, H, -1).unsqueeze(-1).expand(-1, -1, -1, D))
+        inner_out, inner_lse = ops.block_sparse_attention(gather(q, perm), gather(k, kv_perm), gather(v, kv_perm),
+                                                          count, index, bq, bk)
+        want = torch.empty_like(inner_out).scatter_(2, perm.unsqueeze(-1).expand(-1, -1, -1, D), inner_out)
+        torch.testing.assert_close(out, want, atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(lse, torch.empty_like(inner_lse).scatter_(2, perm, inner_lse), atol=1e-6, rtol=1e-6)
+
+
 class Autograd(unittest.TestCase):
     def test_gradcheck_in_float64(self):
         torch.manual_seed(5)

@@ -57,6 +57,19 @@ Result neighborhood_attention(const at::Tensor& q, const at::Tensor& k, const at
       detail::attend_impl("sparsescope::neighborhood_attention: ", q, k, v, pattern, nullptr));
 }
 
+Result permuted_block_sparse_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                       const at::Tensor& perm, const at::Tensor& inverse,
+                                       const at::Tensor& kv_count, const at::Tensor& kv_index,
+                                       int64_t block_q, int64_t block_k,
+                                       const std::optional<at::Tensor>& full_kv_count,
+                                       const std::optional<at::Tensor>& full_kv_index,
+                                       const std::optional<at::Tensor>& kv_perm, std::optional<double> scale) {
+  const BlockSparse inner{block_q, block_k, kv_count, kv_index, or_undefined(full_kv_count),
+                          or_undefined(full_kv_index), scale};
+  return to_tuple(detail::attend_impl("sparsescope::permuted_block_sparse_attention: ", q, k, v,
+                                      permuted(perm, inverse, inner, or_undefined(kv_perm)), nullptr));
+}
+
 at::Tensor to_block_mask_op(const at::Tensor& kv_count, const at::Tensor& kv_index,
                             int64_t num_k_blocks, const std::optional<at::Tensor>& full_kv_count,
                             const std::optional<at::Tensor>& full_kv_index) {
@@ -84,6 +97,9 @@ TORCH_LIBRARY(sparsescope, m) {
         "-> (Tensor out, Tensor lse)");
   m.def("neighborhood_attention(Tensor q, Tensor k, Tensor v, int[] grid, int[] kernel, "
         "int[] dilation=[], bool[] causal=[], float? scale=None) -> (Tensor out, Tensor lse)");
+  m.def("permuted_block_sparse_attention(Tensor q, Tensor k, Tensor v, Tensor perm, Tensor inverse, "
+        "Tensor kv_count, Tensor kv_index, int block_q, int block_k, Tensor? full_kv_count=None, "
+        "Tensor? full_kv_index=None, Tensor? kv_perm=None, float? scale=None) -> (Tensor out, Tensor lse)");
   m.def("to_block_mask(Tensor kv_count, Tensor kv_index, int num_k_blocks, "
         "Tensor? full_kv_count=None, Tensor? full_kv_index=None) -> Tensor");
   m.def("from_block_mask(Tensor blocks) -> (Tensor kv_count, Tensor kv_index)");
@@ -95,6 +111,7 @@ TORCH_LIBRARY_IMPL(sparsescope, CompositeImplicitAutograd, m) {
   m.impl("block_sparse_attention", sparsescope::block_sparse_attention);
   m.impl("topk_attention", sparsescope::topk_attention);
   m.impl("neighborhood_attention", sparsescope::neighborhood_attention);
+  m.impl("permuted_block_sparse_attention", sparsescope::permuted_block_sparse_attention);
   m.impl("to_block_mask", sparsescope::to_block_mask_op);
   m.impl("from_block_mask", sparsescope::from_block_mask_op);
   m.impl("dynamic_depthwise_conv", sparsescope::dynamic_depthwise_conv);

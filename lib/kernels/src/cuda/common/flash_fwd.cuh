@@ -28,6 +28,11 @@
 // so no garbage (NaN) reaches the products; scores of keys past M (and of keys the pattern hides
 // inside a visited tile) are set to -inf only in tiles that can hold such keys. A row without any
 // key keeps max = -inf and sum = 0 and is written as 0 with LSE -inf (attend()'s convention).
+//
+// Permuted: the kernels work on positions of the problem the pattern describes; a RowMap turns a
+// position into the row of q/k/v it reads and of out/LSE it writes (the identity, or a Permuted's
+// permutation fused into the cp.async gathers and the stores, rows arriving 16 bytes at a time
+// either way).
 #include <c10/cuda/CUDAException.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
