@@ -40,6 +40,7 @@ def parse():
     p.add_argument("--neighborhoods", default="64x64:7x7,64x64:13x13,128x128:13x13,16x32x32:7x7x7",
                    help="GRID:KERNEL, comma-separated, e.g. 64x64:7x7 (2D) or 16x32x32:7x7x7 (3D)")
     p.add_argument("--permuted-seq", default="16384,65536", help="N values of the Permuted rows (10%% of blocks)")
+    p.add_argument("--backward-seq", default="4096,16384", help="N values of the forward + backward rows")
     p.add_argument("--bias-seq", default="2048,4096,8192", help="N values of the additive-bias rows")
     p.add_argument("--heads", type=int, default=16)
     p.add_argument("--reps", type=int, default=10)
@@ -279,6 +280,53 @@ class Bench:
         return [self.progress(f"| {n} | {d} | {t_ours:.3f} | {t_torch:.3f} | {t_bound:.3f} | **{t_torch / t_ours:.2f}x** | "
                               f"{t_bound / t_ours:.2f} | {tflops(pairs, d, t_ours):.0f} | {err:.1e} |")]
 
+    def backward_rows(self, n, d, q, k, v, gen):
+        """Forward + backward (dq, dk, dv from a random dout): ours (the fused backward from the saved
+        LSE) vs SDPA-flash for Dense, vs FlexAttention for BlockSparse (10% of 128 x 128 blocks)."""
+        heads, nb = self.args.heads, n // BLOCK
+        dout = torch.randn(q.shape, generator=gen).to(self.device, q.dtype)
+        leaves = [t.detach().requires_grad_(True) for t in (q, k, v)]
+
+        def train_step(attention):
+            def run():
+                for t in leaves:
+                    t.grad = None
+                attention(*leaves).backward(dout)
+                return [t.grad for t in leaves]
+            return run
+
+        blocks = random_blocks(heads, nb, 0.1, gen, self.device)
+        count, index = self.ops.from_block_mask(blocks)
+        none_count, none_index = torch.zeros_like(count), torch.zeros_like(index)
+
+        def mask_mod(b, h, q_idx, kv_idx):
+            return blocks[b, h, q_idx // BLOCK, kv_idx // BLOCK]
+
+        bm = BlockMask.from_kv_blocks(none_count, none_index, count, index, BLOCK_SIZE=BLOCK,
+                                      mask_mod=mask_mod, seq_lengths=(n, n))
+        cases = [
+            ("dense", self.args.heads * n * n,
+             lambda a, b, c: self.ops.dense_attention(a, b, c, False)[0], lambda a, b, c: self.sdpa(a, b, c), "sdpa"),
+            ("dense causal", self.args.heads * n * (n + 1) // 2,
+             lambda a, b, c: self.ops.dense_attention(a, b, c, True)[0], lambda a, b, c: self.sdpa(a, b, c, True), "sdpa"),
+            ("block-sparse 10%", int(count.sum().item()) * BLOCK * BLOCK,
+             lambda a, b, c: self.ops.block_sparse_attention(a, b, c, none_count, none_index, BLOCK, BLOCK, count, index)[0],
+             lambda a, b, c: self.flex(a, b, c, block_mask=bm), "flex"),
+        ]
+        if self.device != "cuda":
+            cases.pop()  # FlexAttention has no backward on the CPU
+        rows = []
+        for name, pairs, ours, anchor, anchor_name in cases:
+            t_ours, t_anchor = self.timer(train_step(ours)), self.timer(train_step(anchor))
+            got = [g.float() for g in train_step(ours)()]
+            want = [g.float() for g in train_step(anchor)()]
+            err = max((x - y).abs().max().item() for x, y in zip(got, want))
+            # forward + backward is 2 + 5 matmul-sized products (flash-attention's count: 3.5x the forward)
+            rows.append(self.progress(f"| {n} | {d} | {name} | {t_ours:.3f} | {t_anchor:.3f} ({anchor_name}) | "
+                                      f"**{t_anchor / t_ours:.2f}x** | {3.5 * tflops(pairs, d, t_ours):.0f} | {err:.1e} |"))
+        del bm
+        return rows
+
     def bias_rows(self, n, d, q, k, v, gen):
         """An additive bias [1, H, N, N] of the query dtype (a learnable soft mask, SwinBERT-style) with
         a fifth of the keys dropped (-inf): ours reads it per score in the fused forward."""
@@ -330,6 +378,12 @@ class Bench:
                 q, k, v = self.qkv(math.prod(grid), d, gen)
                 neighborhood += self.neighborhood_rows(grid, kernel, d, q, k, v)
                 del q, k, v
+        backward = []
+        for n in map(int, args.backward_seq.split(",")):
+            for d in map(int, args.dims.split(",")):
+                q, k, v = self.qkv(n, d, gen)
+                backward += self.backward_rows(n, d, q, k, v, gen)
+                del q, k, v
         permuted = []
         for n in map(int, args.permuted_seq.split(",")):
             for d in map(int, args.dims.split(",")):
@@ -372,6 +426,13 @@ class Bench:
         for r in neighborhood:
             self.say(r)
         self.say()
+        self.say("## Forward + backward (dq, dk, dv): sparsescope's fused backward vs SDPA-flash and FlexAttention")
+        self.say()
+        self.say("| N | D | pattern | ours ms | anchor ms | vs anchor | ours TFLOP/s | max abs diff of the gradients |")
+        self.say("|---|---|---|---|---|---|---|---|")
+        for r in backward:
+            self.say(r)
+        self.say()
         self.say("## Permuted block-sparse (a random permutation per head, 10% of 128 x 128 blocks): fused vs gather + FlexAttention + scatter")
         self.say()
         self.say("| N | D | ours ms | torch ms | unpermuted ours ms | vs torch | unpermuted / ours | ours TFLOP/s | max abs diff vs torch |")
@@ -392,6 +453,9 @@ class Bench:
 
 def main():
     args = parse()
+    # Each shape and BlockMask is a new compilation of flex_attention; past dynamo's default limit
+    # of 8 it would silently run eager (materialising the scores).
+    torch._dynamo.config.recompile_limit = 1024
     torch.ops.load_library(args.lib)
     Bench(args).run()
 

@@ -305,27 +305,30 @@ TEST(CudaAttendGqa, KvHeadsServeGroupsOfQueryHeads) {
   }
 }
 
-// Training through attend() on the GPU: the fused forward records a backward that differentiates
-// the reference; gradients of out and LSE match the float32 reference's on the CPU.
-class CudaGradient : public ::testing::TestWithParam<GpuCase> {};
+// Training through attend() on the GPU: the fused forward records a backward (the fused backward
+// kernel for Dense and BlockSparse, Permuted over either; the reference's otherwise); gradients of
+// out and LSE match the float32 reference's on the CPU.
+class CudaGradient : public ::testing::TestWithParam<Param> {};
 
 TEST_P(CudaGradient, MatchesTheFloat32ReferenceGradients) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
-  const GpuCase& c = GetParam();
+  const auto& [c, dtype, d] = GetParam();
   at::manual_seed(23);
-  const int64_t d = 64;
   const Pattern pattern = c.make();
-  const at::Tensor q = at::randn({c.batch, c.heads, c.n, d}).to(at::kBFloat16);
-  const at::Tensor k = at::randn({c.batch, c.heads, c.m, d}).to(at::kBFloat16);
-  const at::Tensor v = at::randn({c.batch, c.heads, c.m, d}).to(at::kBFloat16);
+  const at::Tensor q = at::randn({c.batch, c.heads, c.n, d}).to(dtype);
+  const at::Tensor k = at::randn({c.batch, c.heads, c.m, d}).to(dtype);
+  const at::Tensor v = at::randn({c.batch, c.heads, c.m, d}).to(dtype);
   const at::Tensor g_out = at::randn({c.batch, c.heads, c.n, d});
   const at::Tensor g_lse = at::randn({c.batch, c.heads, c.n});
 
-  auto grads = [&](at::Device device, at::ScalarType dtype) {
-    std::vector<at::Tensor> leaves = {q.to(device, dtype).requires_grad_(true),
-                                      k.to(device, dtype).requires_grad_(true),
-                                      v.to(device, dtype).requires_grad_(true)};
+  auto grads = [&](at::Device device, at::ScalarType type) {
+    std::vector<at::Tensor> leaves = {q.to(device, type).requires_grad_(true),
+                                      k.to(device, type).requires_grad_(true),
+                                      v.to(device, type).requires_grad_(true)};
     const Pattern p = to_device(pattern, device);
+    if (device.is_cuda()) {
+      EXPECT_EQ(first_usable(sparsescope::backend_choices(leaves[0], leaves[1], leaves[2], p)), c.backend);
+    }
     const AttendResult r = sparsescope::attend_lse(leaves[0], leaves[1], leaves[2], p);
     const at::Tensor lse = at::where(r.lse.isfinite(), r.lse, at::zeros_like(r.lse));
     ((r.out.to(at::kFloat) * g_out.to(device)).sum() + (lse * g_lse.to(device)).sum()).backward();
@@ -333,7 +336,7 @@ TEST_P(CudaGradient, MatchesTheFloat32ReferenceGradients) {
     for (const auto& t : leaves) out.push_back(t.grad().cpu().to(at::kFloat));
     return out;
   };
-  const auto got = grads(at::kCUDA, at::kBFloat16);
+  const auto got = grads(at::kCUDA, dtype);
   const auto want = grads(at::kCPU, at::kFloat);
   for (size_t i = 0; i < got.size(); ++i) {
     EXPECT_FALSE(got[i].isnan().any().item<bool>()) << "input " << i;
@@ -342,18 +345,24 @@ TEST_P(CudaGradient, MatchesTheFloat32ReferenceGradients) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Patterns, CudaGradient, ::testing::ValuesIn(std::vector<GpuCase>{
+INSTANTIATE_TEST_SUITE_P(Patterns, CudaGradient, ::testing::ValuesIn(params(std::vector<GpuCase>{
+    {"dense", 2, 2, 150, 130, [] { return Pattern(Dense{}); }, "cuda_dense"},
     {"dense_causal", 2, 2, 150, 130, [] { return Pattern(Dense{true, {}, {}}); }, "cuda_dense"},
+    {"dense_causal_n_lt_m", 1, 2, 100, 333, [] { return Pattern(Dense{true, 0.2, {}}); }, "cuda_dense"},
     {"block_sparse", 1, 2, 300, 260, [] { return block_sparse(1, 2, 300, 260, 128, 64, true); },
      "cuda_block_sparse"},
+    {"block_sparse_256x128_partial_only", 2, 2, 600, 500,
+     [] { return block_sparse(2, 2, 600, 500, 256, 128, false); }, "cuda_block_sparse"},
     {"topk", 1, 2, 40, 90, [] { return topk(1, 2, 40, 90, 20); }, "cuda_topk"},
     {"neighborhood_2d", 1, 2, 300, 300, [] { return Pattern(Neighborhood{{20, 15}, {5, 7}, {}, {}, {}}); },
      "cuda_neighborhood"},
+    {"permuted_dense_causal", 1, 2, 70, 90, [] { return permuted_with_kv(1, 2, 70, 90, Dense{true, {}, {}}); },
+     "cuda_permuted"},
     {"permuted_block_sparse", 1, 2, 300, 260,
      [] { return permuted_with_kv(1, 2, 300, 260, block_sparse(1, 2, 300, 260, 128, 64, true)); }, "cuda_permuted"},
     {"permuted_topk", 1, 2, 40, 90, [] { return permuted_with_kv(1, 2, 40, 90, topk(1, 2, 40, 90, 20)); },
      "cuda_permuted"},
-}), [](const auto& info) { return info.param.name; });
+})), param_name);
 
 // A learnable bias (SwinBERT's soft mask) runs the fused forward, also behind a permutation; its
 // gradient, and those of q, k and v, match the float32 reference's on the CPU.

@@ -4,12 +4,13 @@
 // computes it exactly as the reference would (same keys per query, same LSE convention), the
 // FwdParams they fill, and autograd.
 //
-// Autograd: the kernels are forward-only. When a gradient is needed, FusedAttention (a
-// torch::autograd::Function) runs the kernel in its forward and, in its backward, recomputes the
-// reference backend on the saved inputs with autograd on and differentiates that: the composite
-// backward (masked attention through ATen, O(N x listed keys) memory) until fused backward
-// kernels exist. A Dense bias is an input of the Function too, so that its gradient flows. Without
-// a gradient to record the kernel is called directly.
+// Autograd: when a gradient is needed, FusedAttention (a torch::autograd::Function) runs the
+// kernel in its forward and saves q, k, v, out and LSE. Its backward runs the fused backward kernel
+// (cuda/backward/: flash-attention-2's, from the saved LSE) for Dense without Dense.mask and for
+// BlockSparse, Permuted over either included; for the other patterns it recomputes the reference
+// backend on the saved inputs with autograd on and differentiates that (masked attention through
+// ATen, O(N x listed keys) memory). A Dense bias is an input of the Function too, so that its
+// gradient flows. Without a gradient to record the kernel is called directly.
 //
 // Permuted over Dense, BlockSparse, TopK or Neighborhood runs the inner pattern's kernel with the
 // permutation fused into its loads and stores (FwdParams.q_perm, kv_perm): no gathered copies of
@@ -34,6 +35,7 @@
 #include "cuda/common/launch.h"
 #include "cuda/common/static_switch.h"
 #include "reference/reference.h"
+#include "sparsescope/kernels/block_mask.h"
 
 namespace sparsescope::cuda_backend {
 
@@ -131,12 +133,11 @@ const Pattern& kernel_pattern(const Pattern& pattern) {
 // A permutation [B|1, H|1, L] with a contiguous last dim, as the kernels read it.
 at::Tensor rows_of(const at::Tensor& perm) { return perm.stride(2) == 1 ? perm : perm.contiguous(); }
 
-// Launches `launch<is_bf16, head_dim>` on the current stream of q's device.
-template <typename Launch>
-AttendResult launch_fwd(const AttendParams& a, cuda::FwdParams& p, Launch launch) {
+// Fills what every kernel reads (q, k, v, sizes, scale, a Permuted's permutation) but the outputs;
+// returns the permutations as the kernels read them, which must live until the launch is enqueued
+// (the caching allocator orders later reuse after it).
+std::pair<at::Tensor, at::Tensor> fill_inputs(const AttendParams& a, cuda::FwdParams& p) {
   const at::Tensor& q = a.q;
-  at::Tensor out = at::empty(q.sizes(), q.options());  // contiguous, as the kernels write it
-  at::Tensor lse = at::empty({q.size(0), q.size(1), q.size(2)}, q.options().dtype(at::kFloat));
   p.q = q.data_ptr();
   p.k = a.k.data_ptr();
   p.v = a.v.data_ptr();
@@ -149,25 +150,34 @@ AttendResult launch_fwd(const AttendParams& a, cuda::FwdParams& p, Launch launch
   p.v_batch_stride = a.v.stride(0);
   p.v_head_stride = a.v.stride(1);
   p.v_row_stride = a.v.stride(2);
-  p.out = out.data_ptr();
-  p.lse = lse.data_ptr<float>();
   p.batch = static_cast<int>(q.size(0));
   p.heads = static_cast<int>(q.size(1));
   p.kv_group = static_cast<int>(q.size(1) / a.k.size(1));
   p.n = static_cast<int>(q.size(2));
   p.m = static_cast<int>(a.k.size(2));
   p.scale_log2 = static_cast<float>(a.scale * 1.4426950408889634);
-  at::Tensor q_perm, kv_perm;  // alive until the launch is enqueued (the caching allocator orders reuse)
-  if (const auto* permuted = std::get_if<Permuted>(&a.pattern)) {
-    q_perm = rows_of(permuted->perm);
-    kv_perm = rows_of(permuted->kv_perm.defined() ? permuted->kv_perm : permuted->perm);
-    p.q_perm = q_perm.data_ptr<int64_t>();
-    p.kv_perm = kv_perm.data_ptr<int64_t>();
-    p.q_perm_batch_stride = stride_or_zero(q_perm, 0);
-    p.q_perm_head_stride = stride_or_zero(q_perm, 1);
-    p.kv_perm_batch_stride = stride_or_zero(kv_perm, 0);
-    p.kv_perm_head_stride = stride_or_zero(kv_perm, 1);
-  }
+  const auto* permuted = std::get_if<Permuted>(&a.pattern);
+  if (!permuted) return {};
+  at::Tensor q_perm = rows_of(permuted->perm);
+  at::Tensor kv_perm = rows_of(permuted->kv_perm.defined() ? permuted->kv_perm : permuted->perm);
+  p.q_perm = q_perm.data_ptr<int64_t>();
+  p.kv_perm = kv_perm.data_ptr<int64_t>();
+  p.q_perm_batch_stride = stride_or_zero(q_perm, 0);
+  p.q_perm_head_stride = stride_or_zero(q_perm, 1);
+  p.kv_perm_batch_stride = stride_or_zero(kv_perm, 0);
+  p.kv_perm_head_stride = stride_or_zero(kv_perm, 1);
+  return {q_perm, kv_perm};
+}
+
+// Launches `launch<is_bf16, head_dim>` on the current stream of q's device.
+template <typename Launch>
+AttendResult launch_fwd(const AttendParams& a, cuda::FwdParams& p, Launch launch) {
+  const at::Tensor& q = a.q;
+  at::Tensor out = at::empty(q.sizes(), q.options());  // contiguous, as the kernels write it
+  at::Tensor lse = at::empty({q.size(0), q.size(1), q.size(2)}, q.options().dtype(at::kFloat));
+  const auto permutations = fill_inputs(a, p);
+  p.out = out.data_ptr();
+  p.lse = lse.data_ptr<float>();
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.get_device()).stream();
   launch(q.scalar_type() == at::kBFloat16, q.size(3), p, stream);
   return {out, lse};
@@ -286,6 +296,76 @@ AttendResult permuted_fwd(const AttendParams& a) {
   return neighborhood_fwd(a);
 }
 
+// ---- Fused backward ----
+
+// Whether the fused backward computes the gradients of a pattern's fused forward.
+bool has_fused_backward(const Pattern& pattern) {
+  const Pattern& inner = kernel_pattern(pattern);
+  if (const auto* dense = std::get_if<Dense>(&inner)) return !dense->mask.defined();
+  return std::holds_alternative<BlockSparse>(inner);
+}
+
+// The gradients of q, k and v of a fused forward call (has_fused_backward) from its output and LSE
+// and their incoming gradients (either may be undefined).
+std::vector<at::Tensor> fused_backward(const AttendParams& a, const at::Tensor& out, const at::Tensor& lse,
+                                       const at::Tensor& grad_out, const at::Tensor& grad_lse) {
+  const c10::cuda::CUDAGuard guard(a.q.device());
+  cuda::BwdParams p{};
+  const auto permutations = fill_inputs(a, p.fwd);
+  const Pattern& inner = kernel_pattern(a.pattern);
+  at::Tensor q_count, q_index;
+  if (const auto* dense = std::get_if<Dense>(&inner)) {
+    p.fwd.causal = dense->causal;
+  } else {
+    // Per key block, the query blocks that see it: the transposed block mask in the same layout.
+    const auto& bs = std::get<BlockSparse>(inner);
+    const int64_t k_blocks = (a.k.size(2) + bs.block_k - 1) / bs.block_k;
+    const BlockSparse by_key = from_block_mask(to_block_mask(bs, k_blocks).transpose(2, 3), bs.block_k, bs.block_q);
+    q_count = by_key.kv_count.contiguous();
+    q_index = by_key.kv_index.contiguous();
+    p.q_count = q_count.data_ptr<int32_t>();
+    p.q_index = q_index.data_ptr<int32_t>();
+    p.q_count_batch_stride = stride_or_zero(q_count, 0);
+    p.q_count_head_stride = stride_or_zero(q_count, 1);
+    p.q_index_batch_stride = stride_or_zero(q_index, 0);
+    p.q_index_head_stride = stride_or_zero(q_index, 1);
+    p.q_index_row_stride = q_index.stride(2);
+    p.fwd.block_q = static_cast<int>(bs.block_q);
+    p.fwd.block_k = static_cast<int>(bs.block_k);
+  }
+  at::Tensor dout = grad_out.defined() ? grad_out.to(a.q.scalar_type()) : at::zeros_like(out);
+  if (!aligned_rows("grad_out", dout, nullptr)) dout = dout.contiguous();
+  // delta = rowsum(dO * O) - dLSE: d lse_i / d s_ij = P_ij folds the LSE's gradient into it.
+  at::Tensor delta = (dout.to(at::kFloat) * out.to(at::kFloat)).sum(-1);
+  if (grad_lse.defined()) delta = delta - at::where(lse.isfinite(), grad_lse, at::zeros_like(grad_lse));
+  delta = delta.contiguous();
+  const at::Tensor saved_lse = lse.contiguous();
+  const int64_t batch = a.q.size(0), heads = a.q.size(1), m = a.k.size(2), d = a.q.size(3);
+  const auto f32 = a.q.options().dtype(at::kFloat);
+  const at::Tensor dq = at::zeros(a.q.sizes(), f32);
+  const at::Tensor dk = at::empty({batch, heads, m, d}, f32), dv = at::empty({batch, heads, m, d}, f32);
+  p.dout = dout.data_ptr();
+  p.do_batch_stride = dout.stride(0);
+  p.do_head_stride = dout.stride(1);
+  p.do_row_stride = dout.stride(2);
+  p.lse = saved_lse.data_ptr<float>();
+  p.delta = delta.data_ptr<float>();
+  p.dq = dq.data_ptr<float>();
+  p.dk = dk.data_ptr<float>();
+  p.dv = dv.data_ptr<float>();
+  const cudaStream_t stream = at::cuda::getCurrentCUDAStream(a.q.get_device()).stream();
+  SPARSESCOPE_BOOL_SWITCH(a.q.scalar_type() == at::kBFloat16, kIsBf16, [&] {
+    SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_attention_bwd<kIsBf16, kHeadDim>(p, stream); });
+  });
+  // Grouped-query attention: a K/V head's gradient sums those of the query heads it serves.
+  const int64_t kv_heads = a.k.size(1);
+  auto per_kv_head = [&](const at::Tensor& g, const at::Tensor& like) {
+    const at::Tensor summed = kv_heads == heads ? g : g.view({batch, kv_heads, heads / kv_heads, m, d}).sum(2);
+    return summed.to(like.scalar_type());
+  };
+  return {dq.to(a.q.scalar_type()), per_kv_head(dk, a.k), per_kv_head(dv, a.v)};
+}
+
 // ---- Autograd ----
 
 using Forward = AttendResult (*)(const AttendParams&);
@@ -332,19 +412,29 @@ class FusedAttention : public torch::autograd::Function<FusedAttention> {
                                                 const c10::intrusive_ptr<SavedPattern>& saved,
                                                 Forward kernel) {
     const AttendResult r = kernel({q, k, v, saved->pattern, saved->scale});
-    ctx->save_for_backward(bias ? torch::autograd::variable_list{q, k, v, *bias} : torch::autograd::variable_list{q, k, v});
+    torch::autograd::variable_list kept = {q, k, v, r.out, r.lse};
+    if (bias) kept.push_back(*bias);
+    ctx->save_for_backward(kept);
     ctx->saved_data["pattern"] = at::IValue::make_capsule(saved);
     return {r.out, r.lse};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
-    const auto inputs = ctx->get_saved_variables();
+    const auto kept = ctx->get_saved_variables();  // q, k, v, out, lse[, bias]
     const auto saved = c10::static_intrusive_pointer_cast<SavedPattern>(
         ctx->saved_data["pattern"].toCapsule());
+    const at::Tensor none;
+    if (!grads[0].defined() && !grads[1].defined()) return {none, none, none, none, none, none};
+    const bool biased = kept.size() == 6;
+    if (!biased && has_fused_backward(saved->pattern)) {
+      const auto g = fused_backward({kept[0], kept[1], kept[2], saved->pattern, saved->scale}, kept[3], kept[4],
+                                    grads[0], grads[1]);
+      return {g[0], g[1], g[2], none, none, none};
+    }
     std::vector<at::Tensor> leaves;
-    for (const at::Tensor& t : inputs) leaves.push_back(t.detach().requires_grad_(true));
-    const bool biased = leaves.size() == 4;
+    for (size_t i : {0, 1, 2, 5})
+      if (i < kept.size()) leaves.push_back(kept[i].detach().requires_grad_(true));
     const Pattern pattern = biased ? with_bias(saved->pattern, leaves[3]) : saved->pattern;
     std::vector<at::Tensor> outputs, grad_outputs;
     {
@@ -359,8 +449,6 @@ class FusedAttention : public torch::autograd::Function<FusedAttention> {
         grad_outputs.push_back(grads[1]);
       }
     }
-    const at::Tensor none;
-    if (outputs.empty()) return {none, none, none, none, none, none};
     const auto g = torch::autograd::grad(outputs, leaves, grad_outputs, /*retain_graph=*/false,
                                          /*create_graph=*/false, /*allow_unused=*/true);
     return {g[0], g[1], g[2], biased ? g[3] : none, none, none};

@@ -25,6 +25,11 @@ void run_neighborhood_fwd(const FwdParams& params, cudaStream_t stream);
 template <bool kIsBf16, int kHeadDim>
 void run_topk_fwd(const FwdParams& params, cudaStream_t stream);
 
+/// The fused backward of Dense (no Dense.mask) and BlockSparse (params.q_count set), Permuted over
+/// either included: one CTA per kBwdBlockN keys of one (batch, head).
+template <bool kIsBf16, int kHeadDim>
+void run_attention_bwd(const BwdParams& params, cudaStream_t stream);
+
 /// Tile sizes of the tensor-core kernels (Dense and BlockSparse), which can_use checks against;
 /// they mirror FwdTraits in flash_fwd.cuh (static_asserts there keep them equal).
 constexpr int kBlockM = 128;
@@ -32,6 +37,15 @@ constexpr int kBlockN = 64;
 
 /// Dynamic shared memory of the tensor-core kernels' tiles.
 constexpr int tile_smem_bytes(int head_dim) { return (kBlockM + 2 * kBlockN) * head_dim * 2; }
+
+/// The backward's keys per CTA and its dynamic shared memory (BwdTraits in flash_bwd.cuh): K and V,
+/// two stages of Q, dO, LSE and delta, and dS.
+constexpr int kBwdBlockN = 64;
+constexpr int bwd_block_m(int head_dim) { return head_dim <= 64 ? 64 : 32; }
+constexpr int bwd_smem_bytes(int head_dim) {
+  return 2 * kBwdBlockN * head_dim * 2 + 2 * (2 * bwd_block_m(head_dim) * head_dim * 2 + 2 * bwd_block_m(head_dim) * 4) +
+         bwd_block_m(head_dim) * kBwdBlockN * 2;
+}
 
 /// Shared memory of the BlockSparse kernel's key-block set (a bitmap), the list made of it and
 /// its length, beyond the tiles.

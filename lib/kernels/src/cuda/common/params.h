@@ -99,4 +99,24 @@ struct FwdParams {
   int topk_table_size;  // per-query hash set for duplicate keys: a power of two >= 2 * topk_k
 };
 
+/// The fused backward (flash_bwd.cuh): the forward's parameters (pattern fields and permutation
+/// included) and the gradients' buffers.
+struct BwdParams {
+  FwdParams fwd;
+  const void* dout;  // dL/dout [B, H, N, D], last dim contiguous, strides in elements
+  int64_t do_batch_stride, do_head_stride, do_row_stride;
+  const float* lse;    // the forward's [B, H, N], contiguous
+  const float* delta;  // rowsum(dout * out) - dL/dLSE, [B, H, N] float32 contiguous
+  float* dq;           // [B, H, N, D] float32 contiguous, zeroed: summed over key tiles with atomics
+  float* dk;           // [B, H, M, D] float32 contiguous per query head (the host sums GQA groups)
+  float* dv;
+  // BlockSparse: for each key block the query blocks that see it (the transposed union of the
+  // partial and full lists), ascending, int32 [B|1, H|1, ceil(M / block_k)] and [..., W]; strides
+  // in elements, 0 along a size-1 dim, the last dim contiguous.
+  const int32_t* q_count;
+  const int32_t* q_index;
+  int64_t q_count_batch_stride, q_count_head_stride;
+  int64_t q_index_batch_stride, q_index_head_stride, q_index_row_stride;
+};
+
 }  // namespace sparsescope::cuda

@@ -1,0 +1,287 @@
+#pragma once
+// Note [Fused backward on tensor cores]
+//
+// Flash-attention-2's backward from the forward's saved LSE, on the forward's mma.sync tiles
+// (flash_fwd.cuh): no second forward and no N x M buffer. A CTA of 4 warps owns kBlockN = 64 keys
+// of one (batch, head), 16 per warp, and walks the query tiles that see them (a QueryTiles
+// policy, kBlockM queries per step); dK and dV stay in registers for the whole walk, dQ is summed
+// over the key tiles with float32 atomics.
+//
+// Each warp computes its keys' rows of the transposed products, so that the score tile's C layout
+// is already the A layout of the next product (the forward's P V trick):
+//   S^T  = K Q^T              P^T  = exp2(S^T * scale * log2 e - LSE * log2 e)   (per query column)
+//   dP^T = V dO^T             dS^T = P^T (dP^T - delta),  delta = rowsum(dO O) - dLSE
+//   dV  += P^T dO             dK  += dS^T Q * scale
+// and dS (queries x keys, 16-bit) goes through shared memory for dQ += dS K * scale, which each
+// warp computes for one m16 row tile and a 64-column slice of the head dim and adds to the float32
+// dQ buffer with atomics (the sum over key tiles is therefore not bitwise reproducible).
+//
+// Shared memory: K and V (kBlockN x D) for the CTA's life; two stages of Q and dO (kBlockM x D)
+// with their LSE and delta, the next stage loaded (cp.async) while the current one is computed;
+// dS (kBlockM x kBlockN). Tiles swizzled as in the forward. kBlockM = 64 at D = 64 and 32 at
+// D = 128 keeps the accumulators (dK, dV: D floats a thread) and one step's S and dP in registers.
+//
+// Padding: query rows past N load as zeros with LSE +inf, so their P is exactly 0; key rows past M
+// are masked to -inf in the tile that holds them and never written. A query without any key (LSE
+// -inf) gets LSE +inf too: it contributes nothing, as its zero output says.
+#include "flash_fwd.cuh"
+
+namespace sparsescope::cuda {
+
+template <bool kIsBf16_, int kHeadDim_>
+struct BwdTraits {
+  static constexpr bool kIsBf16 = kIsBf16_;
+  static constexpr int kHeadDim = kHeadDim_;
+  static constexpr int kWarps = 4;
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kBlockN = kWarps * 16;                // keys per CTA
+  static constexpr int kBlockM = kHeadDim <= 64 ? 64 : 32;   // queries per step
+  static constexpr int kMTiles = kBlockM / 16;
+  static constexpr int kDqCols = kHeadDim * kMTiles / kWarps;  // dQ columns per warp
+  static_assert(kDqCols % 16 == 0 && kWarps % kMTiles == 0, "dQ slices do not tile the head dim");
+  using Element = typename ElementOf<kIsBf16>::type;
+  static constexpr int kKVBytes = kBlockN * kHeadDim * 2;
+  static constexpr int kQBytes = kBlockM * kHeadDim * 2;
+  static constexpr int kStageBytes = 2 * kQBytes + 2 * kBlockM * 4;  // Q, dO, LSE, delta
+  static constexpr int kDsBytes = kBlockM * kBlockN * 2;
+  static constexpr int kSmemBytes = 2 * kKVBytes + 2 * kStageBytes + kDsBytes;
+};
+
+// One step's query rows: Q and dO by cp.async, LSE (times log2 e; +inf for padding and for
+// queries without keys) and delta by plain loads.
+template <typename Traits>
+__device__ __forceinline__ void load_query_step(const BwdParams& p, char* stage, const typename Traits::Element* q,
+                                                const typename Traits::Element* dout, const float* lse,
+                                                const float* delta, int qstart, RowMap qrows) {
+  constexpr int kBlockM = Traits::kBlockM;
+  const uint32_t s_q = smem_addr(stage);
+  load_tile<kBlockM, Traits::kHeadDim, Traits::kThreads>(s_q, q, p.fwd.q_row_stride, qstart, p.fwd.n - qstart, qrows);
+  load_tile<kBlockM, Traits::kHeadDim, Traits::kThreads>(s_q + Traits::kQBytes, dout, p.do_row_stride, qstart,
+                                                         p.fwd.n - qstart, qrows);
+  float* s_lse = reinterpret_cast<float*>(stage + 2 * Traits::kQBytes);
+  float* s_delta = s_lse + kBlockM;
+  for (int i = static_cast<int>(threadIdx.x); i < kBlockM; i += Traits::kThreads) {
+    const int query = qstart + i;
+    float l = INFINITY, d = 0.f;
+    if (query < p.fwd.n) {
+      const int64_t row = qrows(query);
+      const float saved = lse[row];
+      if (saved != -INFINITY) l = saved * 1.4426950408889634f;
+      d = delta[row];
+    }
+    s_lse[i] = l;
+    s_delta[i] = d;
+  }
+}
+
+/// One key tile (kstart) against the query tiles that `tiles` yields (first() / next(): query-tile
+/// starts, -1 when done). `needs_mask(qstart)` says whether the step may hold pairs that
+/// `visible(query, key)` hides or keys past M.
+template <typename Traits, typename Tiles, typename Visible>
+__device__ __forceinline__ void attend_bwd_tile(const BwdParams& p, char* smem, int kstart, int b, int h,
+                                                Tiles& tiles, Visible visible) {
+  using Element = typename Traits::Element;
+  using Layout = TileLayout<Traits::kHeadDim>;
+  using DsLayout = TileLayout<Traits::kBlockN>;
+  constexpr bool kIsBf16 = Traits::kIsBf16;
+  constexpr int kHeadDim = Traits::kHeadDim;
+  constexpr int kBlockM = Traits::kBlockM;
+  constexpr int kBlockN = Traits::kBlockN;
+  constexpr int kThreads = Traits::kThreads;
+  constexpr int kDSteps = kHeadDim / 16;  // k-steps of the products over the head dim
+  constexpr int kNTiles = kBlockM / 8;    // n-tiles of S^T (query columns)
+  constexpr int kQSteps = kBlockM / 16;   // k-steps of the products over queries
+  constexpr int kDTiles = kHeadDim / 8;   // n-tiles of dK and dV
+  constexpr int kDqTiles = Traits::kDqCols / 8;
+  const FwdParams& f = p.fwd;
+
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const uint32_t s_k = smem_addr(smem);
+  const uint32_t s_v = s_k + Traits::kKVBytes;
+  char* stages = smem + 2 * Traits::kKVBytes;
+  char* ds = stages + 2 * Traits::kStageBytes;
+  const uint32_t s_ds = smem_addr(ds);
+
+  const RowMap qrows = query_rows(f, b, h);
+  const RowMap krows = key_rows(f, b, h);
+  const int64_t kv_head = h / f.kv_group;
+  const Element* q = static_cast<const Element*>(f.q) + b * f.q_batch_stride + h * f.q_head_stride;
+  const Element* k = static_cast<const Element*>(f.k) + b * f.k_batch_stride + kv_head * f.k_head_stride;
+  const Element* v = static_cast<const Element*>(f.v) + b * f.v_batch_stride + kv_head * f.v_head_stride;
+  const Element* dout = static_cast<const Element*>(p.dout) + b * p.do_batch_stride + h * p.do_head_stride;
+  const int64_t plane = static_cast<int64_t>(b) * f.heads + h;
+  const float* lse = p.lse + plane * f.n;
+  const float* delta = p.delta + plane * f.n;
+  float* dq = p.dq + plane * f.n * kHeadDim;
+
+  load_tile<kBlockN, kHeadDim, kThreads>(s_k, k, f.k_row_stride, kstart, f.m - kstart, krows);
+  load_tile<kBlockN, kHeadDim, kThreads>(s_v, v, f.v_row_stride, kstart, f.m - kstart, krows);
+  int qstart = tiles.first();
+  int stage = 0;
+  if (qstart >= 0) load_query_step<Traits>(p, stages, q, dout, lse, delta, qstart, qrows);
+  cp_async_commit();
+
+  const int warp_row = warp * 16;  // this warp's first key in the tile
+  const int col0 = (lane % 4) * 2;
+  float dk[kDTiles][4], dv[kDTiles][4];
+#pragma unroll
+  for (int t = 0; t < kDTiles; ++t)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) dk[t][e] = dv[t][e] = 0.f;
+
+  while (qstart >= 0) {
+    const int qnext = tiles.next();
+    if (qnext >= 0) {  // the other stage was last read before the previous step's final barrier
+      load_query_step<Traits>(p, stages + (stage ^ 1) * Traits::kStageBytes, q, dout, lse, delta, qnext, qrows);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();  // this step's Q, dO, LSE and delta (and K, V) landed
+    char* cur = stages + stage * Traits::kStageBytes;
+    const uint32_t s_q = smem_addr(cur);
+    const uint32_t s_do = s_q + Traits::kQBytes;
+    const float* s_lse = reinterpret_cast<const float*>(cur + 2 * Traits::kQBytes);
+    const float* s_delta = s_lse + kBlockM;
+
+    // S^T = K Q^T and dP^T = V dO^T, this warp's 16 keys against the step's queries.
+    float s[kNTiles][4], dp[kNTiles][4];
+#pragma unroll
+    for (int t = 0; t < kNTiles; ++t)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[t][e] = dp[t][e] = 0.f;
+#pragma unroll
+    for (int ks = 0; ks < kDSteps; ++ks) {
+      uint32_t kf[4], vf[4];
+      const uint32_t a_off = Layout::offset(warp_row + lane % 8 + ((lane / 8) % 2) * 8, ks * 2 + lane / 16);
+      ldmatrix_x4(kf, s_k + a_off);
+      ldmatrix_x4(vf, s_v + a_off);
+#pragma unroll
+      for (int np = 0; np < kNTiles / 2; ++np) {
+        uint32_t qf[4], of[4];
+        const uint32_t b_off = Layout::offset(np * 16 + lane % 8 + (lane / 16) * 8, ks * 2 + (lane / 8) % 2);
+        ldmatrix_x4(qf, s_q + b_off);
+        ldmatrix_x4(of, s_do + b_off);
+        mma_16816<kIsBf16>(s[2 * np], kf, qf[0], qf[1]);
+        mma_16816<kIsBf16>(s[2 * np + 1], kf, qf[2], qf[3]);
+        mma_16816<kIsBf16>(dp[2 * np], vf, of[0], of[1]);
+        mma_16816<kIsBf16>(dp[2 * np + 1], vf, of[2], of[3]);
+      }
+    }
+
+    if (tiles.needs_mask(qstart)) {
+#pragma unroll
+      for (int t = 0; t < kNTiles; ++t)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = kstart + warp_row + lane / 4 + (e / 2) * 8;
+          const int query = qstart + t * 8 + col0 + (e % 2);
+          if (key >= f.m || !visible(query, key)) s[t][e] = -INFINITY;
+        }
+    }
+    // P^T and dS^T in place of S^T and dP^T.
+#pragma unroll
+    for (int t = 0; t < kNTiles; ++t)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int col = t * 8 + col0 + (e % 2);
+        const float prob = fast_exp2(s[t][e] * f.scale_log2 - s_lse[col]);
+        s[t][e] = prob;
+        dp[t][e] = prob * (dp[t][e] - s_delta[col]);
+      }
+
+    // dV += P^T dO and dK += dS^T Q: the k-dim is the step's queries.
+#pragma unroll
+    for (int kk = 0; kk < kQSteps; ++kk) {
+      uint32_t pa[4], da[4];
+      pa[0] = pack2<kIsBf16>(s[2 * kk][0], s[2 * kk][1]);
+      pa[1] = pack2<kIsBf16>(s[2 * kk][2], s[2 * kk][3]);
+      pa[2] = pack2<kIsBf16>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      pa[3] = pack2<kIsBf16>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      da[0] = pack2<kIsBf16>(dp[2 * kk][0], dp[2 * kk][1]);
+      da[1] = pack2<kIsBf16>(dp[2 * kk][2], dp[2 * kk][3]);
+      da[2] = pack2<kIsBf16>(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
+      da[3] = pack2<kIsBf16>(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
+#pragma unroll
+      for (int dpair = 0; dpair < kDTiles / 2; ++dpair) {
+        uint32_t of[4], qf[4];
+        const uint32_t off = Layout::offset(kk * 16 + lane % 8 + ((lane / 8) % 2) * 8, dpair * 2 + lane / 16);
+        ldmatrix_x4_trans(of, s_do + off);
+        ldmatrix_x4_trans(qf, s_q + off);
+        mma_16816<kIsBf16>(dv[2 * dpair], pa, of[0], of[1]);
+        mma_16816<kIsBf16>(dv[2 * dpair + 1], pa, of[2], of[3]);
+        mma_16816<kIsBf16>(dk[2 * dpair], da, qf[0], qf[1]);
+        mma_16816<kIsBf16>(dk[2 * dpair + 1], da, qf[2], qf[3]);
+      }
+      // dS^T's two 16-bit pairs of this k-step, written transposed: dS[query][key].
+#pragma unroll
+      for (int half = 0; half < 2; ++half)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int key = warp_row + lane / 4 + (e / 2) * 8;
+          const int query = kk * 16 + half * 8 + col0 + (e % 2);
+          const float2 pair = unpack2<kIsBf16>(da[2 * half + e / 2]);
+          *reinterpret_cast<Element*>(ds + DsLayout::offset(query, key / 8) + (key % 8) * 2) =
+              static_cast<Element>(e % 2 == 0 ? pair.x : pair.y);
+        }
+    }
+    __syncthreads();  // dS complete
+
+    // dQ += dS K * scale for one m16 row tile and kDqCols columns of this warp.
+    {
+      const int mt = warp % Traits::kMTiles;
+      const int col_base = (warp / Traits::kMTiles) * Traits::kDqCols;
+      float acc[kDqTiles][4];
+#pragma unroll
+      for (int t = 0; t < kDqTiles; ++t) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = 0.f;
+#pragma unroll
+      for (int ks = 0; ks < kBlockN / 16; ++ks) {
+        uint32_t af[4];
+        ldmatrix_x4(af, s_ds + DsLayout::offset(mt * 16 + lane % 8 + ((lane / 8) % 2) * 8, ks * 2 + lane / 16));
+#pragma unroll
+        for (int dpair = 0; dpair < kDqTiles / 2; ++dpair) {
+          uint32_t kf[4];
+          ldmatrix_x4_trans(kf, s_k + Layout::offset(ks * 16 + lane % 8 + ((lane / 8) % 2) * 8,
+                                                     col_base / 8 + dpair * 2 + lane / 16));
+          mma_16816<kIsBf16>(acc[2 * dpair], af, kf[0], kf[1]);
+          mma_16816<kIsBf16>(acc[2 * dpair + 1], af, kf[2], kf[3]);
+        }
+      }
+      const float scale = f.scale_log2 * 0.69314718055994531f;
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int query = qstart + mt * 16 + lane / 4 + r * 8;
+        if (query >= f.n) continue;
+        float* row = dq + qrows(query) * kHeadDim + col_base + col0;
+#pragma unroll
+        for (int t = 0; t < kDqTiles; ++t) {
+          atomicAdd(row + t * 8, acc[t][2 * r] * scale);
+          atomicAdd(row + t * 8 + 1, acc[t][2 * r + 1] * scale);
+        }
+      }
+    }
+    __syncthreads();  // every warp is done with this stage and with dS
+    stage ^= 1;
+    qstart = qnext;
+  }
+  cp_async_wait<0>();  // a key tile without query tiles committed K and V only
+
+  const float scale = f.scale_log2 * 0.69314718055994531f;
+  float* dk_out = p.dk + plane * f.m * kHeadDim;
+  float* dv_out = p.dv + plane * f.m * kHeadDim;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int key = kstart + warp_row + lane / 4 + r * 8;
+    if (key >= f.m) continue;
+    const int64_t row = krows(key) * kHeadDim + col0;
+#pragma unroll
+    for (int t = 0; t < kDTiles; ++t) {
+      *reinterpret_cast<float2*>(dk_out + row + t * 8) = make_float2(dk[t][2 * r] * scale, dk[t][2 * r + 1] * scale);
+      *reinterpret_cast<float2*>(dv_out + row + t * 8) = make_float2(dv[t][2 * r], dv[t][2 * r + 1]);
+    }
+  }
+}
+
+}  // namespace sparsescope::cuda
