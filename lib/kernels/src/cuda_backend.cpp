@@ -6,8 +6,8 @@
 //
 // Autograd: when a gradient is needed, FusedAttention (a torch::autograd::Function) runs the
 // kernel in its forward and saves q, k, v, out and LSE. Its backward runs the fused backward kernel
-// (cuda/backward/: flash-attention-2's, from the saved LSE) for Dense without Dense.mask and for
-// BlockSparse, Permuted over either included; for the other patterns it recomputes the reference
+// (cuda/backward/: flash-attention-2's, from the saved LSE; cuda/topk/topk_bwd.cuh) for Dense
+// without Dense.mask, BlockSparse and TopK, Permuted over them included; for the other patterns it recomputes the reference
 // backend on the saved inputs with autograd on and differentiates that (masked attention through
 // ATen, O(N x listed keys) memory). A Dense bias is an input of the Function too, so that its
 // gradient flows. Without a gradient to record the kernel is called directly.
@@ -169,6 +169,18 @@ std::pair<at::Tensor, at::Tensor> fill_inputs(const AttendParams& a, cuda::FwdPa
   return {q_perm, kv_perm};
 }
 
+// FwdParams' TopK fields of `pattern`.
+void fill_topk(const TopK& pattern, cuda::FwdParams& p) {
+  const at::Tensor& index = pattern.index;
+  p.topk_index = index.data_ptr<int64_t>();
+  p.topk_batch_stride = stride_or_zero(index, 0);
+  p.topk_head_stride = stride_or_zero(index, 1);
+  p.topk_row_stride = index.stride(2);
+  p.topk_col_stride = index.stride(3);
+  p.topk_k = static_cast<int>(index.size(3));
+  p.topk_table_size = cuda::topk_table_size(p.topk_k);
+}
+
 // Launches `launch<is_bf16, head_dim>` on the current stream of q's device.
 template <typename Launch>
 AttendResult launch_fwd(const AttendParams& a, cuda::FwdParams& p, Launch launch) {
@@ -246,15 +258,8 @@ AttendResult block_sparse_fwd(const AttendParams& a) {
 
 AttendResult topk_fwd(const AttendParams& a) {
   const c10::cuda::CUDAGuard guard(a.q.device());
-  const at::Tensor& index = std::get<TopK>(kernel_pattern(a.pattern)).index;
   cuda::FwdParams p{};
-  p.topk_index = index.data_ptr<int64_t>();
-  p.topk_batch_stride = stride_or_zero(index, 0);
-  p.topk_head_stride = stride_or_zero(index, 1);
-  p.topk_row_stride = index.stride(2);
-  p.topk_col_stride = index.stride(3);
-  p.topk_k = static_cast<int>(index.size(3));
-  p.topk_table_size = cuda::topk_table_size(p.topk_k);
+  fill_topk(std::get<TopK>(kernel_pattern(a.pattern)), p);
   return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
     SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
       SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_topk_fwd<kIsBf16, kHeadDim>(params, s); });
@@ -298,11 +303,11 @@ AttendResult permuted_fwd(const AttendParams& a) {
 
 // ---- Fused backward ----
 
-// Whether the fused backward computes the gradients of a pattern's fused forward.
+// Whether a fused backward computes the gradients of a pattern's fused forward.
 bool has_fused_backward(const Pattern& pattern) {
   const Pattern& inner = kernel_pattern(pattern);
   if (const auto* dense = std::get_if<Dense>(&inner)) return !dense->mask.defined();
-  return std::holds_alternative<BlockSparse>(inner);
+  return std::holds_alternative<BlockSparse>(inner) || std::holds_alternative<TopK>(inner);
 }
 
 // The gradients of q, k and v of a fused forward call (has_fused_backward) from its output and LSE
@@ -314,8 +319,11 @@ std::vector<at::Tensor> fused_backward(const AttendParams& a, const at::Tensor& 
   const auto permutations = fill_inputs(a, p.fwd);
   const Pattern& inner = kernel_pattern(a.pattern);
   at::Tensor q_count, q_index;
+  const auto* topk = std::get_if<TopK>(&inner);
   if (const auto* dense = std::get_if<Dense>(&inner)) {
     p.fwd.causal = dense->causal;
+  } else if (topk) {
+    fill_topk(*topk, p.fwd);
   } else {
     // Per key block, the query blocks that see it: the transposed block mask in the same layout.
     const auto& bs = std::get<BlockSparse>(inner);
@@ -343,7 +351,9 @@ std::vector<at::Tensor> fused_backward(const AttendParams& a, const at::Tensor& 
   const int64_t batch = a.q.size(0), heads = a.q.size(1), m = a.k.size(2), d = a.q.size(3);
   const auto f32 = a.q.options().dtype(at::kFloat);
   const at::Tensor dq = at::zeros(a.q.sizes(), f32);
-  const at::Tensor dk = at::empty({batch, heads, m, d}, f32), dv = at::empty({batch, heads, m, d}, f32);
+  // The tensor-core kernel writes every key row once; TopK adds into them.
+  const auto make = [&] { return topk ? at::zeros({batch, heads, m, d}, f32) : at::empty({batch, heads, m, d}, f32); };
+  const at::Tensor dk = make(), dv = make();
   p.dout = dout.data_ptr();
   p.do_batch_stride = dout.stride(0);
   p.do_head_stride = dout.stride(1);
@@ -355,7 +365,13 @@ std::vector<at::Tensor> fused_backward(const AttendParams& a, const at::Tensor& 
   p.dv = dv.data_ptr<float>();
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream(a.q.get_device()).stream();
   SPARSESCOPE_BOOL_SWITCH(a.q.scalar_type() == at::kBFloat16, kIsBf16, [&] {
-    SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_attention_bwd<kIsBf16, kHeadDim>(p, stream); });
+    SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] {
+      if (topk) {
+        cuda::run_topk_bwd<kIsBf16, kHeadDim>(p, stream);
+      } else {
+        cuda::run_attention_bwd<kIsBf16, kHeadDim>(p, stream);
+      }
+    });
   });
   // Grouped-query attention: a K/V head's gradient sums those of the query heads it serves.
   const int64_t kv_heads = a.k.size(1);

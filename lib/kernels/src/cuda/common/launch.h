@@ -30,6 +30,11 @@ void run_topk_fwd(const FwdParams& params, cudaStream_t stream);
 template <bool kIsBf16, int kHeadDim>
 void run_attention_bwd(const BwdParams& params, cudaStream_t stream);
 
+/// The TopK backward (Permuted over TopK included): one warp per query, dk and dv by atomics into
+/// zeroed buffers.
+template <bool kIsBf16, int kHeadDim>
+void run_topk_bwd(const BwdParams& params, cudaStream_t stream);
+
 /// Tile sizes of the tensor-core kernels (Dense and BlockSparse), which can_use checks against;
 /// they mirror FwdTraits in flash_fwd.cuh (static_asserts there keep them equal).
 constexpr int kBlockM = 128;

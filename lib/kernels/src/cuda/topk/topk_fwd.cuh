@@ -17,25 +17,11 @@
 
 namespace sparsescope::cuda {
 
-template <bool kIsBf16, int kHeadDim>
-__global__ void __launch_bounds__(kTopkWarps * 32) topk_fwd_kernel(const FwdParams p) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  using Element = typename ElementOf<kIsBf16>::type;
-  constexpr int kQuarter = kHeadDim / 4;    // dims per lane in the scores
-  constexpr int kChunks = kQuarter / 8;     // 16-byte chunks per lane and key row
-  constexpr int kPerLane = kHeadDim / 32;   // output dims per lane
-  extern __shared__ int topk_smem[];
-
-  const int warp = static_cast<int>(threadIdx.x) / 32;
-  const int lane = static_cast<int>(threadIdx.x) % 32;
-  const int64_t query = static_cast<int64_t>(blockIdx.x) * kTopkWarps + warp;
-  if (query >= static_cast<int64_t>(p.batch) * p.heads * p.n) return;  // warps never meet again
-  const int i = static_cast<int>(query % p.n);
-  const int h = static_cast<int>(query / p.n % p.heads);
-  const int b = static_cast<int>(query / p.n / p.heads);
-
-  int* table = topk_smem + warp * (p.topk_table_size + p.topk_k);
-  int* list = table + p.topk_table_size;
+// Step 1 for query i of (b, h), by one warp: the rows of its distinct listed keys in `list`
+// (p.topk_k entries, -1 for padding and repeats), through the hash set `table`
+// (p.topk_table_size ints), both in shared memory.
+__device__ __forceinline__ void topk_key_rows(const FwdParams& p, int* table, int* list, int b, int h, int i,
+                                              int lane) {
   for (int t = lane; t < p.topk_table_size; t += 32) table[t] = -1;
   __syncwarp();
   const int64_t* index = p.topk_index + b * p.topk_batch_stride + h * p.topk_head_stride +
@@ -58,6 +44,27 @@ __global__ void __launch_bounds__(kTopkWarps * 32) topk_fwd_kernel(const FwdPara
     list[slot] = kept < 0 ? -1 : static_cast<int>(krows(kept));  // the key's row (Permuted: fused)
   }
   __syncwarp();
+}
+
+template <bool kIsBf16, int kHeadDim>
+__global__ void __launch_bounds__(kTopkWarps * 32) topk_fwd_kernel(const FwdParams p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  using Element = typename ElementOf<kIsBf16>::type;
+  constexpr int kQuarter = kHeadDim / 4;    // dims per lane in the scores
+  constexpr int kChunks = kQuarter / 8;     // 16-byte chunks per lane and key row
+  constexpr int kPerLane = kHeadDim / 32;   // output dims per lane
+  extern __shared__ int topk_smem[];
+
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const int64_t query = static_cast<int64_t>(blockIdx.x) * kTopkWarps + warp;
+  if (query >= static_cast<int64_t>(p.batch) * p.heads * p.n) return;  // warps never meet again
+  const int i = static_cast<int>(query % p.n);
+  const int h = static_cast<int>(query / p.n % p.heads);
+  const int b = static_cast<int>(query / p.n / p.heads);
+
+  int* list = topk_smem + warp * (p.topk_table_size + p.topk_k) + p.topk_table_size;
+  topk_key_rows(p, topk_smem + warp * (p.topk_table_size + p.topk_k), list, b, h, i, lane);
 
   const int64_t dest = query_rows(p, b, h)(i);
   const Element* qrow = static_cast<const Element*>(p.q) + b * p.q_batch_stride + h * p.q_head_stride +

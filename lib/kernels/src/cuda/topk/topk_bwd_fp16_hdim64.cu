@@ -1,0 +1,6 @@
+// One instantiation per translation unit (STYLE.md 13): TopK backward, fp16, head dim 64.
+#include "topk_bwd.cuh"
+
+namespace sparsescope::cuda {
+template void run_topk_bwd<false, 64>(const BwdParams&, cudaStream_t);
+}  // namespace sparsescope::cuda
