@@ -364,6 +364,48 @@ INSTANTIATE_TEST_SUITE_P(Patterns, CudaGradient, ::testing::ValuesIn(params(std:
      "cuda_permuted"},
 })), param_name);
 
+// Under torch.use_deterministic_algorithms the fused backward sums dQ in a pass per query tile
+// instead of with atomics: two backward passes give bitwise equal gradients, and they match the
+// float32 reference's.
+TEST(CudaAttendDeterministic, GradientsAreBitwiseReproducible) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
+  struct Restore {
+    bool was = at::globalContext().deterministicAlgorithms();
+    ~Restore() { at::globalContext().setDeterministicAlgorithms(was, /*warn_only=*/false); }
+  } restore;
+  at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/false);
+  at::manual_seed(31);
+  const int64_t n = 300, m = 260;
+  const std::vector<std::pair<std::string, Pattern>> patterns = {
+      {"dense_causal", Dense{true, {}, {}}},
+      {"block_sparse", block_sparse(1, 2, n, m, 128, 64, true)},
+      {"permuted_dense", permuted_with_kv(1, 2, n, m, Dense{})},
+  };
+  for (const int64_t d : {64, 128}) {
+    for (const auto& [name, pattern] : patterns) {
+      const std::string what = name + " D " + std::to_string(d);
+      const at::Tensor q = at::randn({1, 2, n, d}).to(at::kBFloat16), k = at::randn({1, 2, m, d}).to(at::kBFloat16),
+                       v = at::randn({1, 2, m, d}).to(at::kBFloat16), g = at::randn({1, 2, n, d});
+      auto grads = [&](at::Device device, at::ScalarType type) {
+        std::vector<at::Tensor> leaves;
+        for (const at::Tensor& t : {q, k, v}) leaves.push_back(t.to(device, type).requires_grad_(true));
+        const at::Tensor out = sparsescope::attend(leaves[0], leaves[1], leaves[2], to_device(pattern, device));
+        (out.to(at::kFloat) * g.to(device)).sum().backward();
+        std::vector<at::Tensor> result;
+        for (const auto& t : leaves) result.push_back(t.grad().cpu().to(at::kFloat));
+        return result;
+      };
+      const auto first = grads(at::kCUDA, at::kBFloat16), second = grads(at::kCUDA, at::kBFloat16);
+      const auto want = grads(at::kCPU, at::kFloat);
+      for (size_t i = 0; i < 3; ++i) {
+        EXPECT_TRUE(first[i].equal(second[i])) << what << ", input " << i;
+        const double scale = std::max(1.0, want[i].abs().max().item<double>());
+        EXPECT_LE((first[i] - want[i]).abs().max().item<double>(), 2e-2 * scale) << what << ", input " << i;
+      }
+    }
+  }
+}
+
 // A learnable bias (SwinBERT's soft mask) runs the fused forward, also behind a permutation; its
 // gradient, and those of q, k and v, match the float32 reference's on the CPU.
 TEST(CudaAttendBias, GradientsFlowIntoTheBias) {

@@ -181,6 +181,35 @@ void fill_topk(const TopK& pattern, cuda::FwdParams& p) {
   p.topk_table_size = cuda::topk_table_size(p.topk_k);
 }
 
+// FwdParams' BlockSparse fields of `pattern` for M keys.
+void fill_block_sparse(const BlockSparse& bs, int64_t m, cuda::FwdParams& p) {
+  p.kv_count = bs.kv_count.data_ptr<int32_t>();
+  p.kv_index = bs.kv_index.data_ptr<int32_t>();
+  p.count_batch_stride = stride_or_zero(bs.kv_count, 0);
+  p.count_head_stride = stride_or_zero(bs.kv_count, 1);
+  p.count_row_stride = bs.kv_count.stride(2);
+  p.index_batch_stride = stride_or_zero(bs.kv_index, 0);
+  p.index_head_stride = stride_or_zero(bs.kv_index, 1);
+  p.index_row_stride = bs.kv_index.stride(2);
+  p.index_col_stride = bs.kv_index.stride(3);
+  p.index_width = static_cast<int>(bs.kv_index.size(3));
+  if (bs.full_kv_count.defined()) {
+    p.full_kv_count = bs.full_kv_count.data_ptr<int32_t>();
+    p.full_kv_index = bs.full_kv_index.data_ptr<int32_t>();
+    p.full_count_batch_stride = stride_or_zero(bs.full_kv_count, 0);
+    p.full_count_head_stride = stride_or_zero(bs.full_kv_count, 1);
+    p.full_count_row_stride = bs.full_kv_count.stride(2);
+    p.full_index_batch_stride = stride_or_zero(bs.full_kv_index, 0);
+    p.full_index_head_stride = stride_or_zero(bs.full_kv_index, 1);
+    p.full_index_row_stride = bs.full_kv_index.stride(2);
+    p.full_index_col_stride = bs.full_kv_index.stride(3);
+    p.full_index_width = static_cast<int>(bs.full_kv_index.size(3));
+  }
+  p.block_q = static_cast<int>(bs.block_q);
+  p.block_k = static_cast<int>(bs.block_k);
+  p.num_k_blocks = static_cast<int>((m + bs.block_k - 1) / bs.block_k);
+}
+
 // Launches `launch<is_bf16, head_dim>` on the current stream of q's device.
 template <typename Launch>
 AttendResult launch_fwd(const AttendParams& a, cuda::FwdParams& p, Launch launch) {
@@ -224,31 +253,7 @@ AttendResult block_sparse_fwd(const AttendParams& a) {
   const c10::cuda::CUDAGuard guard(a.q.device());
   const auto& bs = std::get<BlockSparse>(kernel_pattern(a.pattern));
   cuda::FwdParams p{};
-  p.kv_count = bs.kv_count.data_ptr<int32_t>();
-  p.kv_index = bs.kv_index.data_ptr<int32_t>();
-  p.count_batch_stride = stride_or_zero(bs.kv_count, 0);
-  p.count_head_stride = stride_or_zero(bs.kv_count, 1);
-  p.count_row_stride = bs.kv_count.stride(2);
-  p.index_batch_stride = stride_or_zero(bs.kv_index, 0);
-  p.index_head_stride = stride_or_zero(bs.kv_index, 1);
-  p.index_row_stride = bs.kv_index.stride(2);
-  p.index_col_stride = bs.kv_index.stride(3);
-  p.index_width = static_cast<int>(bs.kv_index.size(3));
-  if (bs.full_kv_count.defined()) {
-    p.full_kv_count = bs.full_kv_count.data_ptr<int32_t>();
-    p.full_kv_index = bs.full_kv_index.data_ptr<int32_t>();
-    p.full_count_batch_stride = stride_or_zero(bs.full_kv_count, 0);
-    p.full_count_head_stride = stride_or_zero(bs.full_kv_count, 1);
-    p.full_count_row_stride = bs.full_kv_count.stride(2);
-    p.full_index_batch_stride = stride_or_zero(bs.full_kv_index, 0);
-    p.full_index_head_stride = stride_or_zero(bs.full_kv_index, 1);
-    p.full_index_row_stride = bs.full_kv_index.stride(2);
-    p.full_index_col_stride = bs.full_kv_index.stride(3);
-    p.full_index_width = static_cast<int>(bs.full_kv_index.size(3));
-  }
-  p.block_q = static_cast<int>(bs.block_q);
-  p.block_k = static_cast<int>(bs.block_k);
-  p.num_k_blocks = static_cast<int>((a.k.size(2) + bs.block_k - 1) / bs.block_k);
+  fill_block_sparse(bs, a.k.size(2), p);
   return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
     SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
       SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_block_sparse_fwd<kIsBf16, kHeadDim>(params, s); });
@@ -303,11 +308,20 @@ AttendResult permuted_fwd(const AttendParams& a) {
 
 // ---- Fused backward ----
 
-// Whether a fused backward computes the gradients of a pattern's fused forward.
-bool has_fused_backward(const Pattern& pattern) {
-  const Pattern& inner = kernel_pattern(pattern);
+// Whether a fused backward computes the gradients of a fused forward call. Under
+// torch.use_deterministic_algorithms TopK (atomics into dk, dv) is left to the reference, and the
+// BlockSparse dQ pass needs its key-block list to fit beside the tiles.
+bool has_fused_backward(const AttendParams& a) {
+  const Pattern& inner = kernel_pattern(a.pattern);
   if (const auto* dense = std::get_if<Dense>(&inner)) return !dense->mask.defined();
-  return std::holds_alternative<BlockSparse>(inner) || std::holds_alternative<TopK>(inner);
+  const bool deterministic = at::globalContext().deterministicAlgorithms();
+  if (std::holds_alternative<TopK>(inner)) return !deterministic;
+  const auto* bs = std::get_if<BlockSparse>(&inner);
+  if (!bs) return false;  // Neighborhood
+  const int64_t k_blocks = (a.k.size(2) + bs->block_k - 1) / bs->block_k;
+  return !deterministic || cuda::dq_smem_bytes(static_cast<int>(a.q.size(3))) +
+                               int64_t{cuda::block_list_smem_bytes(static_cast<int>(k_blocks))} <=
+                               smem_optin(a.q.get_device());
 }
 
 // The gradients of q, k and v of a fused forward call (has_fused_backward) from its output and LSE
@@ -338,8 +352,7 @@ std::vector<at::Tensor> fused_backward(const AttendParams& a, const at::Tensor& 
     p.q_index_batch_stride = stride_or_zero(q_index, 0);
     p.q_index_head_stride = stride_or_zero(q_index, 1);
     p.q_index_row_stride = q_index.stride(2);
-    p.fwd.block_q = static_cast<int>(bs.block_q);
-    p.fwd.block_k = static_cast<int>(bs.block_k);
+    fill_block_sparse(bs, a.k.size(2), p.fwd);  // the deterministic dQ pass walks the forward's lists
   }
   at::Tensor dout = grad_out.defined() ? grad_out.to(a.q.scalar_type()) : at::zeros_like(out);
   if (!aligned_rows("grad_out", dout, nullptr)) dout = dout.contiguous();
@@ -363,6 +376,7 @@ std::vector<at::Tensor> fused_backward(const AttendParams& a, const at::Tensor& 
   p.dq = dq.data_ptr<float>();
   p.dk = dk.data_ptr<float>();
   p.dv = dv.data_ptr<float>();
+  p.deterministic = at::globalContext().deterministicAlgorithms();
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream(a.q.get_device()).stream();
   SPARSESCOPE_BOOL_SWITCH(a.q.scalar_type() == at::kBFloat16, kIsBf16, [&] {
     SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] {
@@ -443,9 +457,9 @@ class FusedAttention : public torch::autograd::Function<FusedAttention> {
     const at::Tensor none;
     if (!grads[0].defined() && !grads[1].defined()) return {none, none, none, none, none, none};
     const bool biased = kept.size() == 6;
-    if (!biased && has_fused_backward(saved->pattern)) {
-      const auto g = fused_backward({kept[0], kept[1], kept[2], saved->pattern, saved->scale}, kept[3], kept[4],
-                                    grads[0], grads[1]);
+    const AttendParams call{kept[0], kept[1], kept[2], saved->pattern, saved->scale};
+    if (!biased && has_fused_backward(call)) {
+      const auto g = fused_backward(call, kept[3], kept[4], grads[0], grads[1]);
       return {g[0], g[1], g[2], none, none, none};
     }
     std::vector<at::Tensor> leaves;

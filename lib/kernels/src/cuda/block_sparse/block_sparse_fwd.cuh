@@ -23,38 +23,45 @@ __device__ __forceinline__ void mark_blocks(uint32_t* bits, const int32_t* count
   }
 }
 
-template <typename Traits>
-__global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) block_sparse_fwd_kernel(const FwdParams p) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  extern __shared__ __align__(128) char smem[];
+// The key tiles of the query tile at qstart (inside one query block): its block row's listed blocks,
+// partial and full, each once, as a list in `list_smem` (block_list_smem_bytes(p.num_k_blocks)).
+// Every thread of the CTA calls it.
+template <int kThreads, int kBlockN>
+__device__ __forceinline__ BlockListTiles<kBlockN> block_sparse_key_tiles(const FwdParams& p, char* list_smem,
+                                                                          int qstart, int b, int h) {
   const int words = (p.num_k_blocks + 31) / 32;
-  uint32_t* bits = reinterpret_cast<uint32_t*>(smem + Traits::kTileSmemBytes);
+  uint32_t* bits = reinterpret_cast<uint32_t*>(list_smem);
   int* list = reinterpret_cast<int*>(bits + words);
   int* list_count = list + p.num_k_blocks;
-
-  const int qstart = static_cast<int>(blockIdx.x) * Traits::kBlockM;
-  const int b = static_cast<int>(blockIdx.z);
-  const int h = static_cast<int>(blockIdx.y);
   const int row = qstart / p.block_q;
   const int tid = static_cast<int>(threadIdx.x);
 
-  for (int w = tid; w < words; w += Traits::kThreads) bits[w] = 0;
+  for (int w = tid; w < words; w += kThreads) bits[w] = 0;
   __syncthreads();
   mark_blocks(bits, p.kv_count + b * p.count_batch_stride + h * p.count_head_stride + row * p.count_row_stride,
               p.kv_index + b * p.index_batch_stride + h * p.index_head_stride + row * p.index_row_stride,
-              p.index_col_stride, p.index_width, p.num_k_blocks, tid, Traits::kThreads);
+              p.index_col_stride, p.index_width, p.num_k_blocks, tid, kThreads);
   if (p.full_kv_count != nullptr)
     mark_blocks(bits,
                 p.full_kv_count + b * p.full_count_batch_stride + h * p.full_count_head_stride +
                     row * p.full_count_row_stride,
                 p.full_kv_index + b * p.full_index_batch_stride + h * p.full_index_head_stride +
                     row * p.full_index_row_stride,
-                p.full_index_col_stride, p.full_index_width, p.num_k_blocks, tid, Traits::kThreads);
+                p.full_index_col_stride, p.full_index_width, p.num_k_blocks, tid, kThreads);
   __syncthreads();
   compact_blocks(bits, words, list, list_count, tid);
   __syncthreads();
+  return {list, *list_count, p.block_k, p.m, 0, 0, 0};
+}
 
-  BlockListTiles<Traits::kBlockN> tiles{list, *list_count, p.block_k, p.m, 0, 0, 0};
+template <typename Traits>
+__global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) block_sparse_fwd_kernel(const FwdParams p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  extern __shared__ __align__(128) char smem[];
+  const int qstart = static_cast<int>(blockIdx.x) * Traits::kBlockM;
+  const int b = static_cast<int>(blockIdx.z);
+  const int h = static_cast<int>(blockIdx.y);
+  auto tiles = block_sparse_key_tiles<Traits::kThreads, Traits::kBlockN>(p, smem + Traits::kTileSmemBytes, qstart, b, h);
   attend_tile<Traits>(p, smem, qstart, b, h, tiles, [](int, int) { return true; });
 #else
   __trap();  // built for an architecture without bf16 mma.sync; can_use refuses such devices

@@ -14,7 +14,9 @@
 //   dV  += P^T dO             dK  += dS^T Q * scale
 // and dS (queries x keys, 16-bit) goes through shared memory for dQ += dS K * scale, which each
 // warp computes for one m16 row tile and a 64-column slice of the head dim and adds to the float32
-// dQ buffer with atomics (the sum over key tiles is therefore not bitwise reproducible).
+// dQ buffer with atomics (the sum over key tiles is therefore not bitwise reproducible). Under
+// torch.use_deterministic_algorithms the key-tile kernel leaves dQ out and attend_dq_tile, a pass
+// per query tile that recomputes S and dP, sums it in registers in a fixed order instead.
 //
 // Shared memory: K and V (kBlockN x D) for the CTA's life; two stages of Q and dO (kBlockM x D)
 // with their LSE and delta, the next stage loaded (cp.async) while the current one is computed;
@@ -76,8 +78,9 @@ __device__ __forceinline__ void load_query_step(const BwdParams& p, char* stage,
 
 /// One key tile (kstart) against the query tiles that `tiles` yields (first() / next(): query-tile
 /// starts, -1 when done). `needs_mask(qstart)` says whether the step may hold pairs that
-/// `visible(query, key)` hides or keys past M.
-template <typename Traits, typename Tiles, typename Visible>
+/// `visible(query, key)` hides or keys past M. With kDq, also adds dS K to dQ (atomics); without,
+/// attend_dq_tile computes dQ in a pass of its own.
+template <typename Traits, bool kDq, typename Tiles, typename Visible>
 __device__ __forceinline__ void attend_bwd_tile(const BwdParams& p, char* smem, int kstart, int b, int h,
                                                 Tiles& tiles, Visible visible) {
   using Element = typename Traits::Element;
@@ -216,21 +219,22 @@ __device__ __forceinline__ void attend_bwd_tile(const BwdParams& p, char* smem, 
         mma_16816<kIsBf16>(dk[2 * dpair + 1], da, qf[2], qf[3]);
       }
       // dS^T's two 16-bit pairs of this k-step, written transposed: dS[query][key].
+      if constexpr (kDq) {
 #pragma unroll
-      for (int half = 0; half < 2; ++half)
+        for (int half = 0; half < 2; ++half)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int key = warp_row + lane / 4 + (e / 2) * 8;
-          const int query = kk * 16 + half * 8 + col0 + (e % 2);
-          const float2 pair = unpack2<kIsBf16>(da[2 * half + e / 2]);
-          *reinterpret_cast<Element*>(ds + DsLayout::offset(query, key / 8) + (key % 8) * 2) =
-              static_cast<Element>(e % 2 == 0 ? pair.x : pair.y);
-        }
+          for (int e = 0; e < 4; ++e) {
+            const int key = warp_row + lane / 4 + (e / 2) * 8;
+            const int query = kk * 16 + half * 8 + col0 + (e % 2);
+            const float2 pair = unpack2<kIsBf16>(da[2 * half + e / 2]);
+            *reinterpret_cast<Element*>(ds + DsLayout::offset(query, key / 8) + (key % 8) * 2) =
+                static_cast<Element>(e % 2 == 0 ? pair.x : pair.y);
+          }
+      }
     }
-    __syncthreads();  // dS complete
-
     // dQ += dS K * scale for one m16 row tile and kDqCols columns of this warp.
-    {
+    if constexpr (kDq) {
+      __syncthreads();  // dS complete
       const int mt = warp % Traits::kMTiles;
       const int col_base = (warp / Traits::kMTiles) * Traits::kDqCols;
       float acc[kDqTiles][4];
@@ -262,7 +266,7 @@ __device__ __forceinline__ void attend_bwd_tile(const BwdParams& p, char* smem, 
         }
       }
     }
-    __syncthreads();  // every warp is done with this stage and with dS
+    __syncthreads();  // every warp is done with this stage (and with dS)
     stage ^= 1;
     qstart = qnext;
   }
@@ -281,6 +285,151 @@ __device__ __forceinline__ void attend_bwd_tile(const BwdParams& p, char* smem, 
       *reinterpret_cast<float2*>(dk_out + row + t * 8) = make_float2(dk[t][2 * r] * scale, dk[t][2 * r + 1] * scale);
       *reinterpret_cast<float2*>(dv_out + row + t * 8) = make_float2(dv[t][2 * r], dv[t][2 * r + 1]);
     }
+  }
+}
+
+/// The dQ pass's shared memory for its tiles: Q and dO, K and V.
+template <typename Traits>
+struct DqSmem {
+  static constexpr int kTiles = 2 * Traits::kQBytes + 2 * Traits::kKVBytes;
+};
+
+/// The deterministic dQ pass (torch.use_deterministic_algorithms): one query tile of the forward's
+/// shape (FwdTraits: a warp per 16 queries, kBlockN-key tiles from the forward's Tiles policy)
+/// recomputes S = Q K^T and dP = dO V^T per key tile and sums dQ += dS K * scale in registers, in
+/// the tiles' order, so every dQ row is written once by one CTA. Shared memory: Q and dO (kBlockM x
+/// D), K and V (kBlockN x D).
+template <typename Traits, typename Tiles, typename Visible>
+__device__ __forceinline__ void attend_dq_tile(const BwdParams& p, char* smem, int qstart, int b, int h, Tiles& tiles,
+                                               Visible visible) {
+  using Element = typename Traits::Element;
+  using Layout = TileLayout<Traits::kHeadDim>;
+  static_assert(Traits::kMTiles == 1, "one m16 tile per warp");
+  constexpr bool kIsBf16 = Traits::kIsBf16;
+  constexpr int kHeadDim = Traits::kHeadDim;
+  constexpr int kBlockN = Traits::kBlockN;
+  constexpr int kThreads = Traits::kThreads;
+  constexpr int kDSteps = kHeadDim / 16;
+  constexpr int kNTiles = kBlockN / 8;
+  constexpr int kKSteps = kBlockN / 16;
+  constexpr int kDTiles = kHeadDim / 8;
+  const FwdParams& f = p.fwd;
+
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const uint32_t s_q = smem_addr(smem);
+  const uint32_t s_do = s_q + Traits::kQBytes;
+  const uint32_t s_k = s_do + Traits::kQBytes;
+  const uint32_t s_v = s_k + Traits::kKVBytes;
+
+  const RowMap qrows = query_rows(f, b, h);
+  const RowMap krows = key_rows(f, b, h);
+  const int64_t kv_head = h / f.kv_group;
+  const Element* q = static_cast<const Element*>(f.q) + b * f.q_batch_stride + h * f.q_head_stride;
+  const Element* dout = static_cast<const Element*>(p.dout) + b * p.do_batch_stride + h * p.do_head_stride;
+  const Element* k = static_cast<const Element*>(f.k) + b * f.k_batch_stride + kv_head * f.k_head_stride;
+  const Element* v = static_cast<const Element*>(f.v) + b * f.v_batch_stride + kv_head * f.v_head_stride;
+  const int64_t plane = static_cast<int64_t>(b) * f.heads + h;
+
+  load_tile<Traits::kBlockM, kHeadDim, kThreads>(s_q, q, f.q_row_stride, qstart, f.n - qstart, qrows);
+  load_tile<Traits::kBlockM, kHeadDim, kThreads>(s_do, dout, p.do_row_stride, qstart, f.n - qstart, qrows);
+  cp_async_commit();
+
+  const int warp_row = warp * 16;
+  const int col0 = (lane % 4) * 2;
+  float lse[2], delta[2];  // this lane's two rows: LSE * log2 e (+inf: no keys or padding) and delta
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int query = qstart + warp_row + lane / 4 + r * 8;
+    lse[r] = INFINITY;
+    delta[r] = 0.f;
+    if (query < f.n) {
+      const int64_t row = plane * f.n + qrows(query);
+      if (p.lse[row] != -INFINITY) lse[r] = p.lse[row] * 1.4426950408889634f;
+      delta[r] = p.delta[row];
+    }
+  }
+  float dq[kDTiles][4];
+#pragma unroll
+  for (int t = 0; t < kDTiles; ++t) dq[t][0] = dq[t][1] = dq[t][2] = dq[t][3] = 0.f;
+
+  for (int kstart = tiles.first(); kstart >= 0;) {
+    load_tile<kBlockN, kHeadDim, kThreads>(s_k, k, f.k_row_stride, kstart, f.m - kstart, krows);
+    load_tile<kBlockN, kHeadDim, kThreads>(s_v, v, f.v_row_stride, kstart, f.m - kstart, krows);
+    cp_async_commit();
+    cp_async_wait<0>();
+    __syncthreads();  // K_j and V_j (and Q, dO) landed
+
+    float s[kNTiles][4], dp[kNTiles][4];
+#pragma unroll
+    for (int t = 0; t < kNTiles; ++t)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[t][e] = dp[t][e] = 0.f;
+#pragma unroll
+    for (int ks = 0; ks < kDSteps; ++ks) {
+      uint32_t qf[4], of[4];
+      const uint32_t a_off = Layout::offset(warp_row + lane % 8 + ((lane / 8) % 2) * 8, ks * 2 + lane / 16);
+      ldmatrix_x4(qf, s_q + a_off);
+      ldmatrix_x4(of, s_do + a_off);
+#pragma unroll
+      for (int np = 0; np < kNTiles / 2; ++np) {
+        uint32_t kf[4], vf[4];
+        const uint32_t b_off = Layout::offset(np * 16 + lane % 8 + (lane / 16) * 8, ks * 2 + (lane / 8) % 2);
+        ldmatrix_x4(kf, s_k + b_off);
+        ldmatrix_x4(vf, s_v + b_off);
+        mma_16816<kIsBf16>(s[2 * np], qf, kf[0], kf[1]);
+        mma_16816<kIsBf16>(s[2 * np + 1], qf, kf[2], kf[3]);
+        mma_16816<kIsBf16>(dp[2 * np], of, vf[0], vf[1]);
+        mma_16816<kIsBf16>(dp[2 * np + 1], of, vf[2], vf[3]);
+      }
+    }
+    if (tiles.needs_mask(kstart)) {
+#pragma unroll
+      for (int t = 0; t < kNTiles; ++t)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int query = qstart + warp_row + lane / 4 + (e / 2) * 8;
+          const int key = kstart + t * 8 + col0 + (e % 2);
+          if (key >= f.m || !visible(query, key)) s[t][e] = -INFINITY;
+        }
+    }
+    // dS = P (dP - delta), P = exp2(S * scale * log2 e - LSE * log2 e), in place of dP.
+#pragma unroll
+    for (int t = 0; t < kNTiles; ++t)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        dp[t][e] = fast_exp2(s[t][e] * f.scale_log2 - lse[e / 2]) * (dp[t][e] - delta[e / 2]);
+
+    // dQ += dS K: the k-dim is the tile's keys.
+#pragma unroll
+    for (int kk = 0; kk < kKSteps; ++kk) {
+      uint32_t da[4];
+      da[0] = pack2<kIsBf16>(dp[2 * kk][0], dp[2 * kk][1]);
+      da[1] = pack2<kIsBf16>(dp[2 * kk][2], dp[2 * kk][3]);
+      da[2] = pack2<kIsBf16>(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
+      da[3] = pack2<kIsBf16>(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
+#pragma unroll
+      for (int dpair = 0; dpair < kDTiles / 2; ++dpair) {
+        uint32_t kf[4];
+        ldmatrix_x4_trans(kf, s_k + Layout::offset(kk * 16 + lane % 8 + ((lane / 8) % 2) * 8, dpair * 2 + lane / 16));
+        mma_16816<kIsBf16>(dq[2 * dpair], da, kf[0], kf[1]);
+        mma_16816<kIsBf16>(dq[2 * dpair + 1], da, kf[2], kf[3]);
+      }
+    }
+    kstart = tiles.next();
+    __syncthreads();  // every warp is done reading K_j and V_j
+  }
+  cp_async_wait<0>();  // a query tile without key tiles committed Q and dO only
+
+  const float scale = f.scale_log2 * 0.69314718055994531f;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int query = qstart + warp_row + lane / 4 + r * 8;
+    if (query >= f.n) continue;
+    float* row = p.dq + (plane * f.n + qrows(query)) * kHeadDim + col0;
+#pragma unroll
+    for (int t = 0; t < kDTiles; ++t)
+      *reinterpret_cast<float2*>(row + t * 8) = make_float2(dq[t][2 * r] * scale, dq[t][2 * r + 1] * scale);
   }
 }
 

@@ -52,6 +52,10 @@ constexpr int bwd_smem_bytes(int head_dim) {
          bwd_block_m(head_dim) * kBwdBlockN * 2;
 }
 
+/// The deterministic dQ pass's dynamic shared memory for Q, dO, K and V (forward tiles), before a
+/// BlockSparse key-block list.
+constexpr int dq_smem_bytes(int head_dim) { return (2 * kBlockM + 2 * kBlockN) * head_dim * 2; }
+
 /// Shared memory of the BlockSparse kernel's key-block set (a bitmap), the list made of it and
 /// its length, beyond the tiles.
 constexpr int block_list_smem_bytes(int num_k_blocks) {

@@ -110,6 +110,7 @@ struct BwdParams {
   float* dq;           // [B, H, N, D] float32 contiguous, zeroed: summed over key tiles with atomics
   float* dk;           // [B, H, M, D] float32 contiguous per query head (the host sums GQA groups)
   float* dv;
+  bool deterministic;  // dQ by a pass per query tile instead of atomics (bitwise reproducible)
   // BlockSparse: for each key block the query blocks that see it (the transposed union of the
   // partial and full lists), ascending, int32 [B|1, H|1, ceil(M / block_k)] and [..., W]; strides
   // in elements, 0 along a size-1 dim, the last dim contiguous.
