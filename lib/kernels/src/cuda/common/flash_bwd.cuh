@@ -76,6 +76,37 @@ __device__ __forceinline__ void load_query_step(const BwdParams& p, char* stage,
   }
 }
 
+// c1 = A1 B1^T and c2 = A2 B2^T over the head dim, zeroed first: A rows [row0, row0 + 16) of the
+// tiles at a1, a2, B rows [0, 8 kNTiles) of the tiles at b1, b2 (swizzled, D wide, shared memory).
+// The backward's two score-shaped products (S and dP, or their transposes) in one pass over D.
+template <bool kIsBf16, int kHeadDim, int kNTiles>
+__device__ __forceinline__ void paired_products(float (&c1)[kNTiles][4], float (&c2)[kNTiles][4], uint32_t a1,
+                                                uint32_t b1, uint32_t a2, uint32_t b2, int row0, int lane) {
+  using Layout = TileLayout<kHeadDim>;
+#pragma unroll
+  for (int t = 0; t < kNTiles; ++t)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) c1[t][e] = c2[t][e] = 0.f;
+#pragma unroll
+  for (int ks = 0; ks < kHeadDim / 16; ++ks) {
+    uint32_t f1[4], f2[4];
+    const uint32_t a_off = Layout::offset(row0 + lane % 8 + ((lane / 8) % 2) * 8, ks * 2 + lane / 16);
+    ldmatrix_x4(f1, a1 + a_off);
+    ldmatrix_x4(f2, a2 + a_off);
+#pragma unroll
+    for (int np = 0; np < kNTiles / 2; ++np) {
+      uint32_t g1[4], g2[4];
+      const uint32_t b_off = Layout::offset(np * 16 + lane % 8 + (lane / 16) * 8, ks * 2 + (lane / 8) % 2);
+      ldmatrix_x4(g1, b1 + b_off);
+      ldmatrix_x4(g2, b2 + b_off);
+      mma_16816<kIsBf16>(c1[2 * np], f1, g1[0], g1[1]);
+      mma_16816<kIsBf16>(c1[2 * np + 1], f1, g1[2], g1[3]);
+      mma_16816<kIsBf16>(c2[2 * np], f2, g2[0], g2[1]);
+      mma_16816<kIsBf16>(c2[2 * np + 1], f2, g2[2], g2[3]);
+    }
+  }
+}
+
 /// One key tile (kstart) against the query tiles that `tiles` yields (first() / next(): query-tile
 /// starts, -1 when done). `needs_mask(qstart)` says whether the step may hold pairs that
 /// `visible(query, key)` hides or keys past M. With kDq, also adds dS K to dQ (atomics); without,
@@ -91,7 +122,6 @@ __device__ __forceinline__ void attend_bwd_tile(const BwdParams& p, char* smem, 
   constexpr int kBlockM = Traits::kBlockM;
   constexpr int kBlockN = Traits::kBlockN;
   constexpr int kThreads = Traits::kThreads;
-  constexpr int kDSteps = kHeadDim / 16;  // k-steps of the products over the head dim
   constexpr int kNTiles = kBlockM / 8;    // n-tiles of S^T (query columns)
   constexpr int kQSteps = kBlockM / 16;   // k-steps of the products over queries
   constexpr int kDTiles = kHeadDim / 8;   // n-tiles of dK and dV
@@ -151,28 +181,7 @@ __device__ __forceinline__ void attend_bwd_tile(const BwdParams& p, char* smem, 
 
     // S^T = K Q^T and dP^T = V dO^T, this warp's 16 keys against the step's queries.
     float s[kNTiles][4], dp[kNTiles][4];
-#pragma unroll
-    for (int t = 0; t < kNTiles; ++t)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[t][e] = dp[t][e] = 0.f;
-#pragma unroll
-    for (int ks = 0; ks < kDSteps; ++ks) {
-      uint32_t kf[4], vf[4];
-      const uint32_t a_off = Layout::offset(warp_row + lane % 8 + ((lane / 8) % 2) * 8, ks * 2 + lane / 16);
-      ldmatrix_x4(kf, s_k + a_off);
-      ldmatrix_x4(vf, s_v + a_off);
-#pragma unroll
-      for (int np = 0; np < kNTiles / 2; ++np) {
-        uint32_t qf[4], of[4];
-        const uint32_t b_off = Layout::offset(np * 16 + lane % 8 + (lane / 16) * 8, ks * 2 + (lane / 8) % 2);
-        ldmatrix_x4(qf, s_q + b_off);
-        ldmatrix_x4(of, s_do + b_off);
-        mma_16816<kIsBf16>(s[2 * np], kf, qf[0], qf[1]);
-        mma_16816<kIsBf16>(s[2 * np + 1], kf, qf[2], qf[3]);
-        mma_16816<kIsBf16>(dp[2 * np], vf, of[0], of[1]);
-        mma_16816<kIsBf16>(dp[2 * np + 1], vf, of[2], of[3]);
-      }
-    }
+    paired_products<kIsBf16, kHeadDim>(s, dp, s_k, s_q, s_v, s_do, warp_row, lane);
 
     if (tiles.needs_mask(qstart)) {
 #pragma unroll
@@ -309,7 +318,6 @@ __device__ __forceinline__ void attend_dq_tile(const BwdParams& p, char* smem, i
   constexpr int kHeadDim = Traits::kHeadDim;
   constexpr int kBlockN = Traits::kBlockN;
   constexpr int kThreads = Traits::kThreads;
-  constexpr int kDSteps = kHeadDim / 16;
   constexpr int kNTiles = kBlockN / 8;
   constexpr int kKSteps = kBlockN / 16;
   constexpr int kDTiles = kHeadDim / 8;
@@ -360,29 +368,9 @@ __device__ __forceinline__ void attend_dq_tile(const BwdParams& p, char* smem, i
     cp_async_wait<0>();
     __syncthreads();  // K_j and V_j (and Q, dO) landed
 
+    // S = Q K^T and dP = dO V^T, this warp's 16 queries against the tile's keys.
     float s[kNTiles][4], dp[kNTiles][4];
-#pragma unroll
-    for (int t = 0; t < kNTiles; ++t)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[t][e] = dp[t][e] = 0.f;
-#pragma unroll
-    for (int ks = 0; ks < kDSteps; ++ks) {
-      uint32_t qf[4], of[4];
-      const uint32_t a_off = Layout::offset(warp_row + lane % 8 + ((lane / 8) % 2) * 8, ks * 2 + lane / 16);
-      ldmatrix_x4(qf, s_q + a_off);
-      ldmatrix_x4(of, s_do + a_off);
-#pragma unroll
-      for (int np = 0; np < kNTiles / 2; ++np) {
-        uint32_t kf[4], vf[4];
-        const uint32_t b_off = Layout::offset(np * 16 + lane % 8 + (lane / 16) * 8, ks * 2 + (lane / 8) % 2);
-        ldmatrix_x4(kf, s_k + b_off);
-        ldmatrix_x4(vf, s_v + b_off);
-        mma_16816<kIsBf16>(s[2 * np], qf, kf[0], kf[1]);
-        mma_16816<kIsBf16>(s[2 * np + 1], qf, kf[2], kf[3]);
-        mma_16816<kIsBf16>(dp[2 * np], of, vf[0], vf[1]);
-        mma_16816<kIsBf16>(dp[2 * np + 1], of, vf[2], vf[3]);
-      }
-    }
+    paired_products<kIsBf16, kHeadDim>(s, dp, s_q, s_k, s_do, s_v, warp_row, lane);
     if (tiles.needs_mask(kstart)) {
 #pragma unroll
       for (int t = 0; t < kNTiles; ++t)
