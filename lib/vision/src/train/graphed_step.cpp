@@ -49,6 +49,7 @@ struct GraphedStep::State {
   // The optimizer's update as torch.optim.AdamW(fused=True, capturable=True): the step counts
   // advance on the device, and fall back where the scaler found inf/NaN (the step is skipped).
   void step_optimizer() {
+    c10::NoGradGuard no_grad;  // as adamw_step: the update is not part of any graph autograd records
     for (Group& g : groups) {
       if (g.params.empty()) continue;
       std::vector<at::Tensor> grads;
