@@ -19,11 +19,8 @@ __global__ void __launch_bounds__(kTopkWarps * 32) topk_bwd_kernel(const BwdPara
 
   const int warp = static_cast<int>(threadIdx.x) / 32;
   const int lane = static_cast<int>(threadIdx.x) % 32;
-  const int64_t query = static_cast<int64_t>(blockIdx.x) * kTopkWarps + warp;
-  if (query >= static_cast<int64_t>(p.batch) * p.heads * p.n) return;  // warps never meet again
-  const int i = static_cast<int>(query % p.n);
-  const int h = static_cast<int>(query / p.n % p.heads);
-  const int b = static_cast<int>(query / p.n / p.heads);
+  int b, h, i;
+  if (!topk_query(p, b, h, i)) return;  // warps never meet again
   const int64_t plane = static_cast<int64_t>(b) * p.heads + h;
   const int64_t row = query_rows(p, b, h)(i);
   const float lse = bp.lse[plane * p.n + row];

@@ -17,6 +17,17 @@
 
 namespace sparsescope::cuda {
 
+// The (b, h, i) of this warp's query, one warp per query in (batch, head, token) order; false for a
+// warp past the last query.
+__device__ __forceinline__ bool topk_query(const FwdParams& p, int& b, int& h, int& i) {
+  const int64_t query = static_cast<int64_t>(blockIdx.x) * kTopkWarps + static_cast<int>(threadIdx.x) / 32;
+  if (query >= static_cast<int64_t>(p.batch) * p.heads * p.n) return false;
+  i = static_cast<int>(query % p.n);
+  h = static_cast<int>(query / p.n % p.heads);
+  b = static_cast<int>(query / p.n / p.heads);
+  return true;
+}
+
 // Step 1 for query i of (b, h), by one warp: the rows of its distinct listed keys in `list`
 // (p.topk_k entries, -1 for padding and repeats), through the hash set `table`
 // (p.topk_table_size ints), both in shared memory.
@@ -57,11 +68,8 @@ __global__ void __launch_bounds__(kTopkWarps * 32) topk_fwd_kernel(const FwdPara
 
   const int warp = static_cast<int>(threadIdx.x) / 32;
   const int lane = static_cast<int>(threadIdx.x) % 32;
-  const int64_t query = static_cast<int64_t>(blockIdx.x) * kTopkWarps + warp;
-  if (query >= static_cast<int64_t>(p.batch) * p.heads * p.n) return;  // warps never meet again
-  const int i = static_cast<int>(query % p.n);
-  const int h = static_cast<int>(query / p.n % p.heads);
-  const int b = static_cast<int>(query / p.n / p.heads);
+  int b, h, i;
+  if (!topk_query(p, b, h, i)) return;  // warps never meet again
 
   int* list = topk_smem + warp * (p.topk_table_size + p.topk_k) + p.topk_table_size;
   topk_key_rows(p, topk_smem + warp * (p.topk_table_size + p.topk_k), list, b, h, i, lane);
