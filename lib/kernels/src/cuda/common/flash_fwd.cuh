@@ -230,8 +230,8 @@ struct NoBias {
 ///   int first() / int next(): key-tile start positions in visiting order, -1 when done;
 ///   bool needs_mask(int kstart): whether the tile may hold keys the tile's queries don't see, or
 ///   biased scores.
-/// `visible(query, key)` decides those keys (asked only in tiles that need masks; keys past M are
-/// dropped before it is asked). `bias` (NoBias says how) is added to every tile's scores before
+/// `visible(query, key)` decides those keys (asked only in tiles that need masks, also for keys
+/// past M, which are dropped whatever it answers). `bias` (NoBias says how) is added to every tile's scores before
 /// the masks; a bias tile travels with its K tile.
 template <typename Traits, typename Tiles, typename Visible, typename Bias = NoBias>
 __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int qstart, int b,
@@ -327,7 +327,9 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
           for (int e = 0; e < 4; ++e) {
             const int query = qstart + warp_row + mt * 16 + lane / 4 + (e / 2) * 8;
             const int key = kstart + t * 8 + col0 + (e % 2);
-            if (key >= p.m || !visible(query, key)) s[mt][t][e] = -INFINITY;
+            // Both sides evaluated (no branch), so that a policy's per-query loads are shared
+            // across the tile's keys; `visible` must therefore accept keys past M.
+            if ((key >= p.m) | !visible(query, key)) s[mt][t][e] = -INFINITY;
           }
     }
 

@@ -62,10 +62,10 @@ constexpr int block_list_smem_bytes(int num_k_blocks) {
   return ((num_k_blocks + 31) / 32 + num_k_blocks + 1) * 4;
 }
 
-/// Shared memory of the Neighborhood kernel: the tiles, its queries' windows (3 axes of 3 ints
-/// each) and the list of its key tiles.
+/// Shared memory of the Neighborhood kernel: the tiles, its queries' windows (3 axes of 4 ints
+/// each), the staged coordinates of a key tile (8 ints a key) and the list of its key tiles.
 constexpr int neighborhood_smem_bytes(int head_dim, int num_k_tiles) {
-  return tile_smem_bytes(head_dim) + 3 * kBlockM * 12 + block_list_smem_bytes(num_k_tiles);
+  return tile_smem_bytes(head_dim) + 3 * kBlockM * 16 + kBlockN * 32 + block_list_smem_bytes(num_k_tiles);
 }
 
 /// The TopK kernel: warps per CTA, and the shared memory of one warp's duplicate filter (an open

@@ -48,8 +48,8 @@ struct DenseMask {
   __device__ int64_t offset(int query, int key) const {
     return static_cast<int64_t>(query) * row_stride + static_cast<int64_t>(key) * col_stride;
   }
-  __device__ bool keep(int query, int key) const {  // rows past N (computed, never written) read nothing
-    return !is_bool || (query < n && reinterpret_cast<const bool*>(base)[offset(query, key)]);
+  __device__ bool keep(int query, int key) const {  // rows past N and keys past M read nothing
+    return !is_bool || (query < n && key < m && reinterpret_cast<const bool*>(base)[offset(query, key)]);
   }
   __device__ float at(int query, int key) const {
     return query < n && key < m ? static_cast<float>(reinterpret_cast<const Element*>(base)[offset(query, key)]) : 0.f;

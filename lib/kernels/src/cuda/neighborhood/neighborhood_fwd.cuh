@@ -7,8 +7,10 @@
 // the runs of a warp's 32 consecutive queries merged by a warp min/max (consecutive cells' windows
 // overlap, so the union is one run but at a grid row's turn, where it may take a few extra keys
 // that the mask drops) into the CTA's key-block list (common/key_block_list.cuh). The main loop
-// visits only those tiles; every score is masked by the windows, its key's coordinates got by two
-// multiply-and-shift divisions (FastDivisor).
+// visits only those tiles; every score is masked by the windows. The keys' coordinates (two
+// multiply-and-shift divisions, FastDivisor) and their residues modulo the dilations are staged
+// per key tile in shared memory with the K tile's load, and each query's window is a range and a
+// residue per axis, so a score's test is three range checks and three equalities.
 #include <climits>
 
 #include "../common/flash_fwd.cuh"
@@ -17,9 +19,15 @@
 
 namespace sparsescope::cuda {
 
-// The keys of one query along one axis: coordinates first, first + step, ... (count of them).
-struct AxisKeys {
-  int first, count, step;
+// A query's window along one axis: `count` keys from `first` to `last`, the dilation apart, all
+// congruent to `residue` modulo the dilation (the query's own residue).
+struct AxisBox {
+  int first, last, residue, count;
+};
+
+// A key's coordinates and their residues modulo the axes' dilations (the fourth of each unused).
+struct KeyCoords {
+  int coord[4], residue[4];
 };
 
 // A token's coordinates on the (padded) 3-axis grid in two multiply-and-shift divisions:
@@ -32,17 +40,38 @@ __device__ __forceinline__ void coordinates(const FwdParams& p, int token, int (
   coord[2] = token - row * p.nb_extent[2];
 }
 
-// Whether `key` lies in every axis window of a query (`windows`: its 3 AxisKeys, kBlockM apart).
-__device__ __forceinline__ bool in_windows(const FwdParams& p, const AxisKeys* windows, int key) {
-  int coord[3];
-  coordinates(p, key, coord);
+// attend_tile's per-key-tile staging (its Bias slot, adding nothing to the scores): with each K
+// tile's load, the first kBlockN threads write their key's KeyCoords to `keys`; the barrier that
+// makes the K tile visible makes them visible too.
+template <int kBlockN>
+struct StagedKeyCoords {
+  static constexpr bool kActive = false;
+  const FwdParams* p;
+  KeyCoords* keys;
+  __device__ void load(uint32_t, int, int kstart) const {
+    const int t = static_cast<int>(threadIdx.x);
+    if (t >= kBlockN) return;
+    int c[3];
+    coordinates(*p, min(kstart + t, p->m - 1), c);  // keys past M are masked whatever their slot says
+    KeyCoords k{};
+#pragma unroll
+    for (int i = 0; i < 3; ++i) {
+      k.coord[i] = c[i];
+      k.residue[i] = p->nb_dilation[i] == 1 ? 0 : c[i] % p->nb_dilation[i];
+    }
+    keys[t] = k;
+  }
+  template <int kMTiles, int kNTiles>
+  __device__ void add(float (&)[kMTiles][kNTiles][4], const char*, int, int, int, int) const {}
+};
+
+// Whether a staged key lies in every axis window of a query (`boxes`: its 3 AxisBoxes, kBlockM apart).
+__device__ __forceinline__ bool in_windows(const AxisBox* boxes, const KeyCoords& key) {
   bool seen = true;
 #pragma unroll
   for (int i = 0; i < 3; ++i) {
-    const AxisKeys w = windows[i * kBlockM];
-    const int offset = coord[i] - w.first;
-    const int slot = w.step == 1 ? offset : offset / w.step;
-    seen = seen && offset >= 0 && slot < w.count && slot * w.step == offset;
+    const AxisBox w = boxes[i * kBlockM];
+    seen &= (key.coord[i] >= w.first) & (key.coord[i] <= w.last) & (key.residue[i] == w.residue);  // no branches
   }
   return seen;
 }
@@ -52,9 +81,10 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) neighbor
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   constexpr int kBlockM = Traits::kBlockM, kBlockN = Traits::kBlockN;
   extern __shared__ __align__(128) char smem[];
-  AxisKeys* windows = reinterpret_cast<AxisKeys*>(smem + Traits::kTileSmemBytes);  // [3][kBlockM]
+  AxisBox* windows = reinterpret_cast<AxisBox*>(smem + Traits::kTileSmemBytes);  // [3][kBlockM]
+  KeyCoords* keys = reinterpret_cast<KeyCoords*>(windows + 3 * kBlockM);     // [kBlockN]
   const int words = (p.num_k_blocks + 31) / 32;
-  uint32_t* bits = reinterpret_cast<uint32_t*>(windows + 3 * kBlockM);
+  uint32_t* bits = reinterpret_cast<uint32_t*>(keys + kBlockN);
   int* list = reinterpret_cast<int*>(bits + words);
   int* list_count = list + p.num_k_blocks;
 
@@ -71,11 +101,12 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) neighbor
     coordinates(p, query < p.n ? query : 0, coord);
 #pragma unroll
     for (int i = 0; i < 3; ++i) {
-      AxisKeys w{0, 0, 1};
+      AxisBox w{0, -1, -1, 0};
       if (query < p.n) {
         const mask::AxisWindow a =
             mask::neighborhood_window(coord[i], p.nb_extent[i], p.nb_kernel[i], p.nb_dilation[i], p.nb_causal[i]);
-        w = {static_cast<int>(a.first), static_cast<int>(a.count), static_cast<int>(a.step)};
+        const int first = static_cast<int>(a.first), count = static_cast<int>(a.count);
+        w = {first, first + (count - 1) * p.nb_dilation[i], first % p.nb_dilation[i], count};
       }
       windows[i * kBlockM + tid] = w;
     }
@@ -83,23 +114,24 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) neighbor
   __syncthreads();
 
   if (tid < kBlockM) {  // warps 0 .. kBlockM / 32 - 1, whole warps
-    const AxisKeys w0 = windows[tid], w1 = windows[kBlockM + tid], w2 = windows[2 * kBlockM + tid];
+    const AxisBox w0 = windows[tid], w1 = windows[kBlockM + tid], w2 = windows[2 * kBlockM + tid];
+    const int step0 = p.nb_dilation[0], step1 = p.nb_dilation[1], step2 = p.nb_dilation[2];
     const int rows = w0.count * w1.count;  // window rows along the last axis; 0 past N
     const int stride0 = static_cast<int>(p.nb_stride[0].divisor), stride1 = static_cast<int>(p.nb_stride[1].divisor);
     if (p.nb_dilation[2] >= kBlockN) {  // uniform over the CTA (rows past N have step 1)
       // Keys of a row farther apart than a tile (dilation >= kBlockN): each key's tile.
       for (int r = 0; r < rows; ++r) {
-        const int base = (w0.first + r / w1.count * w0.step) * stride0 + (w1.first + r % w1.count * w1.step) * stride1;
-        for (int j = 0; j < w2.count; ++j) mark_block(bits, (base + w2.first + j * w2.step) / kBlockN);
+        const int base = (w0.first + r / w1.count * step0) * stride0 + (w1.first + r % w1.count * step1) * stride1;
+        for (int j = 0; j < w2.count; ++j) mark_block(bits, (base + w2.first + j * step2) / kBlockN);
       }
     } else {
       const int warp_rows = __reduce_max_sync(0xffffffffu, rows);
       for (int r = 0; r < warp_rows; ++r) {
         int lo = INT_MAX, hi = -1;
         if (r < rows) {
-          const int base = (w0.first + r / w1.count * w0.step) * stride0 + (w1.first + r % w1.count * w1.step) * stride1;
+          const int base = (w0.first + r / w1.count * step0) * stride0 + (w1.first + r % w1.count * step1) * stride1;
           lo = base + w2.first;
-          hi = lo + (w2.count - 1) * w2.step;
+          hi = lo + (w2.count - 1) * step2;
         }
         lo = __reduce_min_sync(0xffffffffu, lo);
         hi = __reduce_max_sync(0xffffffffu, hi);
@@ -114,9 +146,12 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) neighbor
   compact_blocks(bits, words, list, list_count, tid);
   __syncthreads();
 
+  // Tiles start at multiples of kBlockN: a key's slot in the staged tile is key % kBlockN.
   BlockListTiles<kBlockN, /*kAlwaysMask=*/true> tiles{list, *list_count, kBlockN, p.m, 0, 0, 0};
-  attend_tile<Traits>(p, smem, qstart, b, h, tiles,
-                      [&p, windows, qstart](int q, int key) { return in_windows(p, windows + (q - qstart), key); });
+  attend_tile<Traits>(
+      p, smem, qstart, b, h, tiles,
+      [windows, keys, qstart](int q, int key) { return in_windows(windows + (q - qstart), keys[key % kBlockN]); },
+      StagedKeyCoords<kBlockN>{&p, keys});
 #else
   __trap();  // built for an architecture without bf16 mma.sync; can_use refuses such devices
 #endif
@@ -126,7 +161,8 @@ template <bool kIsBf16, int kHeadDim>
 void run_neighborhood_fwd(const FwdParams& params, cudaStream_t stream) {
   using Traits = FwdTraits<kIsBf16, kHeadDim>;
   static_assert(Traits::kBlockM == kBlockM && Traits::kBlockN == kBlockN &&
-                Traits::kTileSmemBytes == tile_smem_bytes(kHeadDim) && sizeof(AxisKeys) == 12);
+                Traits::kTileSmemBytes == tile_smem_bytes(kHeadDim) && sizeof(AxisBox) == 16 &&
+                sizeof(KeyCoords) == 32);
   launch_query_tiles<Traits>(neighborhood_fwd_kernel<Traits>, params,
                              neighborhood_smem_bytes(kHeadDim, params.num_k_blocks), stream);
 }
