@@ -211,7 +211,8 @@ struct FwdTraits {
   static constexpr int kTileSmemBytes = kQBytes + 2 * kKVBytes;
 };
 
-/// No additive bias: attend_tile's default. A bias provides
+/// No additive bias: attend_tile's default. The slot stages per-key-tile data with the K tile (a
+/// bias tile; the Neighborhood kernel's key coordinates, with kActive false). A bias provides
 ///   kActive;
 ///   void load(uint32_t tile, int qstart, int kstart): issues cp.async copies of the key tile's
 ///     bias into `tile` (shared memory after the V tile; committed with the K tile's group), or
