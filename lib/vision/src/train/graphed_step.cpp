@@ -80,20 +80,26 @@ struct GraphedStep::State {
       const c10::cuda::CUDAStreamGuard guard(side);
       graph = std::make_unique<at::cuda::CUDAGraph>();
       graph->capture_begin();
+      const char* part = "the task's forward";  // named in the error
       try {
         {
           AutocastGuard autocast(device.type(), precision, /*cache=*/false);
           result = task.step(captured);
         }
+        part = "the backward";
         (scaler ? scaler->scale(result.loss) : result.loss).backward();
+        part = "the gradient unscaling";
         if (scaler) scaler->unscale(params);
+        part = "the gradient clipping";
         if (clip_grad > 0) clip_grad_norm(params, clip_grad);
+        part = "the AdamW update";
         step_optimizer();
+        part = "the loss-scale update";
         if (scaler) scaler->update();
       } catch (const std::exception& e) {
         SPARSESCOPE_FAIL("--cuda-graph: the training step could not be captured as a CUDA graph (it must launch "
-                         "device work only, with no host reads of device values or host-to-device copies): ",
-                         e.what());
+                         "device work only, with no host reads of device values or host-to-device copies); ",
+                         part, " failed: ", e.what());
       }
       graph->capture_end();
     }
