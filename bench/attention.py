@@ -287,11 +287,15 @@ class Bench:
         dout = torch.randn(q.shape, generator=gen).to(self.device, q.dtype)
         leaves = [t.detach().requires_grad_(True) for t in (q, k, v)]
 
-        def train_step(attention):
+        def train_step(attention, deterministic=False):
             def run():
                 for t in leaves:
                     t.grad = None
-                attention(*leaves).backward(dout)
+                torch.use_deterministic_algorithms(deterministic)  # read by our backward
+                try:
+                    attention(*leaves).backward(dout)
+                finally:
+                    torch.use_deterministic_algorithms(False)
                 return [t.grad for t in leaves]
             return run
 
@@ -304,9 +308,11 @@ class Bench:
 
         bm = BlockMask.from_kv_blocks(none_count, none_index, count, index, BLOCK_SIZE=BLOCK,
                                       mask_mod=mask_mod, seq_lengths=(n, n))
+        dense = lambda a, b, c: self.ops.dense_attention(a, b, c, False)[0]
         cases = [
-            ("dense", self.args.heads * n * n,
-             lambda a, b, c: self.ops.dense_attention(a, b, c, False)[0], lambda a, b, c: self.sdpa(a, b, c), "sdpa"),
+            ("dense", self.args.heads * n * n, dense, lambda a, b, c: self.sdpa(a, b, c), "sdpa"),
+            # dQ by a pass per query tile instead of atomics (torch.use_deterministic_algorithms)
+            ("dense, deterministic", self.args.heads * n * n, (dense, True), lambda a, b, c: self.sdpa(a, b, c), "sdpa"),
             ("dense causal", self.args.heads * n * (n + 1) // 2,
              lambda a, b, c: self.ops.dense_attention(a, b, c, True)[0], lambda a, b, c: self.sdpa(a, b, c, True), "sdpa"),
             ("block-sparse 10%", int(count.sum().item()) * BLOCK * BLOCK,
@@ -317,8 +323,9 @@ class Bench:
             cases.pop()  # FlexAttention has no backward on the CPU
         rows = []
         for name, pairs, ours, anchor, anchor_name in cases:
-            t_ours, t_anchor = self.timer(train_step(ours)), self.timer(train_step(anchor))
-            got = [g.float() for g in train_step(ours)()]
+            ours, deterministic = ours if isinstance(ours, tuple) else (ours, False)
+            t_ours, t_anchor = self.timer(train_step(ours, deterministic)), self.timer(train_step(anchor))
+            got = [g.float() for g in train_step(ours, deterministic)()]
             want = [g.float() for g in train_step(anchor)()]
             err = max((x - y).abs().max().item() for x, y in zip(got, want))
             # forward + backward is 2 + 5 matmul-sized products (flash-attention's count: 3.5x the forward)
