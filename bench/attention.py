@@ -156,19 +156,7 @@ class Bench:
         masks.append((f"window {2 * window + 1} + global 1", sliding_global(heads, nb, window, 1, self.device)))
         rows = []
         for name, blocks in masks:
-            count, index = self.ops.from_block_mask(blocks)
-            # No partial blocks. kv_indices keeps the full width: FlexAttention's kernels take the
-            # number of key blocks from it (a width-1 tensor made compiled FlexAttention read the
-            # full-block lists wrongly on the GPU, and inductor's CPU lowering refuses it).
-            none_count = torch.zeros_like(count)
-            none_index = torch.zeros_like(index)
-            # The mask_mod states the same mask (FlexAttention's source of truth, which its eager
-            # path applies); with every listed block full, compiled kernels never evaluate it.
-            def mask_mod(b, h, q_idx, kv_idx, blocks=blocks):
-                return blocks[b, h, q_idx // BLOCK, kv_idx // BLOCK]
-
-            bm = BlockMask.from_kv_blocks(none_count, none_index, count, index, BLOCK_SIZE=BLOCK,
-                                          mask_mod=mask_mod, seq_lengths=(n, n))
+            count, index, none_count, none_index, bm = self.block_mask(blocks, n)
             ours = lambda: self.ops.block_sparse_attention(q, k, v, none_count, none_index, BLOCK, BLOCK,
                                                            count, index)[0]
             flex = lambda: self.flex(q, k, v, block_mask=bm)
@@ -182,6 +170,24 @@ class Bench:
                         f"{tflops(pairs, d, t_ours):.0f} | {tflops(pairs, d, t_flex):.0f} | {err:.1e} |"))
             del bm
         return rows
+
+    def block_mask(self, blocks, n):
+        """Dense block masks [1, H, N / BLOCK, N / BLOCK] as full blocks in FlexAttention's layout:
+        (count, index, partial count, partial index, BlockMask), the partial lists empty."""
+        count, index = self.ops.from_block_mask(blocks)
+        # No partial blocks. kv_indices keeps the full width: FlexAttention's kernels take the
+        # number of key blocks from it (a width-1 tensor made compiled FlexAttention read the
+        # full-block lists wrongly on the GPU, and inductor's CPU lowering refuses it).
+        none_count, none_index = torch.zeros_like(count), torch.zeros_like(index)
+
+        # The mask_mod states the same mask (FlexAttention's source of truth, which its eager
+        # path applies); with every listed block full, compiled kernels never evaluate it.
+        def mask_mod(b, h, q_idx, kv_idx):
+            return blocks[b, h, q_idx // BLOCK, kv_idx // BLOCK]
+
+        bm = BlockMask.from_kv_blocks(none_count, none_index, count, index, BLOCK_SIZE=BLOCK,
+                                      mask_mod=mask_mod, seq_lengths=(n, n))
+        return count, index, none_count, none_index, bm
 
     def topk_rows(self, n, d, q, k, v, gen):
         rows = []
@@ -253,15 +259,7 @@ class Bench:
         heads, nb = self.args.heads, n // BLOCK
         perm = torch.rand((1, heads, n), generator=gen).argsort(-1).to(self.device)
         inverse = perm.argsort(-1)
-        blocks = random_blocks(heads, nb, 0.1, gen, self.device)
-        count, index = self.ops.from_block_mask(blocks)
-        none_count, none_index = torch.zeros_like(count), torch.zeros_like(index)
-
-        def mask_mod(b, h, q_idx, kv_idx):
-            return blocks[b, h, q_idx // BLOCK, kv_idx // BLOCK]
-
-        bm = BlockMask.from_kv_blocks(none_count, none_index, count, index, BLOCK_SIZE=BLOCK,
-                                      mask_mod=mask_mod, seq_lengths=(n, n))
+        count, index, none_count, none_index, bm = self.block_mask(random_blocks(heads, nb, 0.1, gen, self.device), n)
         rows = perm.unsqueeze(-1).expand(1, heads, n, d)
         ours = lambda: self.ops.permuted_block_sparse_attention(q, k, v, perm, inverse, none_count, none_index,
                                                                 BLOCK, BLOCK, count, index)[0]
@@ -299,15 +297,7 @@ class Bench:
                 return [t.grad for t in leaves]
             return run
 
-        blocks = random_blocks(heads, nb, 0.1, gen, self.device)
-        count, index = self.ops.from_block_mask(blocks)
-        none_count, none_index = torch.zeros_like(count), torch.zeros_like(index)
-
-        def mask_mod(b, h, q_idx, kv_idx):
-            return blocks[b, h, q_idx // BLOCK, kv_idx // BLOCK]
-
-        bm = BlockMask.from_kv_blocks(none_count, none_index, count, index, BLOCK_SIZE=BLOCK,
-                                      mask_mod=mask_mod, seq_lengths=(n, n))
+        count, index, none_count, none_index, bm = self.block_mask(random_blocks(heads, nb, 0.1, gen, self.device), n)
         dense = lambda a, b, c: self.ops.dense_attention(a, b, c, False)[0]
         cases = [
             ("dense", self.args.heads * n * n, dense, lambda a, b, c: self.sdpa(a, b, c), "sdpa"),
@@ -350,6 +340,29 @@ class Bench:
                               f"{t_flex / t_ours:.2f}x | {tflops(pairs, d, t_ours):.0f} | "
                               f"{pairs * 2 / t_ours / 1e6:.0f} | {err:.1e} |")]
 
+    def table(self, title, columns, rows):
+        """A markdown section: the title, a table of `columns` and the finished rows."""
+        if self.lines[-1] != "":
+            self.say()
+        self.say(title)
+        self.say()
+        self.say("| " + " | ".join(columns) + " |")
+        self.say("|" + "---|" * len(columns))
+        for r in rows:
+            self.say(r)
+
+    def sweep(self, seqs, rows, gen):
+        """rows(n, d, q, k, v, gen) for every N in `seqs` (comma-separated) and every head dim."""
+        out = []
+        for n in map(int, seqs.split(",")):
+            for d in map(int, self.args.dims.split(",")):
+                q, k, v = self.qkv(n, d, gen)
+                out += rows(n, d, q, k, v, gen)
+                del q, k, v
+                if self.device == "cuda":
+                    torch.cuda.empty_cache()
+        return out
+
     def run(self):
         args = self.args
         gen = torch.Generator().manual_seed(0)
@@ -363,7 +376,7 @@ class Bench:
         peak = matmul_peak(self.timer, self.device)
         self.say(f"- measured bf16 matmul peak (8192^3, torch.matmul): **{peak:.0f} TFLOP/s**")
         self.say()
-        dense, sparse, topk = [], [], []
+        dense, sparse = [], []
         for n in map(int, args.seq.split(",")):
             for d in map(int, args.dims.split(",")):
                 q, k, v = self.qkv(n, d, gen)
@@ -373,11 +386,7 @@ class Bench:
                 del q, k, v
                 if self.device == "cuda":
                     torch.cuda.empty_cache()
-        for n in map(int, args.topk_seq.split(",")):
-            for d in map(int, args.dims.split(",")):
-                q, k, v = self.qkv(n, d, gen)
-                topk += self.topk_rows(n, d, q, k, v, gen)
-                del q, k, v
+        topk = self.sweep(args.topk_seq, self.topk_rows, gen)
         neighborhood = []
         for spec in args.neighborhoods.split(","):
             grid, kernel = (tuple(map(int, part.split("x"))) for part in spec.split(":"))
@@ -385,74 +394,30 @@ class Bench:
                 q, k, v = self.qkv(math.prod(grid), d, gen)
                 neighborhood += self.neighborhood_rows(grid, kernel, d, q, k, v)
                 del q, k, v
-        backward = []
-        for n in map(int, args.backward_seq.split(",")):
-            for d in map(int, args.dims.split(",")):
-                q, k, v = self.qkv(n, d, gen)
-                backward += self.backward_rows(n, d, q, k, v, gen)
-                del q, k, v
-        permuted = []
-        for n in map(int, args.permuted_seq.split(",")):
-            for d in map(int, args.dims.split(",")):
-                q, k, v = self.qkv(n, d, gen)
-                permuted += self.permuted_rows(n, d, q, k, v, gen)
-                del q, k, v
-        bias = []
-        for n in map(int, args.bias_seq.split(",")):
-            for d in map(int, args.dims.split(",")):
-                q, k, v = self.qkv(n, d, gen)
-                bias += self.bias_rows(n, d, q, k, v, gen)
-                del q, k, v
-                if self.device == "cuda":
-                    torch.cuda.empty_cache()
-        self.say("## Block-sparse (128 x 128 blocks): sparsescope vs FlexAttention and dense SDPA-flash")
-        self.say()
-        self.say("| N | D | mask | density | ours ms | flex ms | sdpa ms | vs flex | vs sdpa | ours TFLOP/s | flex TFLOP/s | max abs diff vs flex |")
-        self.say("|---|---|---|---|---|---|---|---|---|---|---|---|")
-        for r in sparse:
-            self.say(r)
-        self.say()
-        self.say("## Dense: sparsescope vs SDPA flash backend")
-        self.say()
-        self.say("| N | D | mask | ours ms | sdpa ms | vs sdpa | ours TFLOP/s | sdpa TFLOP/s | max abs diff |")
-        self.say("|---|---|---|---|---|---|---|---|---|")
-        for r in dense:
-            self.say(r)
-        self.say()
-        self.say("## TopK (distinct keys per query): sparsescope vs the fastest torch formulation")
-        self.say()
-        self.say("| N | D | k | ours ms | best torch ms | vs torch | ours TFLOP/s | ours GB/s (K, V rows read) | max abs diff |")
-        self.say("|---|---|---|---|---|---|---|---|---|")
-        for r in topk:
-            self.say(r)
-        self.say()
-        self.say("## Neighborhood (NATTEN windows on row-major tokens): sparsescope vs FlexAttention with the same mask_mod")
-        self.say()
-        self.say("| grid : kernel | N | D | ours ms | flex ms | vs flex | ours TFLOP/s | flex TFLOP/s | max abs diff vs flex |")
-        self.say("|---|---|---|---|---|---|---|---|---|")
-        for r in neighborhood:
-            self.say(r)
-        self.say()
-        self.say("## Forward + backward (dq, dk, dv): sparsescope's fused backward vs SDPA-flash and FlexAttention")
-        self.say()
-        self.say("| N | D | pattern | ours ms | anchor ms | vs anchor | ours TFLOP/s | max abs diff of the gradients |")
-        self.say("|---|---|---|---|---|---|---|---|")
-        for r in backward:
-            self.say(r)
-        self.say()
-        self.say("## Permuted block-sparse (a random permutation per head, 10% of 128 x 128 blocks): fused vs gather + FlexAttention + scatter")
-        self.say()
-        self.say("| N | D | ours ms | torch ms | unpermuted ours ms | vs torch | unpermuted / ours | ours TFLOP/s | max abs diff vs torch |")
-        self.say("|---|---|---|---|---|---|---|---|---|")
-        for r in permuted:
-            self.say(r)
-        self.say()
-        self.say("## Dense with an additive bias [1, H, N, N] (bf16, 20% of it -inf): sparsescope vs SDPA and FlexAttention")
-        self.say()
-        self.say("| N | D | ours ms | sdpa ms | flex ms | vs sdpa | vs flex | ours TFLOP/s | ours bias GB/s | max abs diff vs sdpa |")
-        self.say("|---|---|---|---|---|---|---|---|---|---|")
-        for r in bias:
-            self.say(r)
+        backward = self.sweep(args.backward_seq, self.backward_rows, gen)
+        permuted = self.sweep(args.permuted_seq, self.permuted_rows, gen)
+        bias = self.sweep(args.bias_seq, self.bias_rows, gen)
+        self.table("## Block-sparse (128 x 128 blocks): sparsescope vs FlexAttention and dense SDPA-flash",
+                   ['N', 'D', 'mask', 'density', 'ours ms', 'flex ms', 'sdpa ms', 'vs flex', 'vs sdpa', 'ours TFLOP/s', 'flex TFLOP/s', 'max abs diff vs flex'],
+                   sparse)
+        self.table("## Dense: sparsescope vs SDPA flash backend",
+                   ['N', 'D', 'mask', 'ours ms', 'sdpa ms', 'vs sdpa', 'ours TFLOP/s', 'sdpa TFLOP/s', 'max abs diff'],
+                   dense)
+        self.table("## TopK (distinct keys per query): sparsescope vs the fastest torch formulation",
+                   ['N', 'D', 'k', 'ours ms', 'best torch ms', 'vs torch', 'ours TFLOP/s', 'ours GB/s (K, V rows read)', 'max abs diff'],
+                   topk)
+        self.table("## Neighborhood (NATTEN windows on row-major tokens): sparsescope vs FlexAttention with the same mask_mod",
+                   ['grid : kernel', 'N', 'D', 'ours ms', 'flex ms', 'vs flex', 'ours TFLOP/s', 'flex TFLOP/s', 'max abs diff vs flex'],
+                   neighborhood)
+        self.table("## Forward + backward (dq, dk, dv): sparsescope's fused backward vs SDPA-flash and FlexAttention",
+                   ['N', 'D', 'pattern', 'ours ms', 'anchor ms', 'vs anchor', 'ours TFLOP/s', 'max abs diff of the gradients'],
+                   backward)
+        self.table("## Permuted block-sparse (a random permutation per head, 10% of 128 x 128 blocks): fused vs gather + FlexAttention + scatter",
+                   ['N', 'D', 'ours ms', 'torch ms', 'unpermuted ours ms', 'vs torch', 'unpermuted / ours', 'ours TFLOP/s', 'max abs diff vs torch'],
+                   permuted)
+        self.table("## Dense with an additive bias [1, H, N, N] (bf16, 20% of it -inf): sparsescope vs SDPA and FlexAttention",
+                   ['N', 'D', 'ours ms', 'sdpa ms', 'flex ms', 'vs sdpa', 'vs flex', 'ours TFLOP/s', 'ours bias GB/s', 'max abs diff vs sdpa'],
+                   bias)
         if args.out:
             with open(args.out, "w") as f:
                 f.write("\n".join(self.lines) + "\n")

@@ -5,17 +5,17 @@
 // FwdParams they fill, and autograd.
 //
 // Autograd: when a gradient is needed, FusedAttention (a torch::autograd::Function) runs the
-// kernel in its forward and saves q, k, v, out and LSE. Its backward runs the fused backward kernel
-// (cuda/backward/: flash-attention-2's, from the saved LSE; cuda/topk/topk_bwd.cuh) for Dense
-// without Dense.mask, BlockSparse and TopK, Permuted over them included; for the other patterns it recomputes the reference
-// backend on the saved inputs with autograd on and differentiates that (masked attention through
-// ATen, O(N x listed keys) memory). A Dense bias is an input of the Function too, so that its
-// gradient flows. Without a gradient to record the kernel is called directly.
+// kernel in its forward and saves q, k, v, out and LSE. Its backward runs the fused backward
+// kernels (cuda/backward/: flash-attention-2's, from the saved LSE; cuda/topk/topk_bwd.cuh) for
+// Dense without Dense.mask, BlockSparse and TopK, Permuted over them included; for the other
+// patterns it recomputes the reference backend (behind the generic lowering for a Permuted) on the
+// saved inputs with autograd on and differentiates that (masked attention through ATen,
+// O(N x listed keys) memory). A Dense bias is an input of the Function too, so that its gradient
+// flows. Without a gradient to record the kernel is called directly.
 //
 // Permuted over Dense, BlockSparse, TopK or Neighborhood runs the inner pattern's kernel with the
 // permutation fused into its loads and stores (FwdParams.q_perm, kv_perm): no gathered copies of
-// q, k, v and no scatter of the output. Its backward differentiates the generic lowering (gather,
-// reference, scatter).
+// q, k, v and no scatter of the output.
 #include "cuda_backend.h"
 
 #include <ATen/ATen.h>

@@ -50,7 +50,7 @@ __global__ void __launch_bounds__(Traits::kThreads) dense_bwd_kernel(const BwdPa
   const int kstart = static_cast<int>(blockIdx.x) * Traits::kBlockN;
   DenseQueryTiles<Traits::kBlockM, Traits::kBlockN> tiles{kstart, p.fwd.n, p.fwd.m, kCausal, 0};
   attend_bwd_tile<Traits, kDq>(p, smem, kstart, static_cast<int>(blockIdx.z), static_cast<int>(blockIdx.y), tiles,
-                               [](int query, int key) { return !kCausal || mask::causal_visible(query, key); });
+                               DenseVisible<kCausal>{});
 #else
   __trap();  // built for an architecture without bf16 mma.sync; can_use refuses such devices
 #endif
@@ -80,10 +80,9 @@ __global__ void __launch_bounds__(Traits::kThreads) dense_dq_kernel(const BwdPar
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   extern __shared__ __align__(128) char smem[];
   const int qstart = static_cast<int>(blockIdx.x) * Traits::kBlockM;
-  const int end = kCausal ? min(p.fwd.m, min(qstart + Traits::kBlockM, p.fwd.n)) : p.fwd.m;  // top-left causal
-  DenseTiles<Traits::kBlockN> tiles{end, qstart, kCausal, false, 0};
+  auto tiles = dense_key_tiles<Traits::kBlockM, Traits::kBlockN, kCausal>(p.fwd, qstart, false);
   attend_dq_tile<Traits>(p, smem, qstart, static_cast<int>(blockIdx.z), static_cast<int>(blockIdx.y), tiles,
-                         [](int query, int key) { return !kCausal || mask::causal_visible(query, key); });
+                         DenseVisible<kCausal>{});
 #else
   __trap();
 #endif

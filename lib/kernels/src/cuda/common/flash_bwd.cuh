@@ -49,30 +49,49 @@ struct BwdTraits {
   static constexpr int kSmemBytes = 2 * kKVBytes + 2 * kStageBytes + kDsBytes;
 };
 
-// One step's query rows: Q and dO by cp.async, LSE (times log2 e; +inf for padding and for
-// queries without keys) and delta by plain loads.
+// One (batch, head) of the backward: its q, dO, k and v (K/V head h / kv_group), its row maps and
+// its index b * H + h into the [B, H, ...] buffers (LSE, delta, dQ, dK, dV).
+template <typename Element>
+struct BwdPlane {
+  const Element *q, *dout, *k, *v;
+  RowMap qrows, krows;
+  int64_t index;
+
+  __device__ BwdPlane(const BwdParams& p, int b, int h)
+      : q(static_cast<const Element*>(p.fwd.q) + b * p.fwd.q_batch_stride + h * p.fwd.q_head_stride),
+        dout(static_cast<const Element*>(p.dout) + b * p.do_batch_stride + h * p.do_head_stride),
+        k(static_cast<const Element*>(p.fwd.k) + b * p.fwd.k_batch_stride + (h / p.fwd.kv_group) * p.fwd.k_head_stride),
+        v(static_cast<const Element*>(p.fwd.v) + b * p.fwd.v_batch_stride + (h / p.fwd.kv_group) * p.fwd.v_head_stride),
+        qrows(query_rows(p.fwd, b, h)),
+        krows(key_rows(p.fwd, b, h)),
+        index(static_cast<int64_t>(b) * p.fwd.heads + h) {}
+
+  // A query's saved LSE times log2 e and its delta; past N, and for a query without keys (LSE
+  // -inf), +inf and 0, so that its P is exactly 0.
+  __device__ float2 saved(const BwdParams& p, int query) const {
+    if (query >= p.fwd.n) return make_float2(INFINITY, 0.f);
+    const int64_t row = index * p.fwd.n + qrows(query);
+    const float lse = p.lse[row];
+    return make_float2(lse == -INFINITY ? INFINITY : lse * 1.4426950408889634f, p.delta[row]);
+  }
+};
+
+// One step's query rows: Q and dO by cp.async, LSE and delta (BwdPlane::saved) by plain loads.
 template <typename Traits>
-__device__ __forceinline__ void load_query_step(const BwdParams& p, char* stage, const typename Traits::Element* q,
-                                                const typename Traits::Element* dout, const float* lse,
-                                                const float* delta, int qstart, RowMap qrows) {
+__device__ __forceinline__ void load_query_step(const BwdParams& p, char* stage,
+                                                const BwdPlane<typename Traits::Element>& plane, int qstart) {
   constexpr int kBlockM = Traits::kBlockM;
   const uint32_t s_q = smem_addr(stage);
-  load_tile<kBlockM, Traits::kHeadDim, Traits::kThreads>(s_q, q, p.fwd.q_row_stride, qstart, p.fwd.n - qstart, qrows);
-  load_tile<kBlockM, Traits::kHeadDim, Traits::kThreads>(s_q + Traits::kQBytes, dout, p.do_row_stride, qstart,
-                                                         p.fwd.n - qstart, qrows);
+  load_tile<kBlockM, Traits::kHeadDim, Traits::kThreads>(s_q, plane.q, p.fwd.q_row_stride, qstart, p.fwd.n - qstart,
+                                                         plane.qrows);
+  load_tile<kBlockM, Traits::kHeadDim, Traits::kThreads>(s_q + Traits::kQBytes, plane.dout, p.do_row_stride, qstart,
+                                                         p.fwd.n - qstart, plane.qrows);
   float* s_lse = reinterpret_cast<float*>(stage + 2 * Traits::kQBytes);
   float* s_delta = s_lse + kBlockM;
   for (int i = static_cast<int>(threadIdx.x); i < kBlockM; i += Traits::kThreads) {
-    const int query = qstart + i;
-    float l = INFINITY, d = 0.f;
-    if (query < p.fwd.n) {
-      const int64_t row = qrows(query);
-      const float saved = lse[row];
-      if (saved != -INFINITY) l = saved * 1.4426950408889634f;
-      d = delta[row];
-    }
-    s_lse[i] = l;
-    s_delta[i] = d;
+    const float2 saved = plane.saved(p, qstart + i);
+    s_lse[i] = saved.x;
+    s_delta[i] = saved.y;
   }
 }
 
@@ -136,23 +155,14 @@ __device__ __forceinline__ void attend_bwd_tile(const BwdParams& p, char* smem, 
   char* ds = stages + 2 * Traits::kStageBytes;
   const uint32_t s_ds = smem_addr(ds);
 
-  const RowMap qrows = query_rows(f, b, h);
-  const RowMap krows = key_rows(f, b, h);
-  const int64_t kv_head = h / f.kv_group;
-  const Element* q = static_cast<const Element*>(f.q) + b * f.q_batch_stride + h * f.q_head_stride;
-  const Element* k = static_cast<const Element*>(f.k) + b * f.k_batch_stride + kv_head * f.k_head_stride;
-  const Element* v = static_cast<const Element*>(f.v) + b * f.v_batch_stride + kv_head * f.v_head_stride;
-  const Element* dout = static_cast<const Element*>(p.dout) + b * p.do_batch_stride + h * p.do_head_stride;
-  const int64_t plane = static_cast<int64_t>(b) * f.heads + h;
-  const float* lse = p.lse + plane * f.n;
-  const float* delta = p.delta + plane * f.n;
-  float* dq = p.dq + plane * f.n * kHeadDim;
+  const BwdPlane<Element> plane(p, b, h);
+  float* dq = p.dq + plane.index * f.n * kHeadDim;
 
-  load_tile<kBlockN, kHeadDim, kThreads>(s_k, k, f.k_row_stride, kstart, f.m - kstart, krows);
-  load_tile<kBlockN, kHeadDim, kThreads>(s_v, v, f.v_row_stride, kstart, f.m - kstart, krows);
+  load_tile<kBlockN, kHeadDim, kThreads>(s_k, plane.k, f.k_row_stride, kstart, f.m - kstart, plane.krows);
+  load_tile<kBlockN, kHeadDim, kThreads>(s_v, plane.v, f.v_row_stride, kstart, f.m - kstart, plane.krows);
   int qstart = tiles.first();
   int stage = 0;
-  if (qstart >= 0) load_query_step<Traits>(p, stages, q, dout, lse, delta, qstart, qrows);
+  if (qstart >= 0) load_query_step<Traits>(p, stages, plane, qstart);
   cp_async_commit();
 
   const int warp_row = warp * 16;  // this warp's first key in the tile
@@ -166,7 +176,7 @@ __device__ __forceinline__ void attend_bwd_tile(const BwdParams& p, char* smem, 
   while (qstart >= 0) {
     const int qnext = tiles.next();
     if (qnext >= 0) {  // the other stage was last read before the previous step's final barrier
-      load_query_step<Traits>(p, stages + (stage ^ 1) * Traits::kStageBytes, q, dout, lse, delta, qnext, qrows);
+      load_query_step<Traits>(p, stages + (stage ^ 1) * Traits::kStageBytes, plane, qnext);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -183,16 +193,8 @@ __device__ __forceinline__ void attend_bwd_tile(const BwdParams& p, char* smem, 
     float s[kNTiles][4], dp[kNTiles][4];
     paired_products<kIsBf16, kHeadDim>(s, dp, s_k, s_q, s_v, s_do, warp_row, lane);
 
-    if (tiles.needs_mask(qstart)) {
-#pragma unroll
-      for (int t = 0; t < kNTiles; ++t)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int key = kstart + warp_row + lane / 4 + (e / 2) * 8;
-          const int query = qstart + t * 8 + col0 + (e % 2);
-          if (key >= f.m || !visible(query, key)) s[t][e] = -INFINITY;
-        }
-    }
+    if (tiles.needs_mask(qstart))  // rows are keys, columns queries
+      mask_tile(s, kstart + warp_row, qstart, lane, [&](int key, int query) { return (key < f.m) & visible(query, key); });
     // P^T and dS^T in place of S^T and dP^T.
 #pragma unroll
     for (int t = 0; t < kNTiles; ++t)
@@ -267,7 +269,7 @@ __device__ __forceinline__ void attend_bwd_tile(const BwdParams& p, char* smem, 
       for (int r = 0; r < 2; ++r) {
         const int query = qstart + mt * 16 + lane / 4 + r * 8;
         if (query >= f.n) continue;
-        float* row = dq + qrows(query) * kHeadDim + col_base + col0;
+        float* row = dq + plane.qrows(query) * kHeadDim + col_base + col0;
 #pragma unroll
         for (int t = 0; t < kDqTiles; ++t) {
           atomicAdd(row + t * 8, acc[t][2 * r] * scale);
@@ -282,13 +284,13 @@ __device__ __forceinline__ void attend_bwd_tile(const BwdParams& p, char* smem, 
   cp_async_wait<0>();  // a key tile without query tiles committed K and V only
 
   const float scale = f.scale_log2 * 0.69314718055994531f;
-  float* dk_out = p.dk + plane * f.m * kHeadDim;
-  float* dv_out = p.dv + plane * f.m * kHeadDim;
+  float* dk_out = p.dk + plane.index * f.m * kHeadDim;
+  float* dv_out = p.dv + plane.index * f.m * kHeadDim;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int key = kstart + warp_row + lane / 4 + r * 8;
     if (key >= f.m) continue;
-    const int64_t row = krows(key) * kHeadDim + col0;
+    const int64_t row = plane.krows(key) * kHeadDim + col0;
 #pragma unroll
     for (int t = 0; t < kDTiles; ++t) {
       *reinterpret_cast<float2*>(dk_out + row + t * 8) = make_float2(dk[t][2 * r] * scale, dk[t][2 * r + 1] * scale);
@@ -330,40 +332,23 @@ __device__ __forceinline__ void attend_dq_tile(const BwdParams& p, char* smem, i
   const uint32_t s_k = s_do + Traits::kQBytes;
   const uint32_t s_v = s_k + Traits::kKVBytes;
 
-  const RowMap qrows = query_rows(f, b, h);
-  const RowMap krows = key_rows(f, b, h);
-  const int64_t kv_head = h / f.kv_group;
-  const Element* q = static_cast<const Element*>(f.q) + b * f.q_batch_stride + h * f.q_head_stride;
-  const Element* dout = static_cast<const Element*>(p.dout) + b * p.do_batch_stride + h * p.do_head_stride;
-  const Element* k = static_cast<const Element*>(f.k) + b * f.k_batch_stride + kv_head * f.k_head_stride;
-  const Element* v = static_cast<const Element*>(f.v) + b * f.v_batch_stride + kv_head * f.v_head_stride;
-  const int64_t plane = static_cast<int64_t>(b) * f.heads + h;
+  const BwdPlane<Element> plane(p, b, h);
 
-  load_tile<Traits::kBlockM, kHeadDim, kThreads>(s_q, q, f.q_row_stride, qstart, f.n - qstart, qrows);
-  load_tile<Traits::kBlockM, kHeadDim, kThreads>(s_do, dout, p.do_row_stride, qstart, f.n - qstart, qrows);
+  load_tile<Traits::kBlockM, kHeadDim, kThreads>(s_q, plane.q, f.q_row_stride, qstart, f.n - qstart, plane.qrows);
+  load_tile<Traits::kBlockM, kHeadDim, kThreads>(s_do, plane.dout, p.do_row_stride, qstart, f.n - qstart, plane.qrows);
   cp_async_commit();
 
   const int warp_row = warp * 16;
   const int col0 = (lane % 4) * 2;
-  float lse[2], delta[2];  // this lane's two rows: LSE * log2 e (+inf: no keys or padding) and delta
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int query = qstart + warp_row + lane / 4 + r * 8;
-    lse[r] = INFINITY;
-    delta[r] = 0.f;
-    if (query < f.n) {
-      const int64_t row = plane * f.n + qrows(query);
-      if (p.lse[row] != -INFINITY) lse[r] = p.lse[row] * 1.4426950408889634f;
-      delta[r] = p.delta[row];
-    }
-  }
+  // This lane's two rows (lane / 4 and lane / 4 + 8): LSE * log2 e and delta.
+  const float2 saved[2] = {plane.saved(p, qstart + warp_row + lane / 4), plane.saved(p, qstart + warp_row + lane / 4 + 8)};
   float dq[kDTiles][4];
 #pragma unroll
   for (int t = 0; t < kDTiles; ++t) dq[t][0] = dq[t][1] = dq[t][2] = dq[t][3] = 0.f;
 
   for (int kstart = tiles.first(); kstart >= 0;) {
-    load_tile<kBlockN, kHeadDim, kThreads>(s_k, k, f.k_row_stride, kstart, f.m - kstart, krows);
-    load_tile<kBlockN, kHeadDim, kThreads>(s_v, v, f.v_row_stride, kstart, f.m - kstart, krows);
+    load_tile<kBlockN, kHeadDim, kThreads>(s_k, plane.k, f.k_row_stride, kstart, f.m - kstart, plane.krows);
+    load_tile<kBlockN, kHeadDim, kThreads>(s_v, plane.v, f.v_row_stride, kstart, f.m - kstart, plane.krows);
     cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();  // K_j and V_j (and Q, dO) landed
@@ -371,22 +356,14 @@ __device__ __forceinline__ void attend_dq_tile(const BwdParams& p, char* smem, i
     // S = Q K^T and dP = dO V^T, this warp's 16 queries against the tile's keys.
     float s[kNTiles][4], dp[kNTiles][4];
     paired_products<kIsBf16, kHeadDim>(s, dp, s_q, s_k, s_do, s_v, warp_row, lane);
-    if (tiles.needs_mask(kstart)) {
-#pragma unroll
-      for (int t = 0; t < kNTiles; ++t)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int query = qstart + warp_row + lane / 4 + (e / 2) * 8;
-          const int key = kstart + t * 8 + col0 + (e % 2);
-          if (key >= f.m || !visible(query, key)) s[t][e] = -INFINITY;
-        }
-    }
+    if (tiles.needs_mask(kstart))
+      mask_tile(s, qstart + warp_row, kstart, lane, [&](int query, int key) { return (key < f.m) & visible(query, key); });
     // dS = P (dP - delta), P = exp2(S * scale * log2 e - LSE * log2 e), in place of dP.
 #pragma unroll
     for (int t = 0; t < kNTiles; ++t)
 #pragma unroll
       for (int e = 0; e < 4; ++e)
-        dp[t][e] = fast_exp2(s[t][e] * f.scale_log2 - lse[e / 2]) * (dp[t][e] - delta[e / 2]);
+        dp[t][e] = fast_exp2(s[t][e] * f.scale_log2 - saved[e / 2].x) * (dp[t][e] - saved[e / 2].y);
 
     // dQ += dS K: the k-dim is the tile's keys.
 #pragma unroll
@@ -414,7 +391,7 @@ __device__ __forceinline__ void attend_dq_tile(const BwdParams& p, char* smem, i
   for (int r = 0; r < 2; ++r) {
     const int query = qstart + warp_row + lane / 4 + r * 8;
     if (query >= f.n) continue;
-    float* row = p.dq + (plane * f.n + qrows(query)) * kHeadDim + col0;
+    float* row = p.dq + (plane.index * f.n + plane.qrows(query)) * kHeadDim + col0;
 #pragma unroll
     for (int t = 0; t < kDTiles; ++t)
       *reinterpret_cast<float2*>(row + t * 8) = make_float2(dq[t][2 * r] * scale, dq[t][2 * r + 1] * scale);

@@ -142,6 +142,19 @@ __device__ __forceinline__ float quad_sum(float x) {
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
+// Sets to -inf the scores of one warp's m16 x (8 kNTiles) accumulator tile (rows from row0, columns
+// from col0) where keep(row, column) is false. keep is evaluated for every element without a
+// branch, so that a policy's per-row loads are shared across the tile's columns; it must therefore
+// accept columns past the problem (keys past M), which the caller's keep drops itself.
+template <int kNTiles, typename Keep>
+__device__ __forceinline__ void mask_tile(float (&s)[kNTiles][4], int row0, int col0, int lane, Keep keep) {
+#pragma unroll
+  for (int t = 0; t < kNTiles; ++t)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      if (!keep(row0 + lane / 4 + (e / 2) * 8, col0 + t * 8 + (lane % 4) * 2 + (e % 2))) s[t][e] = -INFINITY;
+}
+
 // ---- Tiles in shared memory ----
 
 template <int kHeadDim>
@@ -232,7 +245,7 @@ struct NoBias {
 ///   bool needs_mask(int kstart): whether the tile may hold keys the tile's queries don't see, or
 ///   biased scores.
 /// `visible(query, key)` decides those keys (asked only in tiles that need masks, also for keys
-/// past M, which are dropped whatever it answers). `bias` (NoBias says how) is added to every tile's scores before
+/// past M, which are dropped whatever it answers: mask_tile). `bias` (NoBias says how) is added to every tile's scores before
 /// the masks; a bias tile travels with its K tile.
 template <typename Traits, typename Tiles, typename Visible, typename Bias = NoBias>
 __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int qstart, int b,
@@ -322,16 +335,8 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
     if (tiles.needs_mask(kstart)) {
 #pragma unroll
       for (int mt = 0; mt < kMTiles; ++mt)
-#pragma unroll
-        for (int t = 0; t < kNTiles; ++t)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int query = qstart + warp_row + mt * 16 + lane / 4 + (e / 2) * 8;
-            const int key = kstart + t * 8 + col0 + (e % 2);
-            // Both sides evaluated (no branch), so that a policy's per-query loads are shared
-            // across the tile's keys; `visible` must therefore accept keys past M.
-            if ((key >= p.m) | !visible(query, key)) s[mt][t][e] = -INFINITY;
-          }
+        mask_tile(s[mt], qstart + warp_row + mt * 16, kstart, lane,
+                  [&](int query, int key) { return (key < p.m) & visible(query, key); });
     }
 
     const int knext = tiles.next();

@@ -29,6 +29,20 @@ struct DenseTiles {
   }
 };
 
+// The key tiles of the query tile at qstart: up to the last key one of its queries sees (top-left
+// causal: key <= query). `masked`: a bool mask that can drop keys in any tile.
+template <int kBlockM, int kBlockN, bool kCausal>
+__device__ __forceinline__ DenseTiles<kBlockN> dense_key_tiles(const FwdParams& p, int qstart, bool masked) {
+  const int end = kCausal ? min(p.m, min(qstart + kBlockM, p.n)) : p.m;
+  return {end, qstart, kCausal, masked, 0};
+}
+
+// Dense's visibility without a mask: everything, or top-left causal.
+template <bool kCausal>
+struct DenseVisible {
+  __device__ bool operator()(int query, int key) const { return !kCausal || mask::causal_visible(query, key); }
+};
+
 // Dense.mask of one (batch, head): whether a key is kept (a bool mask), and the bias that a score
 // gets (a floating mask). A bias laid out for 16-byte copies (FwdParams::mask_staged) is staged per
 // key tile in shared memory with the K tile, rows padded by 16 bytes so that the 8 rows a warp reads
@@ -104,13 +118,8 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) dense_fw
   const int qstart = tile * Traits::kBlockM;
   const int b = static_cast<int>(blockIdx.z);
   const int h = static_cast<int>(blockIdx.y);
-  int end = p.m;
-  if (kCausal) {
-    const int last_query = min(qstart + Traits::kBlockM, p.n) - 1;
-    end = min(end, last_query + 1);  // top-left causal: key <= query
-  }
   // A bool mask can drop keys in any tile; a bias only adds to the scores.
-  DenseTiles<Traits::kBlockN> tiles{end, qstart, kCausal, kMasked && p.mask_is_bool, 0};
+  auto tiles = dense_key_tiles<Traits::kBlockM, Traits::kBlockN, kCausal>(p, qstart, kMasked && p.mask_is_bool);
   if constexpr (kMasked) {
     using Element = typename Traits::Element;
     const int64_t element = p.mask_is_bool ? 1 : static_cast<int64_t>(sizeof(Element));
@@ -119,12 +128,10 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) dense_fw
         p.mask_row_stride, p.mask_col_stride, p.mask_is_bool, p.mask_staged, p.inv_scale, p.n, p.m};
     attend_tile<Traits>(
         p, smem, qstart, b, h, tiles,
-        [&mask](int query, int key) { return (!kCausal || mask::causal_visible(query, key)) && mask.keep(query, key); },
+        [&mask](int query, int key) { return DenseVisible<kCausal>{}(query, key) && mask.keep(query, key); },
         mask);
   } else {
-    attend_tile<Traits>(p, smem, qstart, b, h, tiles, [](int query, int key) {
-      return !kCausal || mask::causal_visible(query, key);
-    });
+    attend_tile<Traits>(p, smem, qstart, b, h, tiles, DenseVisible<kCausal>{});
   }
 #else
   __trap();  // built for an architecture without bf16 mma.sync; can_use refuses such devices

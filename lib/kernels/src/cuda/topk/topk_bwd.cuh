@@ -5,6 +5,7 @@
 //   dq += dS k_j,  dk_j += dS q,  dv_j += P dO       (dq, dk scaled by the softmax scale)
 // Two warp reductions per key; dk and dv rows are shared between queries, so they are summed in
 // float32 with atomics (not bitwise reproducible), dq is the warp's own row.
+#include "../common/flash_bwd.cuh"
 #include "topk_fwd.cuh"
 
 namespace sparsescope::cuda {
@@ -21,16 +22,16 @@ __global__ void __launch_bounds__(kTopkWarps * 32) topk_bwd_kernel(const BwdPara
   const int lane = static_cast<int>(threadIdx.x) % 32;
   int b, h, i;
   if (!topk_query(p, b, h, i)) return;  // warps never meet again
-  const int64_t plane = static_cast<int64_t>(b) * p.heads + h;
-  const int64_t row = query_rows(p, b, h)(i);
-  const float lse = bp.lse[plane * p.n + row];
-  if (lse == -INFINITY) return;  // no keys: zero gradients (dq is zeroed by the host)
+  const BwdPlane<Element> plane(bp, b, h);
+  const float2 saved = plane.saved(bp, i);  // LSE * log2 e and delta
+  if (saved.x == INFINITY) return;  // no keys: zero gradients (dq is zeroed by the host)
+  const int64_t row = plane.qrows(i);
 
   int* list = topk_smem + warp * (p.topk_table_size + p.topk_k) + p.topk_table_size;
   topk_key_rows(p, topk_smem + warp * (p.topk_table_size + p.topk_k), list, b, h, i, lane);
 
-  auto load = [&](const void* base, int64_t offset, float (&to)[kPerLane]) {
-    const Element* at = static_cast<const Element*>(base) + offset + lane * kPerLane;
+  auto load = [&](const Element* base, int64_t offset, float (&to)[kPerLane]) {
+    const Element* at = base + offset + lane * kPerLane;
 #pragma unroll
     for (int e = 0; e < kPerLane; e += 2) {
       const float2 f = unpack2<kIsBf16>(*reinterpret_cast<const uint32_t*>(at + e));
@@ -44,23 +45,20 @@ __global__ void __launch_bounds__(kTopkWarps * 32) topk_bwd_kernel(const BwdPara
     return x;
   };
   float q[kPerLane], dout[kPerLane], dq[kPerLane];
-  load(p.q, b * p.q_batch_stride + h * p.q_head_stride + row * p.q_row_stride, q);
-  load(bp.dout, b * bp.do_batch_stride + h * bp.do_head_stride + row * bp.do_row_stride, dout);
+  load(plane.q, row * p.q_row_stride, q);
+  load(plane.dout, row * bp.do_row_stride, dout);
 #pragma unroll
   for (int e = 0; e < kPerLane; ++e) dq[e] = 0.f;
-  const float lse_log2 = lse * 1.4426950408889634f;
-  const float delta = bp.delta[plane * p.n + row];
   const float scale = p.scale_log2 * 0.69314718055994531f;
-  const int64_t kv_head = h / p.kv_group;
-  float* dk_plane = bp.dk + plane * p.m * kHeadDim + lane * kPerLane;
-  float* dv_plane = bp.dv + plane * p.m * kHeadDim + lane * kPerLane;
+  float* dk_plane = bp.dk + plane.index * p.m * kHeadDim + lane * kPerLane;
+  float* dv_plane = bp.dv + plane.index * p.m * kHeadDim + lane * kPerLane;
 
   for (int slot = 0; slot < p.topk_k; ++slot) {
     const int key = list[slot];  // uniform over the warp
     if (key < 0) continue;
     float k[kPerLane], v[kPerLane];
-    load(p.k, b * p.k_batch_stride + kv_head * p.k_head_stride + static_cast<int64_t>(key) * p.k_row_stride, k);
-    load(p.v, b * p.v_batch_stride + kv_head * p.v_head_stride + static_cast<int64_t>(key) * p.v_row_stride, v);
+    load(plane.k, static_cast<int64_t>(key) * p.k_row_stride, k);
+    load(plane.v, static_cast<int64_t>(key) * p.v_row_stride, v);
     float s = 0.f, dp = 0.f;
 #pragma unroll
     for (int e = 0; e < kPerLane; ++e) {
@@ -69,8 +67,8 @@ __global__ void __launch_bounds__(kTopkWarps * 32) topk_bwd_kernel(const BwdPara
     }
     s = warp_sum(s);
     dp = warp_sum(dp);
-    const float prob = fast_exp2(fmaf(s, p.scale_log2, -lse_log2));
-    const float ds = prob * (dp - delta);
+    const float prob = fast_exp2(fmaf(s, p.scale_log2, -saved.x));
+    const float ds = prob * (dp - saved.y);
     float* dk_row = dk_plane + static_cast<int64_t>(key) * kHeadDim;
     float* dv_row = dv_plane + static_cast<int64_t>(key) * kHeadDim;
 #pragma unroll
@@ -80,7 +78,7 @@ __global__ void __launch_bounds__(kTopkWarps * 32) topk_bwd_kernel(const BwdPara
       atomicAdd(dv_row + e, prob * dout[e]);
     }
   }
-  float* dq_row = bp.dq + (plane * p.n + row) * kHeadDim + lane * kPerLane;
+  float* dq_row = bp.dq + (plane.index * p.n + row) * kHeadDim + lane * kPerLane;
 #pragma unroll
   for (int e = 0; e < kPerLane; ++e) dq_row[e] = dq[e] * scale;
 #else
