@@ -77,6 +77,11 @@ class Timer:
         return statistics.median(times)
 
 
+def ints(text):
+    """The comma-separated integers of a flag; an empty flag skips its rows."""
+    return [int(x) for x in text.split(",") if x]
+
+
 def matmul_peak(timer, device):
     if device != "cuda":
         return float("nan")
@@ -354,8 +359,8 @@ class Bench:
     def sweep(self, seqs, rows, gen):
         """rows(n, d, q, k, v, gen) for every N in `seqs` (comma-separated) and every head dim."""
         out = []
-        for n in map(int, seqs.split(",")):
-            for d in map(int, self.args.dims.split(",")):
+        for n in ints(seqs):
+            for d in ints(self.args.dims):
                 q, k, v = self.qkv(n, d, gen)
                 out += rows(n, d, q, k, v, gen)
                 del q, k, v
@@ -377,8 +382,8 @@ class Bench:
         self.say(f"- measured bf16 matmul peak (8192^3, torch.matmul): **{peak:.0f} TFLOP/s**")
         self.say()
         dense, sparse = [], []
-        for n in map(int, args.seq.split(",")):
-            for d in map(int, args.dims.split(",")):
+        for n in ints(args.seq):
+            for d in ints(args.dims):
                 q, k, v = self.qkv(n, d, gen)
                 dense += self.dense_rows(n, d, q, k, v)
                 t_sdpa = self.timer(lambda: self.sdpa(q, k, v))
@@ -388,9 +393,9 @@ class Bench:
                     torch.cuda.empty_cache()
         topk = self.sweep(args.topk_seq, self.topk_rows, gen)
         neighborhood = []
-        for spec in args.neighborhoods.split(","):
+        for spec in filter(None, args.neighborhoods.split(",")):
             grid, kernel = (tuple(map(int, part.split("x"))) for part in spec.split(":"))
-            for d in map(int, args.dims.split(",")):
+            for d in ints(args.dims):
                 q, k, v = self.qkv(math.prod(grid), d, gen)
                 neighborhood += self.neighborhood_rows(grid, kernel, d, q, k, v)
                 del q, k, v

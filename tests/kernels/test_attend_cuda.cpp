@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -127,6 +128,8 @@ std::vector<GpuCase> odd_cases() {
       {"dense_causal_square", 1, 2, 257, 257, [] { return Pattern(Dense{true, {}, {}}); }, "cuda_dense"},
       {"dense_causal_n_gt_m", 2, 2, 333, 200, [] { return Pattern(Dense{true, {}, {}}); }, "cuda_dense"},
       {"dense_causal_n_lt_m", 1, 3, 200, 333, [] { return Pattern(Dense{true, 0.2, {}}); }, "cuda_dense"},
+      // Many key tiles: the Hopper kernel's stages wrap around several times.
+      {"dense_causal_long", 1, 2, 1100, 1100, [] { return Pattern(Dense{true, {}, {}}); }, "cuda_dense"},
       {"block_sparse_128", 2, 3, 700, 650, [] { return block_sparse(2, 3, 700, 650, 128, 128, true); },
        "cuda_block_sparse"},
       {"block_sparse_256x64_partial_only", 1, 2, 600, 500,
@@ -195,9 +198,16 @@ using Param = std::tuple<GpuCase, at::ScalarType, int64_t>;
 
 class CudaAttend : public ::testing::TestWithParam<Param> {};
 
-TEST_P(CudaAttend, MatchesTheFloat32Reference) {
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
-  const auto& [c, dtype, d] = GetParam();
+// The same cases on the mma.sync kernels where an sm_90 device would run the Hopper forward
+// (SPARSESCOPE_WGMMA=0); elsewhere a second run of the same kernels.
+class CudaAttendMmaSync : public CudaAttend {
+ protected:
+  void SetUp() override { setenv("SPARSESCOPE_WGMMA", "0", 1); }
+  void TearDown() override { unsetenv("SPARSESCOPE_WGMMA"); }
+};
+
+void expect_matches_reference(const Param& param) {
+  const auto& [c, dtype, d] = param;
   at::manual_seed(17);
   const Pattern pattern = bias_as(c.make(), dtype);  // a bias as the kernel reads it, rounded to the dtype
   const at::Tensor q = at::randn({c.batch, c.heads, c.n, d}).to(dtype);
@@ -222,6 +232,16 @@ TEST_P(CudaAttend, MatchesTheFloat32Reference) {
   EXPECT_EQ(out.masked_select(empty.unsqueeze(-1)).abs().sum().item<double>(), 0.0);
 }
 
+TEST_P(CudaAttend, MatchesTheFloat32Reference) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
+  expect_matches_reference(GetParam());
+}
+
+TEST_P(CudaAttendMmaSync, MatchesTheFloat32Reference) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
+  expect_matches_reference(GetParam());
+}
+
 std::vector<Param> params(const std::vector<GpuCase>& cases) {
   std::vector<Param> out;
   for (const GpuCase& c : cases)
@@ -237,6 +257,7 @@ std::string param_name(const ::testing::TestParamInfo<Param>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Small, CudaAttend, ::testing::ValuesIn(params(small_cases())), param_name);
 INSTANTIATE_TEST_SUITE_P(Odd, CudaAttend, ::testing::ValuesIn(params(odd_cases())), param_name);
+INSTANTIATE_TEST_SUITE_P(OddMmaSync, CudaAttendMmaSync, ::testing::ValuesIn(params(odd_cases())), param_name);
 
 // q, k, v as views of one packed projection [B, N, 3, H, D] (the ViT layout): strided rows, no copy.
 TEST(CudaAttendLayout, StridedViewsOfAPackedProjection) {

@@ -13,6 +13,10 @@
 // O(N x listed keys) memory). A Dense bias is an input of the Function too, so that its gradient
 // flows. Without a gradient to record the kernel is called directly.
 //
+// On an sm_90 device Dense (without Dense.mask) and BlockSparse (128-multiple blocks) forwards, a
+// Permuted's included, run the Hopper kernel (Note [Hopper forward], cuda/hopper/), the others and
+// every other device the mma.sync kernels; SPARSESCOPE_WGMMA=0 keeps the mma.sync ones everywhere.
+//
 // Permuted over Dense, BlockSparse, TopK or Neighborhood runs the inner pattern's kernel with the
 // permutation fused into its loads and stores (FwdParams.q_perm, kv_perm): no gathered copies of
 // q, k, v and no scatter of the output.
@@ -25,6 +29,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -52,6 +57,26 @@ int arch_of(int device) {
 namespace {
 
 using detail::AttendParams;
+
+// Whether the Hopper forward (cuda/hopper/) takes a Dense or BlockSparse call on q's device: built
+// in, an sm_90 device, and not turned off by SPARSESCOPE_WGMMA=0 (which keeps the mma.sync kernels,
+// e.g. to compare the two).
+bool use_sm90(const AttendParams& a) {
+#if defined(SPARSESCOPE_WITH_SM90)
+  const char* env = std::getenv("SPARSESCOPE_WGMMA");
+  if (env != nullptr && std::string(env) == "0") return false;
+  static std::mutex mutex;
+  static std::unordered_map<int, bool> cache;
+  const int device = a.q.get_device();
+  const std::lock_guard<std::mutex> lock(mutex);
+  const auto it = cache.find(device);
+  if (it != cache.end()) return it->second;
+  return cache[device] = cuda::sm90_fwd_loadable();
+#else
+  (void)a;
+  return false;
+#endif
+}
 
 bool refuse(std::string* why_not, std::string reason) {
   if (why_not) *why_not = std::move(reason);
@@ -224,6 +249,20 @@ AttendResult launch_fwd(const AttendParams& a, cuda::FwdParams& p, Launch launch
   return {out, lse};
 }
 
+// The Hopper forward of a Dense or BlockSparse call (use_sm90 said yes).
+AttendResult sm90_fwd(const AttendParams& a, cuda::FwdParams& p, cuda::Sm90Pattern pattern) {
+#if defined(SPARSESCOPE_WITH_SM90)
+  return launch_fwd(a, p, [pattern](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
+    SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
+      SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_sm90_fwd<kIsBf16, kHeadDim>(params, pattern, s); });
+    });
+  });
+#else
+  (void)a, (void)p, (void)pattern;
+  TORCH_INTERNAL_ASSERT(false, "the Hopper forward is not in this build (SPARSESCOPE_SM90=OFF)");
+#endif
+}
+
 AttendResult dense_fwd(const AttendParams& a) {
   const c10::cuda::CUDAGuard guard(a.q.device());
   cuda::FwdParams p{};
@@ -242,6 +281,7 @@ AttendResult dense_fwd(const AttendParams& a) {
                     p.mask_batch_stride % 8 == 0 && p.mask_head_stride % 8 == 0 &&
                     reinterpret_cast<std::uintptr_t>(mask.data_ptr()) % 16 == 0;
   }
+  if (!dense.mask.defined() && use_sm90(a)) return sm90_fwd(a, p, cuda::Sm90Pattern::kDense);
   return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
     SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
       SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_dense_fwd<kIsBf16, kHeadDim>(params, s); });
@@ -254,6 +294,11 @@ AttendResult block_sparse_fwd(const AttendParams& a) {
   const auto& bs = std::get<BlockSparse>(kernel_pattern(a.pattern));
   cuda::FwdParams p{};
   fill_block_sparse(bs, a.k.size(2), p);
+  if (bs.block_q % cuda::kSm90BlockM == 0 && bs.block_k % cuda::kSm90BlockN == 0 &&
+      cuda::sm90_smem_bytes(static_cast<int>(a.q.size(3))) + cuda::block_list_smem_bytes(p.num_k_blocks) <=
+          smem_optin(a.q.get_device()) &&
+      use_sm90(a))
+    return sm90_fwd(a, p, cuda::Sm90Pattern::kBlockSparse);
   return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
     SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
       SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_block_sparse_fwd<kIsBf16, kHeadDim>(params, s); });

@@ -186,22 +186,102 @@ __device__ __forceinline__ RowMap key_rows(const FwdParams& p, int b, int h) {
 }
 
 // Copies the tile of positions [first, first + kRows) from `src` (the (batch, head) plane, row
-// stride in elements; position a at row rows(a)) into swizzled shared memory; positions at or past
-// first + `valid_rows` are zero-filled.
-template <int kRows, int kHeadDim, int kThreads, typename Element>
+// stride in elements; position a at row rows(a)) into swizzled shared memory laid out as `Layout`
+// (offset(row, chunk) in bytes), `tid` being the caller's index among the kThreads that copy;
+// positions at or past first + `valid_rows` are zero-filled. Each thread issues its copies
+// kBatch at a time (all at once by default; fewer keep a register-starved caller from spilling).
+template <int kRows, int kHeadDim, int kThreads, typename Layout = TileLayout<kHeadDim>,
+          int kBatch = kRows * (kHeadDim / 8) / kThreads, typename Element>
 __device__ __forceinline__ void load_tile(uint32_t dst, const Element* src, int64_t row_stride, int first,
-                                          int valid_rows, RowMap rows) {
-  using Layout = TileLayout<kHeadDim>;
-  constexpr int kPerThread = kRows * Layout::kChunks / kThreads;
-  static_assert(kRows * Layout::kChunks % kThreads == 0, "tile not divisible among threads");
+                                          int valid_rows, RowMap rows, int tid = static_cast<int>(threadIdx.x)) {
+  constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per row
+  constexpr int kPerThread = kRows * kChunks / kThreads;
+  static_assert(kRows * kChunks % kThreads == 0 && kPerThread % kBatch == 0, "tile not divisible among threads");
+#pragma unroll 1
+  for (int batch = 0; batch < kPerThread; batch += kBatch) {
 #pragma unroll
-  for (int i = 0; i < kPerThread; ++i) {
-    const int linear = i * kThreads + static_cast<int>(threadIdx.x);
-    const int row = linear / Layout::kChunks;
-    const int chunk = linear % Layout::kChunks;
-    const bool valid = row < valid_rows;
-    const Element* from = valid ? src + rows(first + row) * row_stride + chunk * 8 : src;
-    cp_async_16(dst + Layout::offset(row, chunk), from, valid);
+    for (int i = batch; i < batch + kBatch; ++i) {
+      const int linear = i * kThreads + tid;
+      const int row = linear / kChunks;
+      const int chunk = linear % kChunks;
+      const bool valid = row < valid_rows;
+      const Element* from = valid ? src + rows(first + row) * row_stride + chunk * 8 : src;
+      cp_async_16(dst + Layout::offset(row, chunk), from, valid);
+    }
+  }
+}
+
+// ---- The online softmax, shared by the mma.sync and wgmma kernels ----
+//
+// Each lane holds rows lane / 4 and lane / 4 + 8 of an m16 tile of scores s[n-tile][4] and of the
+// output o[d-tile][4] (mma.sync's C layout, which wgmma's accumulators repeat per warp).
+
+// One key tile's update: the running max and this lane's part of the sum, o rescaled, and s turned
+// into unnormalised probabilities. Scores are raw (unscaled) and scale > 0, so the max of raw
+// scores is the max of scaled ones and 2^(s * scale_log2 - max * scale_log2) is one FFMA.
+template <int kNTiles, int kDTiles>
+__device__ __forceinline__ void online_softmax(float (&s)[kNTiles][4], float (&o)[kDTiles][4], float (&row_max)[2],
+                                               float (&row_sum)[2], float scale_log2) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    float mx = row_max[r];
+#pragma unroll
+    for (int t = 0; t < kNTiles; ++t) mx = fmaxf(mx, fmaxf(s[t][2 * r], s[t][2 * r + 1]));
+    mx = quad_max(mx);
+    // A row that has seen no key yet keeps -inf; exponentiate against 0 so that no NaN arises.
+    const float base = mx == -INFINITY ? 0.f : mx * scale_log2;
+    const float alpha = fast_exp2(row_max[r] * scale_log2 - base);
+    row_max[r] = mx;
+    row_sum[r] *= alpha;
+#pragma unroll
+    for (int t = 0; t < kDTiles; ++t) {
+      o[t][2 * r] *= alpha;
+      o[t][2 * r + 1] *= alpha;
+    }
+#pragma unroll
+    for (int t = 0; t < kNTiles; ++t) {
+      s[t][2 * r] = fast_exp2(fmaf(s[t][2 * r], scale_log2, -base));
+      s[t][2 * r + 1] = fast_exp2(fmaf(s[t][2 * r + 1], scale_log2, -base));
+      row_sum[r] += s[t][2 * r] + s[t][2 * r + 1];
+    }
+  }
+}
+
+// The A fragment of P for keys [16 kk, 16 kk + 16): the C layout of two 8-key n-tiles is the A
+// layout of one 16-key k-step, so P goes from the score registers straight into the P V product.
+template <bool kIsBf16, int kNTiles>
+__device__ __forceinline__ void p_fragment(uint32_t (&a)[4], const float (&s)[kNTiles][4], int kk) {
+  a[0] = pack2<kIsBf16>(s[2 * kk][0], s[2 * kk][1]);
+  a[1] = pack2<kIsBf16>(s[2 * kk][2], s[2 * kk][3]);
+  a[2] = pack2<kIsBf16>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+  a[3] = pack2<kIsBf16>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+}
+
+// Writes an m16 tile's normalised output rows (first row `row0` of the query tile at qstart) and
+// their LSE through the query row map, rows past N skipped.
+template <bool kIsBf16, int kDTiles>
+__device__ __forceinline__ void store_rows(const FwdParams& p, const float (&o)[kDTiles][4], const float (&row_max)[2],
+                                           const float (&row_sum)[2], int b, int h, int qstart, int row0, int lane,
+                                           RowMap qrows) {
+  using Element = typename ElementOf<kIsBf16>::type;
+  constexpr int kHeadDim = kDTiles * 8;
+  Element* out = static_cast<Element*>(p.out) + (static_cast<int64_t>(b) * p.heads + h) * p.n * kHeadDim;
+  float* lse = p.lse + (static_cast<int64_t>(b) * p.heads + h) * p.n;
+  const int col0 = (lane % 4) * 2;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = row0 + lane / 4 + r * 8;
+    const float sum = quad_sum(row_sum[r]);
+    const float inv = sum > 0.f ? 1.f / sum : 0.f;
+    if (qstart + row >= p.n) continue;
+    const int64_t dest = qrows(qstart + row);
+#pragma unroll
+    for (int t = 0; t < kDTiles; ++t) {
+      *reinterpret_cast<uint32_t*>(out + dest * kHeadDim + t * 8 + col0) =
+          pack2<kIsBf16>(o[t][2 * r] * inv, o[t][2 * r + 1] * inv);
+    }
+    if (lane % 4 == 0)
+      lse[dest] = sum > 0.f ? (row_max[r] * p.scale_log2 + log2f(sum)) * 0.69314718055994531f : -INFINITY;
   }
 }
 
@@ -287,7 +367,6 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
 
   // This warp's first row; each lane holds rows lane / 4 and lane / 4 + 8 of every m-tile.
   const int warp_row = warp * kMTiles * 16;
-  const int col0 = (lane % 4) * 2;
 
   float o[kMTiles][kDTiles][4];
   float row_max[kMTiles][2];
@@ -348,44 +427,14 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
       cp_async_commit();
     }
 
-    // Online softmax over the tile; scores are raw (unscaled) and scale > 0, so the max of raw
-    // scores is the max of scaled ones and 2^(s * scale_log2 - max * scale_log2) is one FFMA.
 #pragma unroll
-    for (int mt = 0; mt < kMTiles; ++mt)
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        float mx = row_max[mt][r];
-#pragma unroll
-        for (int t = 0; t < kNTiles; ++t) mx = fmaxf(mx, fmaxf(s[mt][t][2 * r], s[mt][t][2 * r + 1]));
-        mx = quad_max(mx);
-        // A row that has seen no key yet keeps -inf; exponentiate against 0 so that no NaN arises.
-        const float base = mx == -INFINITY ? 0.f : mx * p.scale_log2;
-        const float alpha = fast_exp2(row_max[mt][r] * p.scale_log2 - base);
-        row_max[mt][r] = mx;
-        row_sum[mt][r] *= alpha;
-#pragma unroll
-        for (int t = 0; t < kDTiles; ++t) {
-          o[mt][t][2 * r] *= alpha;
-          o[mt][t][2 * r + 1] *= alpha;
-        }
-#pragma unroll
-        for (int t = 0; t < kNTiles; ++t) {
-          s[mt][t][2 * r] = fast_exp2(fmaf(s[mt][t][2 * r], p.scale_log2, -base));
-          s[mt][t][2 * r + 1] = fast_exp2(fmaf(s[mt][t][2 * r + 1], p.scale_log2, -base));
-          row_sum[mt][r] += s[mt][t][2 * r] + s[mt][t][2 * r + 1];
-        }
-      }
+    for (int mt = 0; mt < kMTiles; ++mt) online_softmax(s[mt], o[mt], row_max[mt], row_sum[mt], p.scale_log2);
 
 #pragma unroll
     for (int kk = 0; kk < kKSteps; ++kk) {
       uint32_t pa[kMTiles][4];
 #pragma unroll
-      for (int mt = 0; mt < kMTiles; ++mt) {
-        pa[mt][0] = pack2<kIsBf16>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
-        pa[mt][1] = pack2<kIsBf16>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
-        pa[mt][2] = pack2<kIsBf16>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
-        pa[mt][3] = pack2<kIsBf16>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
-      }
+      for (int mt = 0; mt < kMTiles; ++mt) p_fragment<kIsBf16>(pa[mt], s[mt], kk);
 #pragma unroll
       for (int dp = 0; dp < kDTiles / 2; ++dp) {
         uint32_t vf[4];
@@ -403,26 +452,9 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
   // A query tile without key tiles committed Q and nothing else; drain it before leaving.
   cp_async_wait<0>();
 
-  Element* out = static_cast<Element*>(p.out) + (static_cast<int64_t>(b) * p.heads + h) * p.n * kHeadDim;
-  float* lse = p.lse + (static_cast<int64_t>(b) * p.heads + h) * p.n;
 #pragma unroll
   for (int mt = 0; mt < kMTiles; ++mt)
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const int row = warp_row + mt * 16 + lane / 4 + r * 8;
-      const float sum = quad_sum(row_sum[mt][r]);
-      const float inv = sum > 0.f ? 1.f / sum : 0.f;
-      if (qstart + row >= p.n) continue;
-      const int64_t dest = qrows(qstart + row);
-#pragma unroll
-      for (int t = 0; t < kDTiles; ++t) {
-        *reinterpret_cast<uint32_t*>(out + dest * kHeadDim + t * 8 + col0) =
-            pack2<kIsBf16>(o[mt][t][2 * r] * inv, o[mt][t][2 * r + 1] * inv);
-      }
-      if (lane % 4 == 0)
-        lse[dest] = sum > 0.f ? (row_max[mt][r] * p.scale_log2 + log2f(sum)) * 0.69314718055994531f
-                             : -INFINITY;
-    }
+    store_rows<kIsBf16>(p, o[mt], row_max[mt], row_sum[mt], b, h, qstart, warp_row + mt * 16, lane, qrows);
 }
 
 // Launches a tensor-core kernel with one CTA per kBlockM queries of each (batch, head) and `smem`

@@ -80,6 +80,21 @@ constexpr int topk_smem_bytes(int topk_k) {
   return kTopkWarps * (topk_table_size(topk_k) + topk_k) * 4;
 }
 
+/// The Hopper forward (hopper/hopper_fwd.cuh, built for sm_90a only): Dense without Dense.mask, or
+/// BlockSparse with block_q a multiple of kSm90BlockM and block_k of kSm90BlockN.
+enum class Sm90Pattern { kDense, kBlockSparse };
+template <bool kIsBf16, int kHeadDim>
+void run_sm90_fwd(const FwdParams& params, Sm90Pattern pattern, cudaStream_t stream);
+
+/// Its tile sizes and dynamic shared memory (Sm90Traits; a BlockSparse key-block list comes on top).
+constexpr int kSm90BlockM = 128;
+constexpr int kSm90BlockN = 128;
+constexpr int sm90_smem_bytes(int head_dim) { return 1024 + 5 * 128 * head_dim * 2 + 64; }
+
+/// Whether the current device can run the Hopper forward: the build holds its sm_90a image
+/// (SPARSESCOPE_WITH_SM90) and the device is an sm_90 one.
+bool sm90_fwd_loadable();
+
 /// The binary version (major * 10 + minor) of the fused kernels' code that the current device
 /// runs, or 0 when the build holds no image it can load (TORCH_CUDA_ARCH_LIST left its
 /// architecture out).

@@ -1,0 +1,248 @@
+#pragma once
+// Note [Hopper forward]
+//
+// The Dense and BlockSparse forward on sm_90a's warpgroup MMA, after FlashAttention-3's design:
+// warp specialisation with a producer warpgroup feeding two consumer warpgroups through a ring of
+// shared-memory stages guarded by mbarriers.
+//
+// - A CTA owns kBlockM = 128 queries of one (batch, head): consumer warpgroup w (threads 128 (w + 1)
+//   and up) computes rows 64 w .. 64 w + 63 with m64n128k16 (S = Q K^T, both operands in shared
+//   memory) and m64nDk16 (O += P V, P from registers), so neither S nor P touches shared memory.
+//   The online softmax and the output's epilogue are the mma.sync kernels' own (flash_fwd.cuh): a
+//   wgmma accumulator holds, per warp, 16 rows in mma.sync's C layout.
+// - The producer warpgroup gives most of its registers to the consumers (setmaxnreg: 40 against
+//   232) and fills kStages stages of K and V tiles (kBlockN = 128 keys) with cp.async rather than
+//   TMA: the copies go through the key RowMap, so a Permuted's key permutation is fused into them
+//   exactly as in the mma.sync kernels, and a copy's completion arrives on the stage's "full"
+//   mbarrier (cp.async.mbarrier.arrive). Consumers release a stage's K and V separately ("empty"
+//   mbarriers, one arrival per warp) as soon as their MMAs on it have completed, so the next
+//   tile's K streams in while this tile's softmax and P V run.
+// - The two consumer warpgroups run unsynchronised: while one is in its softmax the other's MMAs
+//   keep the tensor cores busy (FA3's ping-pong, here left to the warp schedulers).
+// - Tiles are 128-byte swizzled (Sw128Layout, wgmma.cuh): the layout wgmma's descriptors read
+//   without bank conflicts, and the cp.async stores of 16-byte chunks land conflict-free too.
+// - Which key tiles a query tile visits, and which need element masks, are the mma.sync kernels'
+//   policies (dense_key_tiles, block_sparse_key_tiles); partial tiles are zero-filled and masked as
+//   there.
+//
+// What FA3 adds and this kernel does not yet: TMA loads, intra-warpgroup overlap of the softmax with
+// the next tile's S (two S register sets) and explicit ping-pong barriers. Dense.mask (bias or bool)
+// stays on the mma.sync kernels.
+#include "../block_sparse/block_sparse_fwd.cuh"
+#include "../common/flash_fwd.cuh"
+#include "../common/launch.h"
+#include "../dense/dense_fwd.cuh"
+#include "wgmma.cuh"
+
+namespace sparsescope::cuda {
+
+// A tile of kRows rows of kHeadDim 16-bit elements as kHeadDim / 64 column halves of kRows x 128
+// bytes each, 16-byte chunk c of a row at chunk c ^ (row % 8) of its 128 bytes: wgmma's 128-byte
+// swizzle, atoms of 8 rows (1024 bytes) that must start 1024-byte aligned.
+template <int kRows, int kHeadDim>
+struct Sw128Layout {
+  __device__ static constexpr uint32_t offset(int row, int chunk) {
+    return static_cast<uint32_t>((chunk / 8) * kRows * 128 + row * 128 + ((chunk % 8) ^ (row % 8)) * 16);
+  }
+};
+
+template <bool kIsBf16_, int kHeadDim_>
+struct Sm90Traits {
+  static constexpr bool kIsBf16 = kIsBf16_;
+  static constexpr int kHeadDim = kHeadDim_;
+  using Element = typename ElementOf<kIsBf16>::type;
+  static constexpr int kConsumers = 2;  // warpgroups of 64 query rows
+  static constexpr int kBlockM = 64 * kConsumers;
+  static constexpr int kBlockN = 128;
+  static constexpr int kStages = 2;
+  static constexpr int kThreads = 128 * (1 + kConsumers);
+  static constexpr int kProducerRegisters = 56;
+  static constexpr int kConsumerRegisters = 224;
+  static_assert(128 * kProducerRegisters + 128 * kConsumers * kConsumerRegisters <= 65536, "register file");
+  static constexpr int kQBytes = kBlockM * kHeadDim * 2;
+  static constexpr int kKVBytes = kBlockN * kHeadDim * 2;
+  static constexpr int kBarrierBytes = 4 * kStages * 8;  // full and empty mbarriers of K and V
+  // Shared memory: 1024 bytes of alignment slack, Q, the K and V stages, the barriers; a
+  // BlockSparse key-block list follows.
+  static constexpr int kSmemBytes = 1024 + kQBytes + 2 * kStages * kKVBytes + kBarrierBytes;
+};
+
+// The Dense policy: every key tile up to the last visible one, causal or not, no Dense.mask.
+template <bool kCausal>
+struct Sm90Dense {
+  static constexpr bool kHeaviestFirst = kCausal;  // the last query tiles see the most keys
+  template <typename Traits>
+  __device__ static DenseTiles<Traits::kBlockN> tiles(const FwdParams& p, char*, int qstart, int, int) {
+    return dense_key_tiles<Traits::kBlockM, Traits::kBlockN, kCausal>(p, qstart, false);
+  }
+  __device__ bool operator()(int query, int key) const { return DenseVisible<kCausal>{}(query, key); }
+};
+
+// The BlockSparse policy: the query block's listed key blocks (every thread of the CTA builds the
+// list before the warpgroups part).
+struct Sm90BlockSparse {
+  static constexpr bool kHeaviestFirst = false;
+  template <typename Traits>
+  __device__ static BlockListTiles<Traits::kBlockN> tiles(const FwdParams& p, char* list_smem, int qstart, int b,
+                                                          int h) {
+    return block_sparse_key_tiles<Traits::kThreads, Traits::kBlockN>(p, list_smem, qstart, b, h);
+  }
+  __device__ bool operator()(int, int) const { return true; }
+};
+
+template <typename Traits, typename Policy>
+__global__ void __launch_bounds__(Traits::kThreads, 1) sm90_fwd_kernel(const FwdParams p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using namespace sm90;
+  using Element = typename Traits::Element;
+  constexpr bool kIsBf16 = Traits::kIsBf16;
+  constexpr int kHeadDim = Traits::kHeadDim;
+  constexpr int kBlockN = Traits::kBlockN;
+  constexpr int kStages = Traits::kStages;
+  constexpr int kKVBytes = Traits::kKVBytes;
+  using KVLayout = Sw128Layout<kBlockN, kHeadDim>;
+  using QLayout = Sw128Layout<64, kHeadDim>;  // one consumer warpgroup's rows
+
+  extern __shared__ char smem_raw[];
+  const uint32_t raw = smem_addr(smem_raw);
+  const uint32_t s_q = (raw + 1023) & ~1023u;
+  const uint32_t s_k = s_q + Traits::kQBytes;
+  const uint32_t s_v = s_k + kStages * kKVBytes;
+  const uint32_t bars = s_v + kStages * kKVBytes;
+  char* list_smem = smem_raw + (bars - raw) + Traits::kBarrierBytes;
+  const auto full_k = [bars](int stage) { return bars + 8 * stage; };
+  const auto full_v = [bars](int stage) { return bars + 8 * (kStages + stage); };
+  const auto empty_k = [bars](int stage) { return bars + 8 * (2 * kStages + stage); };
+  const auto empty_v = [bars](int stage) { return bars + 8 * (3 * kStages + stage); };
+
+  const int qtile = Policy::kHeaviestFirst ? static_cast<int>(gridDim.x - 1 - blockIdx.x) : static_cast<int>(blockIdx.x);
+  const int qstart = qtile * Traits::kBlockM;
+  const int b = static_cast<int>(blockIdx.z);
+  const int h = static_cast<int>(blockIdx.y);
+  const int warpgroup = static_cast<int>(threadIdx.x) / 128;
+  const int tid = static_cast<int>(threadIdx.x) % 128;
+
+  if (threadIdx.x == 0) {
+    for (int stage = 0; stage < kStages; ++stage) {
+      mbarrier_init(full_k(stage), 128);  // each producer thread's cp.async arrival
+      mbarrier_init(full_v(stage), 128);
+      mbarrier_init(empty_k(stage), 4 * Traits::kConsumers);  // each consumer warp
+      mbarrier_init(empty_v(stage), 4 * Traits::kConsumers);
+    }
+  }
+  auto tiles = Policy::template tiles<Traits>(p, list_smem, qstart, b, h);
+  __syncthreads();  // the barriers are initialised (and a key-block list built)
+
+  if (warpgroup == 0) {  // the producer
+    setmaxnreg_dec<Traits::kProducerRegisters>();
+    const int kvh = h / p.kv_group;
+    const Element* k = static_cast<const Element*>(p.k) + b * p.k_batch_stride + kvh * p.k_head_stride;
+    const Element* v = static_cast<const Element*>(p.v) + b * p.v_batch_stride + kvh * p.v_head_stride;
+    const RowMap krows = key_rows(p, b, h);
+    int it = 0;
+    for (int kstart = tiles.first(); kstart >= 0; kstart = tiles.next(), ++it) {
+      const int stage = it % kStages;
+      const int phase = (it / kStages) & 1;
+      mbarrier_wait(empty_k(stage), phase ^ 1);
+      load_tile<kBlockN, kHeadDim, 128, KVLayout, 4>(s_k + stage * kKVBytes, k, p.k_row_stride, kstart, p.m - kstart,
+                                                  krows, tid);
+      cp_async_mbarrier_arrive(full_k(stage));
+      mbarrier_wait(empty_v(stage), phase ^ 1);
+      load_tile<kBlockN, kHeadDim, 128, KVLayout, 4>(s_v + stage * kKVBytes, v, p.v_row_stride, kstart, p.m - kstart,
+                                                  krows, tid);
+      cp_async_mbarrier_arrive(full_v(stage));
+    }
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+    return;
+  }
+
+  setmaxnreg_inc<Traits::kConsumerRegisters>();
+  const int wg = warpgroup - 1;
+  const int warp = tid / 32;
+  const int lane = tid % 32;
+  const int row0 = 64 * wg + 16 * warp;  // this warp's first row in the query tile
+  const uint32_t s_qw = s_q + wg * (64 * kHeadDim * 2);
+  const Element* q = static_cast<const Element*>(p.q) + b * p.q_batch_stride + h * p.q_head_stride;
+  const RowMap qrows = query_rows(p, b, h);
+  load_tile<64, kHeadDim, 128, QLayout>(s_qw, q, p.q_row_stride, qstart + 64 * wg, p.n - qstart - 64 * wg, qrows,
+                                        tid);
+  cp_async_commit();
+  cp_async_wait<0>();
+  fence_proxy_async();
+  named_barrier_sync(1 + wg, 128);  // the warpgroup's Q rows landed
+
+  constexpr int kNTiles = kBlockN / 8;
+  constexpr int kDTiles = kHeadDim / 8;
+  float o[kDTiles][4];
+#pragma unroll
+  for (int t = 0; t < kDTiles; ++t) o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.f;
+  float row_max[2] = {-INFINITY, -INFINITY};
+  float row_sum[2] = {0.f, 0.f};
+  const Policy visible{};
+
+  int it = 0;
+  for (int kstart = tiles.first(); kstart >= 0; kstart = tiles.next(), ++it) {
+    const int stage = it % kStages;
+    const int phase = (it / kStages) & 1;
+    const uint32_t s_ks = s_k + stage * kKVBytes;
+    const uint32_t s_vs = s_v + stage * kKVBytes;
+
+    // S = Q K^T: k16 steps of 32 bytes within a 128-byte row, the next column half after 64.
+    float s[kNTiles][4];
+    mbarrier_wait(full_k(stage), phase);
+    fence_proxy_async();
+    wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < kHeadDim / 16; ++ks) {
+      const uint32_t a = s_qw + (ks / 4) * (64 * 128) + (ks % 4) * 32;
+      const uint32_t bk = s_ks + (ks / 4) * (kBlockN * 128) + (ks % 4) * 32;
+      wgmma_ss_n128<kIsBf16>(s, sw128_desc(a, 16, 1024), sw128_desc(bk, 16, 1024), ks > 0);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_operands(s);
+    __syncwarp();
+    if (lane == 0) mbarrier_arrive(empty_k(stage));
+
+    if (tiles.needs_mask(kstart))
+      mask_tile(s, qstart + row0, kstart, lane, [&](int query, int key) { return (key < p.m) & visible(query, key); });
+    online_softmax(s, o, row_max, row_sum, p.scale_log2);
+    uint32_t pa[kBlockN / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / 16; ++kk) p_fragment<kIsBf16>(pa[kk], s, kk);
+
+    // O += P V: V's 16-key steps are 2048 bytes apart; its column halves a stage half apart.
+    mbarrier_wait(full_v(stage), phase);
+    fence_proxy_async();
+    fence_operands(o);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kBlockN / 16; ++kk)
+      wgmma_rs<kIsBf16, kHeadDim>(o, pa[kk], sw128_desc(s_vs + kk * 16 * 128, kBlockN * 128, 1024), 1);
+    wgmma_commit();
+    wgmma_wait<0>();
+    fence_operands(o);
+    __syncwarp();
+    if (lane == 0) mbarrier_arrive(empty_v(stage));
+  }
+  store_rows<kIsBf16>(p, o, row_max, row_sum, b, h, qstart, row0, lane, qrows);
+#else
+  __trap();  // compiled for sm_90a only; sm90_fwd_loadable() refuses other devices
+#endif
+}
+
+template <bool kIsBf16, int kHeadDim>
+void run_sm90_fwd(const FwdParams& params, Sm90Pattern pattern, cudaStream_t stream) {
+  using Traits = Sm90Traits<kIsBf16, kHeadDim>;
+  static_assert(Traits::kSmemBytes == sm90_smem_bytes(kHeadDim));
+  if (pattern == Sm90Pattern::kBlockSparse) {
+    launch_query_tiles<Traits>(sm90_fwd_kernel<Traits, Sm90BlockSparse>, params,
+                               Traits::kSmemBytes + block_list_smem_bytes(params.num_k_blocks), stream);
+  } else if (params.causal) {
+    launch_query_tiles<Traits>(sm90_fwd_kernel<Traits, Sm90Dense<true>>, params, Traits::kSmemBytes, stream);
+  } else {
+    launch_query_tiles<Traits>(sm90_fwd_kernel<Traits, Sm90Dense<false>>, params, Traits::kSmemBytes, stream);
+  }
+}
+
+}  // namespace sparsescope::cuda
