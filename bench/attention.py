@@ -15,6 +15,7 @@ it, 128 x 128 blocks); their TFLOP/s count the visible pairs. Nothing here asser
 """
 import argparse
 import math
+import os
 import statistics
 import sys
 import time
@@ -140,17 +141,27 @@ class Bench:
                 return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
         return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
 
+    def both_kernels(self, ours, anchor):
+        """ours() on the mma.sync kernels and with the Hopper forward asked for (SPARSESCOPE_WGMMA=1;
+        the same kernels off sm_90): (ms, ms, max abs difference of either against anchor())."""
+        times, err = [], 0.0
+        for flag in ("0", "1"):
+            os.environ["SPARSESCOPE_WGMMA"] = flag
+            times.append(self.timer(ours))
+            err = max(err, (ours().float() - anchor().float()).abs().max().item())
+        del os.environ["SPARSESCOPE_WGMMA"]
+        return times[0], times[1], err
+
     def dense_rows(self, n, d, q, k, v):
         rows = []
         for causal in (False, True):
             ours = lambda: self.ops.dense_attention(q, k, v, causal)[0]
-            t_ours = self.timer(ours)
             t_sdpa = self.timer(lambda: self.sdpa(q, k, v, causal))
-            err = (ours().float() - self.sdpa(q, k, v, causal).float()).abs().max().item()
+            t_mma, t_wgmma, err = self.both_kernels(ours, lambda: self.sdpa(q, k, v, causal))
             pairs = self.args.heads * (n * (n + 1) // 2 if causal else n * n)
-            rows.append(self.progress(f"| {n} | {d} | {'causal' if causal else 'full'} | {t_ours:.3f} | {t_sdpa:.3f} | "
-                        f"{t_sdpa / t_ours:.2f}x | {tflops(pairs, d, t_ours):.0f} | "
-                        f"{tflops(pairs, d, t_sdpa):.0f} | {err:.1e} |"))
+            rows.append(self.progress(f"| {n} | {d} | {'causal' if causal else 'full'} | {t_mma:.3f} | {t_wgmma:.3f} | "
+                        f"{t_sdpa:.3f} | {t_sdpa / t_mma:.2f}x | **{t_sdpa / t_wgmma:.2f}x** | "
+                        f"{tflops(pairs, d, t_wgmma):.0f} | {tflops(pairs, d, t_sdpa):.0f} | {err:.1e} |"))
         return rows
 
     def block_sparse_rows(self, n, d, q, k, v, t_sdpa, gen):
@@ -165,14 +176,14 @@ class Bench:
             ours = lambda: self.ops.block_sparse_attention(q, k, v, none_count, none_index, BLOCK, BLOCK,
                                                            count, index)[0]
             flex = lambda: self.flex(q, k, v, block_mask=bm)
-            t_ours = self.timer(ours)
             t_flex = self.timer(flex)
-            err = (ours().float() - flex().float()).abs().max().item()
+            t_mma, t_wgmma, err = self.both_kernels(ours, flex)
             pairs = int(count.sum().item()) * BLOCK * BLOCK
             density = pairs / (heads * n * n)
-            rows.append(self.progress(f"| {n} | {d} | {name} | {100 * density:.1f}% | {t_ours:.3f} | {t_flex:.3f} | "
-                        f"{t_sdpa:.3f} | **{t_flex / t_ours:.2f}x** | {t_sdpa / t_ours:.2f}x | "
-                        f"{tflops(pairs, d, t_ours):.0f} | {tflops(pairs, d, t_flex):.0f} | {err:.1e} |"))
+            rows.append(self.progress(f"| {n} | {d} | {name} | {100 * density:.1f}% | {t_mma:.3f} | {t_wgmma:.3f} | "
+                        f"{t_flex:.3f} | {t_sdpa:.3f} | {t_flex / t_mma:.2f}x | **{t_flex / t_wgmma:.2f}x** | "
+                        f"{t_sdpa / t_wgmma:.2f}x | {tflops(pairs, d, t_wgmma):.0f} | {tflops(pairs, d, t_flex):.0f} | "
+                        f"{err:.1e} |"))
             del bm
         return rows
 
@@ -402,11 +413,13 @@ class Bench:
         backward = self.sweep(args.backward_seq, self.backward_rows, gen)
         permuted = self.sweep(args.permuted_seq, self.permuted_rows, gen)
         bias = self.sweep(args.bias_seq, self.bias_rows, gen)
-        self.table("## Block-sparse (128 x 128 blocks): sparsescope vs FlexAttention and dense SDPA-flash",
-                   ['N', 'D', 'mask', 'density', 'ours ms', 'flex ms', 'sdpa ms', 'vs flex', 'vs sdpa', 'ours TFLOP/s', 'flex TFLOP/s', 'max abs diff vs flex'],
+        self.table("## Block-sparse (128 x 128 blocks): sparsescope (mma.sync; wgmma: SPARSESCOPE_WGMMA=1) vs FlexAttention and dense SDPA-flash",
+                   ['N', 'D', 'mask', 'density', 'mma.sync ms', 'wgmma ms', 'flex ms', 'sdpa ms', 'mma.sync vs flex', 'wgmma vs flex',
+                    'wgmma vs sdpa', 'wgmma TFLOP/s', 'flex TFLOP/s', 'max abs diff vs flex'],
                    sparse)
-        self.table("## Dense: sparsescope vs SDPA flash backend",
-                   ['N', 'D', 'mask', 'ours ms', 'sdpa ms', 'vs sdpa', 'ours TFLOP/s', 'sdpa TFLOP/s', 'max abs diff'],
+        self.table("## Dense: sparsescope (mma.sync; wgmma: SPARSESCOPE_WGMMA=1) vs SDPA flash backend",
+                   ['N', 'D', 'mask', 'mma.sync ms', 'wgmma ms', 'sdpa ms', 'mma.sync vs sdpa', 'wgmma vs sdpa', 'wgmma TFLOP/s',
+                    'sdpa TFLOP/s', 'max abs diff'],
                    dense)
         self.table("## TopK (distinct keys per query): sparsescope vs the fastest torch formulation",
                    ['N', 'D', 'k', 'ours ms', 'best torch ms', 'vs torch', 'ours TFLOP/s', 'ours GB/s (K, V rows read)', 'max abs diff'],

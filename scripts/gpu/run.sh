@@ -103,7 +103,7 @@ if has kernels; then
   stage kernels
   if configure && cmake --build "$build" -j 16 --target test_kernels >"$build/kernels.out" 2>&1; then
     ptxas_report "$build/kernels.out"
-    "$build/tests/kernels/test_kernels" --gtest_filter='Small/*:Odd/*:OddMmaSync/*:CudaAttendLayout.*:Patterns/CudaGradient.*:CudaAttendGqa.*:CudaAttendBias.*:CudaAttendDeterministic.*:Backends.*:DynamicConvCuda.*' \
+    "$build/tests/kernels/test_kernels" --gtest_filter='Small/*:Odd/*:SmallWgmma/*:OddWgmma/*:CudaAttendLayout.*:Patterns/CudaGradient.*:CudaAttendGqa.*:CudaAttendBias.*:CudaAttendDeterministic.*:Backends.*:DynamicConvCuda.*' \
       --gtest_brief=1 || fail kernels
   else
     tail -50 "$build/kernels.out"; fail kernels
@@ -141,7 +141,7 @@ fi
 if has sanitize; then
   stage sanitize
   compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
-    "$build/tests/kernels/test_kernels" --gtest_filter='Small/*' --gtest_brief=1 || fail sanitize
+    "$build/tests/kernels/test_kernels" --gtest_filter='Small/*:SmallWgmma/*' --gtest_brief=1 || fail sanitize
 fi
 
 lib="$build/lib/kernels/libsparsescope_kernels.so"

@@ -198,11 +198,11 @@ using Param = std::tuple<GpuCase, at::ScalarType, int64_t>;
 
 class CudaAttend : public ::testing::TestWithParam<Param> {};
 
-// The same cases on the mma.sync kernels where an sm_90 device would run the Hopper forward
-// (SPARSESCOPE_WGMMA=0); elsewhere a second run of the same kernels.
-class CudaAttendMmaSync : public CudaAttend {
+// The same cases with the Hopper forward asked for (SPARSESCOPE_WGMMA=1): on an sm_90 device it
+// runs the Dense and BlockSparse ones; elsewhere this is a second run of the mma.sync kernels.
+class CudaAttendWgmma : public CudaAttend {
  protected:
-  void SetUp() override { setenv("SPARSESCOPE_WGMMA", "0", 1); }
+  void SetUp() override { setenv("SPARSESCOPE_WGMMA", "1", 1); }
   void TearDown() override { unsetenv("SPARSESCOPE_WGMMA"); }
 };
 
@@ -237,7 +237,7 @@ TEST_P(CudaAttend, MatchesTheFloat32Reference) {
   expect_matches_reference(GetParam());
 }
 
-TEST_P(CudaAttendMmaSync, MatchesTheFloat32Reference) {
+TEST_P(CudaAttendWgmma, MatchesTheFloat32Reference) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
   expect_matches_reference(GetParam());
 }
@@ -257,7 +257,8 @@ std::string param_name(const ::testing::TestParamInfo<Param>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Small, CudaAttend, ::testing::ValuesIn(params(small_cases())), param_name);
 INSTANTIATE_TEST_SUITE_P(Odd, CudaAttend, ::testing::ValuesIn(params(odd_cases())), param_name);
-INSTANTIATE_TEST_SUITE_P(OddMmaSync, CudaAttendMmaSync, ::testing::ValuesIn(params(odd_cases())), param_name);
+INSTANTIATE_TEST_SUITE_P(SmallWgmma, CudaAttendWgmma, ::testing::ValuesIn(params(small_cases())), param_name);
+INSTANTIATE_TEST_SUITE_P(OddWgmma, CudaAttendWgmma, ::testing::ValuesIn(params(odd_cases())), param_name);
 
 // q, k, v as views of one packed projection [B, N, 3, H, D] (the ViT layout): strided rows, no copy.
 TEST(CudaAttendLayout, StridedViewsOfAPackedProjection) {
