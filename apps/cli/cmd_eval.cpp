@@ -14,7 +14,7 @@
 #include "batch.h"
 #include "commands.h"
 #include "eval_clip.h"
-#include "eval_knn.h"
+#include "eval_encoder.h"
 #include "eval_sr.h"
 #include "progress.h"
 #include "sparsescope/kernels/error.h"
@@ -49,6 +49,8 @@ struct EvalCommandOptions {
   std::string dtype = "fp32";
   int64_t knn_k = 20;
   double knn_temperature = 0.07;
+  double probe_l2 = 1e-4;
+  int64_t probe_iterations = 1000;
   bool json = false;
 };
 
@@ -61,8 +63,9 @@ int run_eval(const EvalCommandOptions& o) {
     return run_clip_eval({o.weights, o.model, retrieval ? o.dataset : "", retrieval ? "" : o.dataset, o.vocab, o.limit,
                           o.batch, o.device, o.json});
   }
-  if (o.task == "knn") {
-    return run_knn_eval({o.weights, o.model, o.dataset, o.knn_k, o.knn_temperature, o.limit, o.batch, o.device, o.json});
+  if (o.task == "knn" || o.task == "linear-probe") {
+    return run_encoder_eval({o.task, o.weights, o.model, o.dataset, o.knn_k, o.knn_temperature, o.probe_l2,
+                             o.probe_iterations, o.limit, o.batch, o.device, o.json});
   }
   SPARSESCOPE_CHECK(o.vocab.empty(), "--vocab is for --task retrieval and zero-shot");
   SPARSESCOPE_CHECK(!o.weights.empty(), "--weights is required");
@@ -170,17 +173,27 @@ Command add_eval_command(CLI::App& app) {
       "CLIP: --task retrieval, image<->text R@1/5/10 and mean rank on image-text pairs (--dataset: tab-separated,\n"
       "columns filepath and title); --task zero-shot, top-1 with OpenAI's CIFAR-10 prompts on class folders.\n"
       "  sparsescope eval --task knn --weights pre/model.safetensors --dataset cifar10/    # MAE / MAE-LUT pretraining\n"
+      "  sparsescope eval --task linear-probe --weights pre/model.safetensors --dataset cifar10/ --device cuda\n"
       "k-NN (--task knn): the weighted 20-NN top-1 of DINO's eval_knn.py, the training split's features as the bank\n"
       "and the test split's as queries: an MAE encoder's class token over all patches, or a ViT's class token.\n"
+      "Linear probe (--task linear-probe): the same features, standardised, classified by a multinomial logistic\n"
+      "regression with an L2 penalty (--probe-l2) fitted by L-BFGS on the training split (CLIP's protocol).\n"
+      "--task classification is --task classify.\n"
       "Datasets as for `sparsescope train`: the test split of fashion-mnist[:DIR], or an image folder\n"
       "DIR/<class>/<image> (DIR/val or DIR/test when present). --model may be left out when the weights\n"
       "carry a model card (models trained by `sparsescope train`). Unreadable images are reported and\n"
       "skipped (exit status 1); 2 for usage errors.");
   cmd->option_defaults()->always_capture_default();
-  cmd->add_option("--task", opt->task, "classify, sr (super-resolution), retrieval or zero-shot (CLIP), knn (encoders)")
-      ->check(CLI::IsMember({"classify", "sr", "retrieval", "zero-shot", "knn"}));
+  cmd->add_option("--task", opt->task,
+                  "classify (or classification), sr (super-resolution), retrieval or zero-shot (CLIP), knn or "
+                  "linear-probe (encoders)")
+      ->check(CLI::IsMember({"classify", "classification", "sr", "retrieval", "zero-shot", "knn", "linear-probe"}));
   cmd->add_option("--knn-k", opt->knn_k, "--task knn: neighbours")->check(kPositive);
   cmd->add_option("--knn-temperature", opt->knn_temperature, "--task knn: the votes' temperature")->check(kPositive);
+  cmd->add_option("--probe-l2", opt->probe_l2, "--task linear-probe: the L2 penalty on the weights")
+      ->check(kNonNegative);
+  cmd->add_option("--probe-iterations", opt->probe_iterations, "--task linear-probe: L-BFGS iterations at most")
+      ->check(kPositive);
   cmd->add_option("--vocab", opt->vocab, "CLIP: bpe_simple_vocab_16e6.txt.gz (default: $SPARSESCOPE_CLIP_VOCAB or ../shared/data/clip)");
   cmd->add_option("--scale", opt->scale, "--task sr: the scale, checked against the model's (default: the model's)")
       ->check(kNonNegative);

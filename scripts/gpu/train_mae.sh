@@ -61,6 +61,8 @@ run_seed() {
     cp "$dir/pre/log.json" "$dir/pre_log.json"
     "$tr" eval --task knn --weights "$pre" --dataset "$data" --device "$device" --json \
       >"$dir/knn.json" 2>>"$log" || status=1
+    "$tr" eval --task linear-probe --weights "$pre" --dataset "$data" --device "$device" --json \
+      >"$dir/probe_lbfgs.json" 2>>"$log" || status=1
     # Linear probe: main_linprobe.py's recipe (LARS, no weight decay, 10 warmup epochs) at batch
     # 4096, lr = blr 0.1 x 4096 / 256.
     "$tr" train --task mae-linprobe --pretrained "$pre" --dataset "$data/train" \

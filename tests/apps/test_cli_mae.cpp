@@ -111,8 +111,9 @@ TEST_F(CliReconstruct, BadRatiosAndWeightsAreUsageErrors) {
   EXPECT_NE(r.err.find("sparsescope.mae"), std::string::npos) << r.err;
 }
 
-// `eval --task knn` on an MAE's encoder: test images that are copies of training images find
-// themselves (top-1 100 % at k = 1); a dataset without a test split is a usage error.
+// `eval --task knn` and `--task linear-probe` on an MAE's encoder: test images that are copies of
+// training images find themselves (top-1 100 % at k = 1); a dataset without a test split is a usage
+// error.
 TEST_F(CliReconstruct, KnnFindsCopiesOfTrainingImages) {
   for (const char* split : {"train", "test"}) {
     for (int c = 0; c < 2; ++c) {
@@ -139,4 +140,18 @@ TEST_F(CliReconstruct, KnnFindsCopiesOfTrainingImages) {
                                                        (dir_ / "data" / "train").string()});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("k-NN needs a training split"), std::string::npos) << r.err;
+
+  // The linear probe on the same features: six points in the encoder's 192 dimensions are
+  // separable, and the test images are the training images.
+  r = sparsescope::test::run_process(SPARSESCOPE_CLI, {"eval", "--task", "linear-probe", "--weights", weights_,
+                                                       "--dataset", (dir_ / "data").string(), "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto probe = nlohmann::json::parse(r.out);
+  EXPECT_DOUBLE_EQ(probe["train_top1"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(probe["linear_probe_top1"].get<double>(), 1.0);
+  EXPECT_GT(probe["iterations"].get<int64_t>(), 0);
+  r = sparsescope::test::run_process(SPARSESCOPE_CLI, {"eval", "--task", "linear-probe", "--weights", weights_,
+                                                       "--dataset", (dir_ / "data").string(), "--probe-l2", "-1"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--probe-l2"), std::string::npos) << r.err;
 }

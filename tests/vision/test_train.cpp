@@ -93,7 +93,7 @@ std::map<std::string, at::Tensor> tensors_of(const fs::path& path) {
 }  // namespace
 
 TEST(Schedule, WarmsUpLinearlyThenFollowsAHalfCosine) {
-  const sv::LrSchedule s{1e-3, 1e-5, 1e-6, 10, 110};
+  const sv::LrSchedule s{1e-3, 1e-5, 1e-6, 10, 110, {}};
   EXPECT_DOUBLE_EQ(s.at(0), 1e-6);
   EXPECT_DOUBLE_EQ(s.at(5), 1e-6 + (1e-3 - 1e-6) * 0.5);
   EXPECT_DOUBLE_EQ(s.at(10), 1e-3);
@@ -102,14 +102,14 @@ TEST(Schedule, WarmsUpLinearlyThenFollowsAHalfCosine) {
   EXPECT_DOUBLE_EQ(s.at(110), 1e-5);
   EXPECT_DOUBLE_EQ(s.at(500), 1e-5);
   for (int64_t i = 10; i < 110; ++i) EXPECT_GT(s.at(i), s.at(i + 1)) << i;
-  const sv::LrSchedule no_warmup{1e-3, 0.0, 0.0, 0, 4};
+  const sv::LrSchedule no_warmup{1e-3, 0.0, 0.0, 0, 4, {}};
   EXPECT_DOUBLE_EQ(no_warmup.at(0), 1e-3);
   EXPECT_NEAR(no_warmup.at(2), 5e-4, 1e-18);
 }
 
 // BasicSR's MultiStepLR: DLGSANet's milestones [250k, 400k, 450k, 475k] of 500k, gamma 0.5.
 TEST(Schedule, MultiStepHalvesAtEachMilestone) {
-  sv::LrSchedule s{5e-4, 0.0, 0.0, 0, 500000};
+  sv::LrSchedule s{5e-4, 0.0, 0.0, 0, 500000, {}};
   s.milestones = {0.5, 0.8, 0.9, 0.95};
   EXPECT_DOUBLE_EQ(s.at(0), 5e-4);
   EXPECT_DOUBLE_EQ(s.at(249999), 5e-4);
