@@ -7,7 +7,7 @@
 # Usage: scripts/gpu/train_mae.sh BUILD_DIR OUT_DIR DATA_DIR TASK [PRE_BUDGET [FT_BUDGET [SEEDS [LP_BUDGET]]]]
 #   BUILD_DIR  a CUDA build folder with sparsescope-train built (run it through `run.sh train-mae`)
 #   OUT_DIR    receives, for each seed N, seedN.tar (train.log: the GPU and the trainer's messages;
-#              pre_log.json, knn.json, lp_log.json, ft_log.json and the fine-tuned
+#              pre_log.json, knn.json, probe_lbfgs.json, lp_log.json, ft_log.json and the fine-tuned
 #              ft_model.safetensors) and, for the first seed, seedN.pre_model.safetensors (the
 #              pretrained model); both models in float16 (fp32 would need two files each, of the 8 a
 #              call sends back; k-NN, probe and fine-tuning start from the float16 weights)
