@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backend.h"
+#include "sparsescope/kernels/basis_topk.h"
 #include "sparsescope/kernels/block_mask.h"
 #include "sparsescope/kernels/dynamic_conv.h"
 
@@ -104,6 +105,7 @@ TORCH_LIBRARY(sparsescope, m) {
         "Tensor? full_kv_count=None, Tensor? full_kv_index=None) -> Tensor");
   m.def("from_block_mask(Tensor blocks) -> (Tensor kv_count, Tensor kv_index)");
   m.def("dynamic_depthwise_conv(Tensor x, Tensor weight) -> Tensor");
+  m.def("basis_topk(Tensor values, Tensor slots, Tensor basis, int k) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(sparsescope, CompositeImplicitAutograd, m) {
@@ -115,4 +117,5 @@ TORCH_LIBRARY_IMPL(sparsescope, CompositeImplicitAutograd, m) {
   m.impl("to_block_mask", sparsescope::to_block_mask_op);
   m.impl("from_block_mask", sparsescope::from_block_mask_op);
   m.impl("dynamic_depthwise_conv", sparsescope::dynamic_depthwise_conv);
+  m.impl("basis_topk", sparsescope::basis_topk);
 }

@@ -15,6 +15,7 @@
 #include <cmath>
 
 #include "sparsescope/kernels/attend.h"
+#include "sparsescope/kernels/basis_topk.h"
 #include "sparsescope/kernels/error.h"
 
 namespace sparsescope::vision {
@@ -53,17 +54,25 @@ void MaskPredictorImpl::reset_slot_matrices(const std::optional<at::Generator>& 
   for (at::Tensor* w : {&proj_n_, &proj_back_n_}) w->normal_(0, 0.02, gen).clamp_(-2.0, 2.0);
 }
 
-at::Tensor MaskPredictorImpl::approximate(const at::Tensor& q, const at::Tensor& k, bool sparse_basis) {
+at::Tensor MaskPredictorImpl::coefficients(const at::Tensor& q, const at::Tensor& k) {
   const int64_t N = q.size(2);
   SPARSESCOPE_CHECK(N == tokens_ && k.size(2) == tokens_, "sparsifiner: the predictor was built for ", tokens_,
                     " tokens, the block attends over ", N, " (predictors do not resample to other input sizes)");
   const auto qr = proj_c_q_->forward(q.narrow(2, 1, N - 1));                            // [B, H, N-1, c]
   const auto kr = proj_c_k_->forward(k);                                                // [B, H, N, c]
   const auto slots = at::matmul(kr.transpose(-2, -1), proj_n_.to(kr.scalar_type()));   // [B, H, c, S]
-  auto coef = at::softmax(at::matmul(qr, slots) / std::sqrt(static_cast<double>(num_heads_)), -1);  // [B, H, N-1, S]
+  return at::softmax(at::matmul(qr, slots) / std::sqrt(static_cast<double>(num_heads_)), -1);  // [B, H, N-1, S]
+}
+
+at::Tensor MaskPredictorImpl::sparse_basis() const {
+  return at::threshold(proj_back_n_.t().abs(), options_.basis_threshold, 0.0);  // [S, N]
+}
+
+at::Tensor MaskPredictorImpl::approximate(const at::Tensor& q, const at::Tensor& k, bool sparse) {
+  auto coef = coefficients(q, k);
   at::Tensor basis = proj_back_n_.t();  // [S, N]
-  if (sparse_basis) {
-    basis = at::threshold(basis.abs(), options_.basis_threshold, 0.0);
+  if (sparse) {
+    basis = sparse_basis();
     if (options_.basis_topk < coef.size(-1)) {
       const auto top = coef.topk(options_.basis_topk, -1);
       coef = at::zeros_like(coef).scatter(-1, std::get<1>(top), std::get<0>(top));
@@ -74,7 +83,15 @@ at::Tensor MaskPredictorImpl::approximate(const at::Tensor& q, const at::Tensor&
 
 at::Tensor MaskPredictorImpl::kept_keys(const at::Tensor& q, const at::Tensor& k) {
   c10::NoGradGuard no_grad;
-  return std::get<1>(approximate(q, k, /*sparse_basis=*/true).topk(keys_, -1, /*largest=*/true, /*sorted=*/false));
+  // The sparse-basis approximation's top keys without materialising it (basis_topk.h): each row is
+  // the combination of the basis rows of its top basis_topk coefficients.
+  const at::Tensor coef = coefficients(q, k);
+  const int64_t slots = coef.size(-1);
+  if (options_.basis_topk < slots) {
+    const auto [values, index] = coef.topk(options_.basis_topk, -1);
+    return basis_topk(values, index, sparse_basis(), keys_);
+  }
+  return basis_topk(coef, at::arange(slots, coef.options().dtype(at::kLong)).expand_as(coef), sparse_basis(), keys_);
 }
 
 at::Tensor MaskPredictorImpl::attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, Probe* probe) {

@@ -18,10 +18,11 @@ class MaskPredictorImpl : public AttentionPolicyImpl {
   MaskPredictorImpl(int64_t head_dim, int64_t num_heads, int64_t tokens, const SparsifinerOptions& options);
 
   /// The approximate attention of the queries after the class token, [B, H, N - 1, N], from the
-  /// per-head q, k [B, H, N, head_dim] (before scaling). `sparse_basis`: the inference form
+  /// per-head q, k [B, H, N, head_dim] (before scaling). `sparse`: the inference form
   /// (|W_up| thresholded, top basis_topk coefficients), else the trained signed basis.
-  at::Tensor approximate(const at::Tensor& q, const at::Tensor& k, bool sparse_basis);
-  /// The keys each query after the class token keeps, [B, H, N - 1, kept_keys] int64 (no gradient).
+  at::Tensor approximate(const at::Tensor& q, const at::Tensor& k, bool sparse);
+  /// The keys each query after the class token keeps, [B, H, N - 1, kept_keys] int64 (no gradient):
+  /// the top of approximate(q, k, true), selected without materialising it (basis_topk.h).
   at::Tensor kept_keys(const at::Tensor& q, const at::Tensor& k);
   /// The attention of the block for q, k, v [B, H, N, D] -> [B, H, N, D] in the current mode.
   at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, Probe* probe) override;
@@ -44,6 +45,11 @@ class MaskPredictorImpl : public AttentionPolicyImpl {
   double basis_nonzeros_per_row();
 
  private:
+  /// The softmax over the slots of the queries after the class token, [B, H, N - 1, S].
+  at::Tensor coefficients(const at::Tensor& q, const at::Tensor& k);
+  /// The inference basis |W_up| thresholded, [S, N].
+  at::Tensor sparse_basis() const;
+
   SparsifinerOptions options_;
   int64_t num_heads_, tokens_, keys_;
   torch::nn::Linear proj_c_q_{nullptr}, proj_c_k_{nullptr};
