@@ -13,7 +13,7 @@
 // O(N x listed keys) memory). A Dense bias is an input of the Function too, so that its gradient
 // flows. Without a gradient to record the kernel is called directly.
 //
-// With SPARSESCOPE_WGMMA=1, on an sm_90 device, Dense (without Dense.mask) and BlockSparse
+// With SPARSESCOPE_WGMMA=1, on an sm_90 device, Dense and BlockSparse
 // (128-multiple blocks) forwards, a Permuted's included, run the Hopper kernel (Note [Hopper
 // forward], cuda/hopper/); everything else runs the mma.sync kernels.
 //
@@ -281,7 +281,7 @@ AttendResult dense_fwd(const AttendParams& a) {
                     p.mask_batch_stride % 8 == 0 && p.mask_head_stride % 8 == 0 &&
                     reinterpret_cast<std::uintptr_t>(mask.data_ptr()) % 16 == 0;
   }
-  if (!dense.mask.defined() && use_sm90(a)) return sm90_fwd(a, p, cuda::Sm90Pattern::kDense);
+  if (use_sm90(a)) return sm90_fwd(a, p, cuda::Sm90Pattern::kDense);
   return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
     SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
       SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_dense_fwd<kIsBf16, kHeadDim>(params, s); });

@@ -80,8 +80,7 @@ constexpr int topk_smem_bytes(int topk_k) {
   return kTopkWarps * (topk_table_size(topk_k) + topk_k) * 4;
 }
 
-/// The Hopper forward (hopper/hopper_fwd.cuh, built for sm_90a only): Dense without Dense.mask, or
-/// BlockSparse with block_q a multiple of kSm90BlockM and block_k of kSm90BlockN.
+/// The Hopper forward (hopper/hopper_fwd.cuh, built for sm_90a only): Dense, or BlockSparse with block_q a multiple of kSm90BlockM and block_k of kSm90BlockN.
 enum class Sm90Pattern { kDense, kBlockSparse };
 template <bool kIsBf16, int kHeadDim>
 void run_sm90_fwd(const FwdParams& params, Sm90Pattern pattern, cudaStream_t stream);

@@ -109,6 +109,14 @@ struct DenseMask {
   }
 };
 
+// The Dense.mask of (b, h).
+template <typename Mask>
+__device__ __forceinline__ Mask dense_mask_of(const FwdParams& p, int b, int h) {
+  const int64_t element = p.mask_is_bool ? 1 : static_cast<int64_t>(sizeof(typename Mask::Element));
+  return {static_cast<const char*>(p.mask) + (b * p.mask_batch_stride + h * p.mask_head_stride) * element,
+          p.mask_row_stride, p.mask_col_stride, p.mask_is_bool, p.mask_staged, p.inv_scale, p.n, p.m};
+}
+
 template <typename Traits, bool kCausal, bool kMasked>
 __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) dense_fwd_kernel(const FwdParams p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -121,11 +129,7 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) dense_fw
   // A bool mask can drop keys in any tile; a bias only adds to the scores.
   auto tiles = dense_key_tiles<Traits::kBlockM, Traits::kBlockN, kCausal>(p, qstart, kMasked && p.mask_is_bool);
   if constexpr (kMasked) {
-    using Element = typename Traits::Element;
-    const int64_t element = p.mask_is_bool ? 1 : static_cast<int64_t>(sizeof(Element));
-    const DenseMask<Traits::kIsBf16, Traits::kBlockM, Traits::kBlockN, Traits::kThreads> mask{
-        static_cast<const char*>(p.mask) + (b * p.mask_batch_stride + h * p.mask_head_stride) * element,
-        p.mask_row_stride, p.mask_col_stride, p.mask_is_bool, p.mask_staged, p.inv_scale, p.n, p.m};
+    const auto mask = dense_mask_of<DenseMask<Traits::kIsBf16, Traits::kBlockM, Traits::kBlockN, Traits::kThreads>>(p, b, h);
     attend_tile<Traits>(
         p, smem, qstart, b, h, tiles,
         [&mask](int query, int key) { return DenseVisible<kCausal>{}(query, key) && mask.keep(query, key); },

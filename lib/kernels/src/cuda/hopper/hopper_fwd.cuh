@@ -25,12 +25,15 @@
 //   policies (dense_key_tiles, block_sparse_key_tiles); partial tiles are zero-filled and masked as
 //   there.
 //
+// - Dense.mask (a bool mask or an additive bias) is read per score from global memory, through L2:
+//   a staged bias tile per stage would not fit beside the K and V stages at D = 128.
+//
 // What FA3 adds and this kernel does not yet: TMA loads, intra-warpgroup overlap of the softmax with
-// the next tile's S (two S register sets) and explicit ping-pong barriers. Dense.mask (bias or bool)
-// stays on the mma.sync kernels.
+// the next tile's S (two S register sets) and explicit ping-pong barriers.
 #include "../block_sparse/block_sparse_fwd.cuh"
 #include "../common/flash_fwd.cuh"
 #include "../common/launch.h"
+#include "../common/static_switch.h"
 #include "../dense/dense_fwd.cuh"
 #include "wgmma.cuh"
 
@@ -67,27 +70,47 @@ struct Sm90Traits {
   static constexpr int kSmemBytes = 1024 + kQBytes + 2 * kStages * kKVBytes + kBarrierBytes;
 };
 
-// The Dense policy: every key tile up to the last visible one, causal or not, no Dense.mask.
-template <bool kCausal>
+// A policy gives a CTA its key tiles (tiles(), every thread of the CTA calls it before the
+// warpgroups part), which keys of a tile its queries see (operator()), and a bias to add to the
+// raw scores (add_bias).
+
+// Dense, causal or not; with kMasked a Dense.mask (a bool mask or an additive bias), read per score
+// from global memory: a staged bias tile per stage would not fit beside the K and V stages at D = 128.
+template <typename Traits, bool kCausal, bool kMasked>
 struct Sm90Dense {
   static constexpr bool kHeaviestFirst = kCausal;  // the last query tiles see the most keys
-  template <typename Traits>
-  __device__ static DenseTiles<Traits::kBlockN> tiles(const FwdParams& p, char*, int qstart, int, int) {
-    return dense_key_tiles<Traits::kBlockM, Traits::kBlockN, kCausal>(p, qstart, false);
+  using Mask = DenseMask<Traits::kIsBf16, Traits::kBlockM, Traits::kBlockN, Traits::kThreads>;
+  Mask mask{};
+  __device__ Sm90Dense(const FwdParams& p, int b, int h) {
+    if constexpr (kMasked) {
+      mask = dense_mask_of<Mask>(p, b, h);
+      mask.staged = false;
+    }
   }
-  __device__ bool operator()(int query, int key) const { return DenseVisible<kCausal>{}(query, key); }
+  __device__ static DenseTiles<Traits::kBlockN> tiles(const FwdParams& p, char*, int qstart, int, int) {
+    return dense_key_tiles<Traits::kBlockM, Traits::kBlockN, kCausal>(p, qstart, kMasked && p.mask_is_bool);
+  }
+  __device__ bool operator()(int query, int key) const {
+    return DenseVisible<kCausal>{}(query, key) && (!kMasked || mask.keep(query, key));
+  }
+  template <int kNTiles>
+  __device__ void add_bias(float (&s)[1][kNTiles][4], int qstart, int kstart, int row0, int lane) const {
+    if constexpr (kMasked) mask.add(s, nullptr, qstart, kstart, row0, lane);
+  }
 };
 
-// The BlockSparse policy: the query block's listed key blocks (every thread of the CTA builds the
-// list before the warpgroups part).
+// BlockSparse: the query block's listed key blocks, all of a listed block visible.
+template <typename Traits>
 struct Sm90BlockSparse {
   static constexpr bool kHeaviestFirst = false;
-  template <typename Traits>
+  __device__ Sm90BlockSparse(const FwdParams&, int, int) {}
   __device__ static BlockListTiles<Traits::kBlockN> tiles(const FwdParams& p, char* list_smem, int qstart, int b,
                                                           int h) {
     return block_sparse_key_tiles<Traits::kThreads, Traits::kBlockN>(p, list_smem, qstart, b, h);
   }
   __device__ bool operator()(int, int) const { return true; }
+  template <int kNTiles>
+  __device__ void add_bias(float (&)[1][kNTiles][4], int, int, int, int) const {}
 };
 
 template <typename Traits, typename Policy>
@@ -130,7 +153,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) sm90_fwd_kernel(const Fwd
       mbarrier_init(empty_v(stage), 4 * Traits::kConsumers);
     }
   }
-  auto tiles = Policy::template tiles<Traits>(p, list_smem, qstart, b, h);
+  auto tiles = Policy::tiles(p, list_smem, qstart, b, h);
   __syncthreads();  // the barriers are initialised (and a key-block list built)
 
   if (warpgroup == 0) {  // the producer
@@ -178,7 +201,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) sm90_fwd_kernel(const Fwd
   for (int t = 0; t < kDTiles; ++t) o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.f;
   float row_max[2] = {-INFINITY, -INFINITY};
   float row_sum[2] = {0.f, 0.f};
-  const Policy visible{};
+  const Policy policy(p, b, h);
 
   int it = 0;
   for (int kstart = tiles.first(); kstart >= 0; kstart = tiles.next(), ++it) {
@@ -188,7 +211,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) sm90_fwd_kernel(const Fwd
     const uint32_t s_vs = s_v + stage * kKVBytes;
 
     // S = Q K^T: k16 steps of 32 bytes within a 128-byte row, the next column half after 64.
-    float s[kNTiles][4];
+    float s[1][kNTiles][4];  // one m16 tile per warp, as DenseMask::add takes it
     mbarrier_wait(full_k(stage), phase);
     fence_proxy_async();
     wgmma_fence();
@@ -196,20 +219,21 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) sm90_fwd_kernel(const Fwd
     for (int ks = 0; ks < kHeadDim / 16; ++ks) {
       const uint32_t a = s_qw + (ks / 4) * (64 * 128) + (ks % 4) * 32;
       const uint32_t bk = s_ks + (ks / 4) * (kBlockN * 128) + (ks % 4) * 32;
-      wgmma_ss_n128<kIsBf16>(s, sw128_desc(a, 16, 1024), sw128_desc(bk, 16, 1024), ks > 0);
+      wgmma_ss_n128<kIsBf16>(s[0], sw128_desc(a, 16, 1024), sw128_desc(bk, 16, 1024), ks > 0);
     }
     wgmma_commit();
     wgmma_wait<0>();
-    fence_operands(s);
+    fence_operands(s[0]);
     __syncwarp();
     if (lane == 0) mbarrier_arrive(empty_k(stage));
 
+    policy.add_bias(s, qstart, kstart, row0, lane);
     if (tiles.needs_mask(kstart))
-      mask_tile(s, qstart + row0, kstart, lane, [&](int query, int key) { return (key < p.m) & visible(query, key); });
-    online_softmax(s, o, row_max, row_sum, p.scale_log2);
+      mask_tile(s[0], qstart + row0, kstart, lane, [&](int query, int key) { return (key < p.m) & policy(query, key); });
+    online_softmax(s[0], o, row_max, row_sum, p.scale_log2);
     uint32_t pa[kBlockN / 16][4];
 #pragma unroll
-    for (int kk = 0; kk < kBlockN / 16; ++kk) p_fragment<kIsBf16>(pa[kk], s, kk);
+    for (int kk = 0; kk < kBlockN / 16; ++kk) p_fragment<kIsBf16>(pa[kk], s[0], kk);
 
     // O += P V: V's 16-key steps are 2048 bytes apart; its column halves a stage half apart.
     mbarrier_wait(full_v(stage), phase);
@@ -236,13 +260,16 @@ void run_sm90_fwd(const FwdParams& params, Sm90Pattern pattern, cudaStream_t str
   using Traits = Sm90Traits<kIsBf16, kHeadDim>;
   static_assert(Traits::kSmemBytes == sm90_smem_bytes(kHeadDim));
   if (pattern == Sm90Pattern::kBlockSparse) {
-    launch_query_tiles<Traits>(sm90_fwd_kernel<Traits, Sm90BlockSparse>, params,
+    launch_query_tiles<Traits>(sm90_fwd_kernel<Traits, Sm90BlockSparse<Traits>>, params,
                                Traits::kSmemBytes + block_list_smem_bytes(params.num_k_blocks), stream);
-  } else if (params.causal) {
-    launch_query_tiles<Traits>(sm90_fwd_kernel<Traits, Sm90Dense<true>>, params, Traits::kSmemBytes, stream);
-  } else {
-    launch_query_tiles<Traits>(sm90_fwd_kernel<Traits, Sm90Dense<false>>, params, Traits::kSmemBytes, stream);
+    return;
   }
+  SPARSESCOPE_BOOL_SWITCH(params.causal, kCausal, [&] {
+    SPARSESCOPE_BOOL_SWITCH(params.mask != nullptr, kMasked, [&] {
+      launch_query_tiles<Traits>(sm90_fwd_kernel<Traits, Sm90Dense<Traits, kCausal, kMasked>>, params,
+                                 Traits::kSmemBytes, stream);
+    });
+  });
 }
 
 }  // namespace sparsescope::cuda
