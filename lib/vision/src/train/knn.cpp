@@ -4,20 +4,14 @@
 
 #include <algorithm>
 
+#include "labelled_features.h"
 #include "sparsescope/kernels/error.h"
 
 namespace sparsescope::vision {
 
 double knn_top1(const at::Tensor& train_features, const at::Tensor& train_labels, const at::Tensor& test_features,
                 const at::Tensor& test_labels, int64_t num_classes, int64_t k, double temperature, int64_t chunk) {
-  SPARSESCOPE_CHECK(train_features.dim() == 2 && test_features.dim() == 2 &&
-                        train_features.size(1) == test_features.size(1),
-                    "knn_top1: features must be [N, D] with one D, got ", train_features.sizes(), " and ",
-                    test_features.sizes());
-  SPARSESCOPE_CHECK(train_labels.dim() == 1 && train_labels.size(0) == train_features.size(0) &&
-                        test_labels.dim() == 1 && test_labels.size(0) == test_features.size(0),
-                    "knn_top1: one label per feature row");
-  SPARSESCOPE_CHECK(train_features.size(0) >= 1 && test_features.size(0) >= 1, "knn_top1: empty feature set");
+  detail::check_labelled_features("knn_top1", train_features, train_labels, test_features, test_labels);
   SPARSESCOPE_CHECK(k >= 1 && temperature > 0 && chunk >= 1 && num_classes >= 1, "knn_top1: k ", k, ", temperature ",
                     temperature, ", chunk ", chunk, " and num_classes ", num_classes, " must be positive");
   at::Tensor train = train_features.to(at::kFloat);

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/optim/lbfgs.h>
 
+#include "labelled_features.h"
 #include "sparsescope/kernels/error.h"
 
 namespace sparsescope::vision {
@@ -18,14 +19,7 @@ double top1(const at::Tensor& logits, const at::Tensor& labels) {
 LinearProbeResult linear_probe(const at::Tensor& train_features, const at::Tensor& train_labels,
                                const at::Tensor& test_features, const at::Tensor& test_labels, int64_t num_classes,
                                const LinearProbeOptions& options) {
-  SPARSESCOPE_CHECK(train_features.dim() == 2 && test_features.dim() == 2 &&
-                        train_features.size(1) == test_features.size(1),
-                    "linear_probe: features must be [N, D] with one D, got ", train_features.sizes(), " and ",
-                    test_features.sizes());
-  SPARSESCOPE_CHECK(train_labels.dim() == 1 && train_labels.size(0) == train_features.size(0) &&
-                        test_labels.dim() == 1 && test_labels.size(0) == test_features.size(0),
-                    "linear_probe: one label per feature row");
-  SPARSESCOPE_CHECK(train_features.size(0) >= 1 && test_features.size(0) >= 1, "linear_probe: empty feature set");
+  detail::check_labelled_features("linear_probe", train_features, train_labels, test_features, test_labels);
   SPARSESCOPE_CHECK(num_classes >= 1, "linear_probe: num_classes ", num_classes, " must be positive");
   SPARSESCOPE_CHECK(options.l2 >= 0 && options.max_iterations >= 1, "linear_probe: l2 ", options.l2,
                     " must be >= 0 and max_iterations ", options.max_iterations, " >= 1");

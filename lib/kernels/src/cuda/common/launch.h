@@ -99,4 +99,16 @@ bool sm90_fwd_loadable();
 /// architecture out).
 int loadable_arch();
 
+/// The binary version of the image of `kernel` (a __global__ function) that the current device
+/// loads, or 0 when the build holds none for it: what loadable_arch and sm90_fwd_loadable ask of a
+/// probe kernel compiled with the same flags as the real ones.
+inline int image_version(const void* kernel) {
+  cudaFuncAttributes attributes{};
+  if (cudaFuncGetAttributes(&attributes, kernel) != cudaSuccess) {
+    (void)cudaGetLastError();  // no image for this device: an answer, not an error to keep
+    return 0;
+  }
+  return attributes.binaryVersion;
+}
+
 }  // namespace sparsescope::cuda
