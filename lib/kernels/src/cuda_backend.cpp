@@ -13,9 +13,9 @@
 // O(N x listed keys) memory). A Dense bias is an input of the Function too, so that its gradient
 // flows. Without a gradient to record the kernel is called directly.
 //
-// With SPARSESCOPE_WGMMA=1, on an sm_90 device, Dense and BlockSparse
-// (128-multiple blocks) forwards, a Permuted's included, run the Hopper kernel (Note [Hopper
-// forward], cuda/hopper/); everything else runs the mma.sync kernels.
+// With SPARSESCOPE_WGMMA=1, on an sm_90 device, Dense, BlockSparse (128-multiple blocks) and
+// Neighborhood forwards, a Permuted's included, run the Hopper kernel (Note [Hopper forward],
+// cuda/hopper/); everything else runs the mma.sync kernels.
 //
 // Permuted over Dense, BlockSparse, TopK or Neighborhood runs the inner pattern's kernel with the
 // permutation fused into its loads and stores (FwdParams.q_perm, kv_perm): no gathered copies of
@@ -58,9 +58,9 @@ namespace {
 
 using detail::AttendParams;
 
-// Whether the Hopper forward (cuda/hopper/) takes a Dense or BlockSparse call on q's device: built
+// Whether the Hopper forward (cuda/hopper/) takes a Dense, BlockSparse or Neighborhood call on q's device: built
 // in, an sm_90 device, and asked for with SPARSESCOPE_WGMMA=1 (opt-in until the kernel has passed
-// the GPU tests; lib/kernels/README.md).
+// the GPU tests; README.md, "Attention kernels and the GPU").
 bool use_sm90(const AttendParams& a) {
 #if defined(SPARSESCOPE_WITH_SM90)
   const char* env = std::getenv("SPARSESCOPE_WGMMA");
@@ -333,6 +333,13 @@ AttendResult neighborhood_fwd(const AttendParams& a) {
     p.nb_causal[i] = real && !nb.causal.empty() && nb.causal[j];
     p.nb_stride[i] = cuda::fast_divisor(static_cast<uint32_t>(stride));
     stride *= p.nb_extent[i];
+  }
+  const auto sm90_tiles = static_cast<int>((a.k.size(2) + cuda::kSm90BlockN - 1) / cuda::kSm90BlockN);
+  if (cuda::sm90_smem_bytes(static_cast<int>(a.q.size(3))) + cuda::sm90_neighborhood_smem_bytes(sm90_tiles) <=
+          smem_optin(a.q.get_device()) &&
+      use_sm90(a)) {
+    p.num_k_blocks = sm90_tiles;
+    return sm90_fwd(a, p, cuda::Sm90Pattern::kNeighborhood);
   }
   p.num_k_blocks = static_cast<int>((a.k.size(2) + cuda::kBlockN - 1) / cuda::kBlockN);
   return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {

@@ -80,15 +80,26 @@ constexpr int topk_smem_bytes(int topk_k) {
   return kTopkWarps * (topk_table_size(topk_k) + topk_k) * 4;
 }
 
-/// The Hopper forward (hopper/hopper_fwd.cuh, built for sm_90a only): Dense, or BlockSparse with block_q a multiple of kSm90BlockM and block_k of kSm90BlockN.
-enum class Sm90Pattern { kDense, kBlockSparse };
+/// The Hopper forward (hopper/hopper_fwd.cuh, built for sm_90a only): Dense, BlockSparse with
+/// block_q a multiple of kSm90BlockM and block_k of kSm90BlockN, or Neighborhood (params.num_k_blocks
+/// = ceil(M / kSm90BlockN) for the last two).
+enum class Sm90Pattern { kDense, kBlockSparse, kNeighborhood };
 template <bool kIsBf16, int kHeadDim>
 void run_sm90_fwd(const FwdParams& params, Sm90Pattern pattern, cudaStream_t stream);
 
-/// Its tile sizes and dynamic shared memory (Sm90Traits; a BlockSparse key-block list comes on top).
+/// Its tile sizes, stages and dynamic shared memory (Sm90Traits; a BlockSparse key-block list comes
+/// on top).
 constexpr int kSm90BlockM = 128;
 constexpr int kSm90BlockN = 128;
-constexpr int sm90_smem_bytes(int head_dim) { return 1024 + 5 * 128 * head_dim * 2 + 64; }
+constexpr int kSm90Stages = 2;
+constexpr int sm90_smem_bytes(int head_dim) {
+  return 1024 + (kSm90BlockM + 2 * kSm90Stages * kSm90BlockN) * head_dim * 2 + 4 * kSm90Stages * 8;
+}
+/// Beyond sm90_smem_bytes, the Neighborhood kernel's: its queries' windows (3 axes of 16 bytes), each
+/// stage's staged key coordinates (32 bytes a key) and its key-tile list.
+constexpr int sm90_neighborhood_smem_bytes(int num_k_tiles) {
+  return 3 * kSm90BlockM * 16 + kSm90Stages * kSm90BlockN * 32 + block_list_smem_bytes(num_k_tiles);
+}
 
 /// Whether the current device can run the Hopper forward: the build holds its sm_90a image
 /// (SPARSESCOPE_WITH_SM90) and the device is an sm_90 one.

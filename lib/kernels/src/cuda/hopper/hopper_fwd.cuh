@@ -1,7 +1,7 @@
 #pragma once
 // Note [Hopper forward]
 //
-// The Dense and BlockSparse forward on sm_90a's warpgroup MMA, after FlashAttention-3's design:
+// The Dense, BlockSparse and Neighborhood forward on sm_90a's warpgroup MMA, after FlashAttention-3's design:
 // warp specialisation with a producer warpgroup feeding two consumer warpgroups through a ring of
 // shared-memory stages guarded by mbarriers.
 //
@@ -35,6 +35,7 @@
 #include "../common/launch.h"
 #include "../common/static_switch.h"
 #include "../dense/dense_fwd.cuh"
+#include "../neighborhood/neighborhood_fwd.cuh"
 #include "wgmma.cuh"
 
 namespace sparsescope::cuda {
@@ -57,7 +58,7 @@ struct Sm90Traits {
   static constexpr int kConsumers = 2;  // warpgroups of 64 query rows
   static constexpr int kBlockM = 64 * kConsumers;
   static constexpr int kBlockN = 128;
-  static constexpr int kStages = 2;
+  static constexpr int kStages = kSm90Stages;
   static constexpr int kThreads = 128 * (1 + kConsumers);
   static constexpr int kProducerRegisters = 56;
   static constexpr int kConsumerRegisters = 224;
@@ -70,47 +71,89 @@ struct Sm90Traits {
   static constexpr int kSmemBytes = 1024 + kQBytes + 2 * kStages * kKVBytes + kBarrierBytes;
 };
 
-// A policy gives a CTA its key tiles (tiles(), every thread of the CTA calls it before the
-// warpgroups part), which keys of a tile its queries see (operator()), and a bias to add to the
-// raw scores (add_bias).
+// A policy, made per CTA from the parameters, the query tile and its shared memory (after the
+// barriers), gives the CTA its key tiles (tiles(); every thread of the CTA calls it before the
+// warpgroups part), which keys of a tile its queries see (visible(stage, query, key)), a bias to add
+// to the raw scores (add_bias) and, with kStagesKeys, per-key data the producer stages with each K
+// tile (stage_keys; the stage's "full" barrier then also counts the producer's plain arrivals).
 
 // Dense, causal or not; with kMasked a Dense.mask (a bool mask or an additive bias), read per score
 // from global memory: a staged bias tile per stage would not fit beside the K and V stages at D = 128.
 template <typename Traits, bool kCausal, bool kMasked>
 struct Sm90Dense {
   static constexpr bool kHeaviestFirst = kCausal;  // the last query tiles see the most keys
+  static constexpr bool kStagesKeys = false;
   using Mask = DenseMask<Traits::kIsBf16, Traits::kBlockM, Traits::kBlockN, Traits::kThreads>;
+  const FwdParams* p;
+  int qstart;
   Mask mask{};
-  __device__ Sm90Dense(const FwdParams& p, int b, int h) {
+  __device__ Sm90Dense(const FwdParams& params, int query_start, int b, int h, char*) : p(&params), qstart(query_start) {
     if constexpr (kMasked) {
-      mask = dense_mask_of<Mask>(p, b, h);
+      mask = dense_mask_of<Mask>(params, b, h);
       mask.staged = false;
     }
   }
-  __device__ static DenseTiles<Traits::kBlockN> tiles(const FwdParams& p, char*, int qstart, int, int) {
-    return dense_key_tiles<Traits::kBlockM, Traits::kBlockN, kCausal>(p, qstart, kMasked && p.mask_is_bool);
+  __device__ DenseTiles<Traits::kBlockN> tiles() const {
+    return dense_key_tiles<Traits::kBlockM, Traits::kBlockN, kCausal>(*p, qstart, kMasked && p->mask_is_bool);
   }
-  __device__ bool operator()(int query, int key) const {
+  __device__ bool visible(int, int query, int key) const {
     return DenseVisible<kCausal>{}(query, key) && (!kMasked || mask.keep(query, key));
   }
   template <int kNTiles>
-  __device__ void add_bias(float (&s)[1][kNTiles][4], int qstart, int kstart, int row0, int lane) const {
+  __device__ void add_bias(float (&s)[1][kNTiles][4], int kstart, int row0, int lane) const {
     if constexpr (kMasked) mask.add(s, nullptr, qstart, kstart, row0, lane);
   }
+  __device__ void stage_keys(int, int, int) const {}
 };
 
 // BlockSparse: the query block's listed key blocks, all of a listed block visible.
 template <typename Traits>
 struct Sm90BlockSparse {
   static constexpr bool kHeaviestFirst = false;
-  __device__ Sm90BlockSparse(const FwdParams&, int, int) {}
-  __device__ static BlockListTiles<Traits::kBlockN> tiles(const FwdParams& p, char* list_smem, int qstart, int b,
-                                                          int h) {
-    return block_sparse_key_tiles<Traits::kThreads, Traits::kBlockN>(p, list_smem, qstart, b, h);
+  static constexpr bool kStagesKeys = false;
+  const FwdParams* p;
+  int qstart, b, h;
+  char* list_smem;
+  __device__ Sm90BlockSparse(const FwdParams& params, int query_start, int batch, int head, char* smem)
+      : p(&params), qstart(query_start), b(batch), h(head), list_smem(smem) {}
+  __device__ BlockListTiles<Traits::kBlockN> tiles() const {
+    return block_sparse_key_tiles<Traits::kThreads, Traits::kBlockN>(*p, list_smem, qstart, b, h);
   }
-  __device__ bool operator()(int, int) const { return true; }
+  __device__ bool visible(int, int, int) const { return true; }
   template <int kNTiles>
-  __device__ void add_bias(float (&)[1][kNTiles][4], int, int, int, int) const {}
+  __device__ void add_bias(float (&)[1][kNTiles][4], int, int, int) const {}
+  __device__ void stage_keys(int, int, int) const {}
+};
+
+// Neighborhood: the windows of the query tile and the key tiles they reach (the mma.sync kernel's
+// neighborhood_key_tiles); the producer stages each K tile's key coordinates (key_coords) beside it,
+// and a score's test is the mma.sync kernel's in_windows. Shared memory: the windows [3][kBlockM],
+// the staged coordinates [kStages][kBlockN], the key-tile list.
+template <typename Traits>
+struct Sm90Neighborhood {
+  static constexpr bool kHeaviestFirst = false;
+  static constexpr bool kStagesKeys = true;
+  static_assert(Traits::kBlockM == kBlockM && Traits::kBlockN == 128, "windows are laid out kBlockM apart");
+  const FwdParams* p;
+  int qstart;
+  AxisBox* windows;
+  KeyCoords* keys;
+  __device__ Sm90Neighborhood(const FwdParams& params, int query_start, int, int, char* smem)
+      : p(&params), qstart(query_start), windows(reinterpret_cast<AxisBox*>(smem)),
+        keys(reinterpret_cast<KeyCoords*>(windows + 3 * kBlockM)) {}
+  __device__ BlockListTiles<Traits::kBlockN, true> tiles() const {
+    return neighborhood_key_tiles<Traits::kThreads, Traits::kBlockN>(
+        *p, windows, reinterpret_cast<char*>(keys + Traits::kStages * Traits::kBlockN), qstart);
+  }
+  __device__ bool visible(int stage, int query, int key) const {
+    return in_windows(windows + (query - qstart), keys[stage * Traits::kBlockN + key % Traits::kBlockN]);
+  }
+  template <int kNTiles>
+  __device__ void add_bias(float (&)[1][kNTiles][4], int, int, int) const {}
+  // Producer thread `tid` (< kBlockN) stages the coordinates of key kstart + tid.
+  __device__ void stage_keys(int stage, int kstart, int tid) const {
+    keys[stage * Traits::kBlockN + tid] = key_coords(*p, kstart + tid);
+  }
 };
 
 template <typename Traits, typename Policy>
@@ -132,7 +175,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) sm90_fwd_kernel(const Fwd
   const uint32_t s_k = s_q + Traits::kQBytes;
   const uint32_t s_v = s_k + kStages * kKVBytes;
   const uint32_t bars = s_v + kStages * kKVBytes;
-  char* list_smem = smem_raw + (bars - raw) + Traits::kBarrierBytes;
+  char* policy_smem = smem_raw + (bars - raw) + Traits::kBarrierBytes;
   const auto full_k = [bars](int stage) { return bars + 8 * stage; };
   const auto full_v = [bars](int stage) { return bars + 8 * (kStages + stage); };
   const auto empty_k = [bars](int stage) { return bars + 8 * (2 * kStages + stage); };
@@ -147,14 +190,16 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) sm90_fwd_kernel(const Fwd
 
   if (threadIdx.x == 0) {
     for (int stage = 0; stage < kStages; ++stage) {
-      mbarrier_init(full_k(stage), 128);  // each producer thread's cp.async arrival
+      // Each producer thread's cp.async arrival, and its plain one after staging its key's data.
+      mbarrier_init(full_k(stage), Policy::kStagesKeys ? 256 : 128);
       mbarrier_init(full_v(stage), 128);
       mbarrier_init(empty_k(stage), 4 * Traits::kConsumers);  // each consumer warp
       mbarrier_init(empty_v(stage), 4 * Traits::kConsumers);
     }
   }
-  auto tiles = Policy::tiles(p, list_smem, qstart, b, h);
-  __syncthreads();  // the barriers are initialised (and a key-block list built)
+  const Policy policy(p, qstart, b, h, policy_smem);
+  auto tiles = policy.tiles();
+  __syncthreads();  // the barriers are initialised (and a key-tile list built)
 
   if (warpgroup == 0) {  // the producer
     setmaxnreg_dec<Traits::kProducerRegisters>();
@@ -170,6 +215,10 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) sm90_fwd_kernel(const Fwd
       load_tile<kBlockN, kHeadDim, 128, KVLayout, 4>(s_k + stage * kKVBytes, k, p.k_row_stride, kstart, p.m - kstart,
                                                   krows, tid);
       cp_async_mbarrier_arrive(full_k(stage));
+      if constexpr (Policy::kStagesKeys) {
+        policy.stage_keys(stage, kstart, tid);
+        mbarrier_arrive(full_k(stage));
+      }
       mbarrier_wait(empty_v(stage), phase ^ 1);
       load_tile<kBlockN, kHeadDim, 128, KVLayout, 4>(s_v + stage * kKVBytes, v, p.v_row_stride, kstart, p.m - kstart,
                                                   krows, tid);
@@ -201,7 +250,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) sm90_fwd_kernel(const Fwd
   for (int t = 0; t < kDTiles; ++t) o[t][0] = o[t][1] = o[t][2] = o[t][3] = 0.f;
   float row_max[2] = {-INFINITY, -INFINITY};
   float row_sum[2] = {0.f, 0.f};
-  const Policy policy(p, b, h);
 
   int it = 0;
   for (int kstart = tiles.first(); kstart >= 0; kstart = tiles.next(), ++it) {
@@ -224,12 +272,14 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) sm90_fwd_kernel(const Fwd
     wgmma_commit();
     wgmma_wait<0>();
     fence_operands(s[0]);
-    __syncwarp();
-    if (lane == 0) mbarrier_arrive(empty_k(stage));
 
-    policy.add_bias(s, qstart, kstart, row0, lane);
-    if (tiles.needs_mask(kstart))
-      mask_tile(s[0], qstart + row0, kstart, lane, [&](int query, int key) { return (key < p.m) & policy(query, key); });
+    policy.add_bias(s, kstart, row0, lane);
+    if (tiles.needs_mask(kstart)) {
+      mask_tile(s[0], qstart + row0, kstart, lane,
+                [&](int query, int key) { return (key < p.m) & policy.visible(stage, query, key); });
+    }
+    __syncwarp();
+    if (lane == 0) mbarrier_arrive(empty_k(stage));  // K and its staged key data read
     online_softmax(s[0], o, row_max, row_sum, p.scale_log2);
     uint32_t pa[kBlockN / 16][4];
 #pragma unroll
@@ -262,6 +312,11 @@ void run_sm90_fwd(const FwdParams& params, Sm90Pattern pattern, cudaStream_t str
   if (pattern == Sm90Pattern::kBlockSparse) {
     launch_query_tiles<Traits>(sm90_fwd_kernel<Traits, Sm90BlockSparse<Traits>>, params,
                                Traits::kSmemBytes + block_list_smem_bytes(params.num_k_blocks), stream);
+    return;
+  }
+  if (pattern == Sm90Pattern::kNeighborhood) {
+    launch_query_tiles<Traits>(sm90_fwd_kernel<Traits, Sm90Neighborhood<Traits>>, params,
+                               Traits::kSmemBytes + sm90_neighborhood_smem_bytes(params.num_k_blocks), stream);
     return;
   }
   SPARSESCOPE_BOOL_SWITCH(params.causal, kCausal, [&] {

@@ -40,6 +40,19 @@ __device__ __forceinline__ void coordinates(const FwdParams& p, int token, int (
   coord[2] = token - row * p.nb_extent[2];
 }
 
+// A key's staged coordinates (keys past M are masked whatever their slot says: clamped to M - 1).
+__device__ __forceinline__ KeyCoords key_coords(const FwdParams& p, int key) {
+  int c[3];
+  coordinates(p, min(key, p.m - 1), c);
+  KeyCoords k{};
+#pragma unroll
+  for (int i = 0; i < 3; ++i) {
+    k.coord[i] = c[i];
+    k.residue[i] = p.nb_dilation[i] == 1 ? 0 : c[i] % p.nb_dilation[i];
+  }
+  return k;
+}
+
 // attend_tile's per-key-tile staging (its Bias slot, adding nothing to the scores): with each K
 // tile's load, the first kBlockN threads write their key's KeyCoords to `keys`; the barrier that
 // makes the K tile visible makes them visible too.
@@ -50,16 +63,7 @@ struct StagedKeyCoords {
   KeyCoords* keys;
   __device__ void load(uint32_t, int, int kstart) const {
     const int t = static_cast<int>(threadIdx.x);
-    if (t >= kBlockN) return;
-    int c[3];
-    coordinates(*p, min(kstart + t, p->m - 1), c);  // keys past M are masked whatever their slot says
-    KeyCoords k{};
-#pragma unroll
-    for (int i = 0; i < 3; ++i) {
-      k.coord[i] = c[i];
-      k.residue[i] = p->nb_dilation[i] == 1 ? 0 : c[i] % p->nb_dilation[i];
-    }
-    keys[t] = k;
+    if (t < kBlockN) keys[t] = key_coords(*p, kstart + t);
   }
   template <int kMTiles, int kNTiles>
   __device__ void add(float (&)[kMTiles][kNTiles][4], const char*, int, int, int, int) const {}
@@ -76,24 +80,21 @@ __device__ __forceinline__ bool in_windows(const AxisBox* boxes, const KeyCoords
   return seen;
 }
 
-template <typename Traits>
-__global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) neighborhood_fwd_kernel(const FwdParams p) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  constexpr int kBlockM = Traits::kBlockM, kBlockN = Traits::kBlockN;
-  extern __shared__ __align__(128) char smem[];
-  AxisBox* windows = reinterpret_cast<AxisBox*>(smem + Traits::kTileSmemBytes);  // [3][kBlockM]
-  KeyCoords* keys = reinterpret_cast<KeyCoords*>(windows + 3 * kBlockM);     // [kBlockN]
+// The CTA's query windows (into `windows`, [3][kBlockM]) and the kBlockN-key tiles some window
+// reaches, as a list in `list_smem` (block_list_smem_bytes(p.num_k_blocks), p.num_k_blocks being
+// ceil(M / kBlockN)). Every thread of the CTA (kThreads of them) calls it; the windows are the
+// first kBlockM threads' work.
+template <int kThreads, int kBlockN>
+__device__ __forceinline__ BlockListTiles<kBlockN, /*kAlwaysMask=*/true> neighborhood_key_tiles(
+    const FwdParams& p, AxisBox* windows, char* list_smem, int qstart) {
+  static_assert(kThreads >= kBlockM, "a thread per query of the tile");
   const int words = (p.num_k_blocks + 31) / 32;
-  uint32_t* bits = reinterpret_cast<uint32_t*>(keys + kBlockN);
+  uint32_t* bits = reinterpret_cast<uint32_t*>(list_smem);
   int* list = reinterpret_cast<int*>(bits + words);
   int* list_count = list + p.num_k_blocks;
-
-  const int qstart = static_cast<int>(blockIdx.x) * kBlockM;
-  const int b = static_cast<int>(blockIdx.z);
-  const int h = static_cast<int>(blockIdx.y);
   const int tid = static_cast<int>(threadIdx.x);
 
-  for (int w = tid; w < words; w += Traits::kThreads) bits[w] = 0;
+  for (int w = tid; w < words; w += kThreads) bits[w] = 0;
   const int query = qstart + tid;
   if (tid < kBlockM) {
     // Rows past N get empty windows: they see no key (and are never written).
@@ -145,9 +146,21 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) neighbor
   __syncthreads();
   compact_blocks(bits, words, list, list_count, tid);
   __syncthreads();
-
   // Tiles start at multiples of kBlockN: a key's slot in the staged tile is key % kBlockN.
-  BlockListTiles<kBlockN, /*kAlwaysMask=*/true> tiles{list, *list_count, kBlockN, p.m, 0, 0, 0};
+  return {list, *list_count, kBlockN, p.m, 0, 0, 0};
+}
+
+template <typename Traits>
+__global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocks) neighborhood_fwd_kernel(const FwdParams p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  constexpr int kBlockN = Traits::kBlockN;
+  extern __shared__ __align__(128) char smem[];
+  AxisBox* windows = reinterpret_cast<AxisBox*>(smem + Traits::kTileSmemBytes);  // [3][kBlockM]
+  KeyCoords* keys = reinterpret_cast<KeyCoords*>(windows + 3 * kBlockM);     // [kBlockN]
+  const int qstart = static_cast<int>(blockIdx.x) * kBlockM;
+  const int b = static_cast<int>(blockIdx.z);
+  const int h = static_cast<int>(blockIdx.y);
+  auto tiles = neighborhood_key_tiles<Traits::kThreads, kBlockN>(p, windows, reinterpret_cast<char*>(keys + kBlockN), qstart);
   attend_tile<Traits>(
       p, smem, qstart, b, h, tiles,
       [windows, keys, qstart](int q, int key) { return in_windows(windows + (q - qstart), keys[key % kBlockN]); },
