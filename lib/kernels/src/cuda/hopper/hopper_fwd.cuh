@@ -296,6 +296,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) sm90_fwd_kernel(const Fwd
     wgmma_commit();
     wgmma_wait<0>();
     fence_operands(o);
+    fence_operands(pa);
     __syncwarp();
     if (lane == 0) mbarrier_arrive(empty_v(stage));
   }

@@ -33,14 +33,22 @@ __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
 }
 
-/// Keeps the compiler from moving reads or writes of accumulators across a wgmma_wait (the MMA
-/// writes them asynchronously, which the compiler does not see).
+/// Keeps the compiler from moving reads or writes of MMA operands across a wgmma_wait: the MMA
+/// writes its accumulators and reads a register A operand asynchronously, which the compiler does
+/// not see. Fencing an A operand after the wait keeps its registers from being reused before.
 template <int kRows, int kCols>
 __device__ __forceinline__ void fence_operands(float (&d)[kRows][kCols]) {
 #pragma unroll
   for (int r = 0; r < kRows; ++r)
 #pragma unroll
     for (int c = 0; c < kCols; ++c) asm volatile("" : "+f"(d[r][c])::"memory");
+}
+template <int kRows, int kCols>
+__device__ __forceinline__ void fence_operands(uint32_t (&a)[kRows][kCols]) {
+#pragma unroll
+  for (int r = 0; r < kRows; ++r)
+#pragma unroll
+    for (int c = 0; c < kCols; ++c) asm volatile("" : "+r"(a[r][c])::"memory");
 }
 
 /// D (64 x 128, fp32) = A B^T (+ D when `accumulate`), A (64 x 16) and B (128 x 16) K-major in
