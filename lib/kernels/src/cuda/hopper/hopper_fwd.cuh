@@ -28,6 +28,12 @@
 // - Dense.mask (a bool mask or an additive bias) is read per score from global memory, through L2:
 //   a staged bias tile per stage would not fit beside the K and V stages at D = 128.
 //
+// Hand-written PTX (wgmma.cuh) rather than CuTe: the kernel shares the mma.sync kernels' policies,
+// online softmax and epilogue (plain device code over mma.sync's fragment layout, which wgmma's
+// accumulators repeat), its cp.async producer gathers rows through the RowMaps (Permuted) where a
+// TMA box cannot, and the build takes no CUTLASS dependency nor its compile time; the PTX needed is
+// six MMA shapes, descriptors and barriers.
+//
 // What FA3 adds and this kernel does not yet: TMA loads, intra-warpgroup overlap of the softmax with
 // the next tile's S (two S register sets) and explicit ping-pong barriers.
 #include "../block_sparse/block_sparse_fwd.cuh"
