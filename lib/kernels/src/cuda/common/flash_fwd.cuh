@@ -216,12 +216,13 @@ __device__ __forceinline__ void load_tile(uint32_t dst, const Element* src, int6
 // Each lane holds rows lane / 4 and lane / 4 + 8 of an m16 tile of scores s[n-tile][4] and of the
 // output o[d-tile][4] (mma.sync's C layout, which wgmma's accumulators repeat per warp).
 
-// One key tile's update: the running max and this lane's part of the sum, o rescaled, and s turned
-// into unnormalised probabilities. Scores are raw (unscaled) and scale > 0, so the max of raw
-// scores is the max of scaled ones and 2^(s * scale_log2 - max * scale_log2) is one FFMA.
-template <int kNTiles, int kDTiles>
-__device__ __forceinline__ void online_softmax(float (&s)[kNTiles][4], float (&o)[kDTiles][4], float (&row_max)[2],
-                                               float (&row_sum)[2], float scale_log2) {
+// One key tile's update of the running max and of this lane's part of the sum, s turned into
+// unnormalised probabilities, and the factor alpha by which the output accumulated so far is
+// rescaled (rescale_rows). Scores are raw (unscaled) and scale > 0, so the max of raw scores is the
+// max of scaled ones and 2^(s * scale_log2 - max * scale_log2) is one FFMA.
+template <int kNTiles>
+__device__ __forceinline__ void softmax_update(float (&s)[kNTiles][4], float (&row_max)[2], float (&row_sum)[2],
+                                               float scale_log2, float (&alpha)[2]) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     float mx = row_max[r];
@@ -230,14 +231,9 @@ __device__ __forceinline__ void online_softmax(float (&s)[kNTiles][4], float (&o
     mx = quad_max(mx);
     // A row that has seen no key yet keeps -inf; exponentiate against 0 so that no NaN arises.
     const float base = mx == -INFINITY ? 0.f : mx * scale_log2;
-    const float alpha = fast_exp2(row_max[r] * scale_log2 - base);
+    alpha[r] = fast_exp2(row_max[r] * scale_log2 - base);
     row_max[r] = mx;
-    row_sum[r] *= alpha;
-#pragma unroll
-    for (int t = 0; t < kDTiles; ++t) {
-      o[t][2 * r] *= alpha;
-      o[t][2 * r + 1] *= alpha;
-    }
+    row_sum[r] *= alpha[r];
 #pragma unroll
     for (int t = 0; t < kNTiles; ++t) {
       s[t][2 * r] = fast_exp2(fmaf(s[t][2 * r], scale_log2, -base));
@@ -245,6 +241,26 @@ __device__ __forceinline__ void online_softmax(float (&s)[kNTiles][4], float (&o
       row_sum[r] += s[t][2 * r] + s[t][2 * r + 1];
     }
   }
+}
+
+template <int kDTiles>
+__device__ __forceinline__ void rescale_rows(float (&o)[kDTiles][4], const float (&alpha)[2]) {
+#pragma unroll
+  for (int t = 0; t < kDTiles; ++t) {
+    o[t][0] *= alpha[0];
+    o[t][1] *= alpha[0];
+    o[t][2] *= alpha[1];
+    o[t][3] *= alpha[1];
+  }
+}
+
+// softmax_update and the output's rescaling at once.
+template <int kNTiles, int kDTiles>
+__device__ __forceinline__ void online_softmax(float (&s)[kNTiles][4], float (&o)[kDTiles][4], float (&row_max)[2],
+                                               float (&row_sum)[2], float scale_log2) {
+  float alpha[2];
+  softmax_update(s, row_max, row_sum, scale_log2, alpha);
+  rescale_rows(o, alpha);
 }
 
 // The A fragment of P for keys [16 kk, 16 kk + 16): the C layout of two 8-key n-tiles is the A

@@ -15,8 +15,9 @@
 //   TMA: the copies go through the key RowMap, so a Permuted's key permutation is fused into them
 //   exactly as in the mma.sync kernels, and a copy's completion arrives on the stage's "full"
 //   mbarrier (cp.async.mbarrier.arrive). Consumers release a stage's K and V separately ("empty"
-//   mbarriers, one arrival per warp) as soon as their MMAs on it have completed, so the next
-//   tile's K streams in while this tile's softmax and P V run.
+//   mbarriers, one arrival per warp) as soon as they are done with each (K after the masks, V after
+//   its P V), so the next tiles stream in while this tile's softmax and P V run. A producer copy
+//   loop issues two 16-byte copies at a time: the producer's 40 registers hold no more addresses.
 // - The two consumer warpgroups run unsynchronised: while one is in its softmax the other's MMAs
 //   keep the tensor cores busy (FA3's ping-pong, here left to the warp schedulers).
 // - Tiles are 128-byte swizzled (Sw128Layout, wgmma.cuh): the layout wgmma's descriptors read
@@ -34,8 +35,10 @@
 // TMA box cannot, and the build takes no CUTLASS dependency nor its compile time; the PTX needed is
 // six MMA shapes, descriptors and barriers.
 //
-// What FA3 adds and this kernel does not yet: TMA loads, intra-warpgroup overlap of the softmax with
-// the next tile's S (two S register sets) and explicit ping-pong barriers.
+// - Within a warpgroup the softmax of a tile overlaps the previous tile's P V on the tensor cores
+//   (FA3's intra-warpgroup pipelining; the consumer loop says how).
+//
+// What FA3 adds and this kernel does not yet: TMA loads and explicit ping-pong barriers.
 #include "../block_sparse/block_sparse_fwd.cuh"
 #include "../common/flash_fwd.cuh"
 #include "../common/launch.h"
@@ -66,8 +69,8 @@ struct Sm90Traits {
   static constexpr int kBlockN = 128;
   static constexpr int kStages = kSm90Stages;
   static constexpr int kThreads = 128 * (1 + kConsumers);
-  static constexpr int kProducerRegisters = 56;
-  static constexpr int kConsumerRegisters = 224;
+  static constexpr int kProducerRegisters = 40;
+  static constexpr int kConsumerRegisters = 232;
   static_assert(128 * kProducerRegisters + 128 * kConsumers * kConsumerRegisters <= 65536, "register file");
   static constexpr int kQBytes = kBlockM * kHeadDim * 2;
   static constexpr int kKVBytes = kBlockN * kHeadDim * 2;
@@ -218,7 +221,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) sm90_fwd_kernel(const Fwd
       const int stage = it % kStages;
       const int phase = (it / kStages) & 1;
       mbarrier_wait(empty_k(stage), phase ^ 1);
-      load_tile<kBlockN, kHeadDim, 128, KVLayout, 4>(s_k + stage * kKVBytes, k, p.k_row_stride, kstart, p.m - kstart,
+      load_tile<kBlockN, kHeadDim, 128, KVLayout, 2>(s_k + stage * kKVBytes, k, p.k_row_stride, kstart, p.m - kstart,
                                                   krows, tid);
       cp_async_mbarrier_arrive(full_k(stage));
       if constexpr (Policy::kStagesKeys) {
@@ -226,7 +229,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) sm90_fwd_kernel(const Fwd
         mbarrier_arrive(full_k(stage));
       }
       mbarrier_wait(empty_v(stage), phase ^ 1);
-      load_tile<kBlockN, kHeadDim, 128, KVLayout, 4>(s_v + stage * kKVBytes, v, p.v_row_stride, kstart, p.m - kstart,
+      load_tile<kBlockN, kHeadDim, 128, KVLayout, 2>(s_v + stage * kKVBytes, v, p.v_row_stride, kstart, p.m - kstart,
                                                   krows, tid);
       cp_async_mbarrier_arrive(full_v(stage));
     }
@@ -257,17 +260,15 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) sm90_fwd_kernel(const Fwd
   float row_max[2] = {-INFINITY, -INFINITY};
   float row_sum[2] = {0.f, 0.f};
 
-  int it = 0;
-  for (int kstart = tiles.first(); kstart >= 0; kstart = tiles.next(), ++it) {
-    const int stage = it % kStages;
-    const int phase = (it / kStages) & 1;
-    const uint32_t s_ks = s_k + stage * kKVBytes;
-    const uint32_t s_vs = s_v + stage * kKVBytes;
-
-    // S = Q K^T: k16 steps of 32 bytes within a 128-byte row, the next column half after 64.
-    float s[1][kNTiles][4];  // one m16 tile per warp, as DenseMask::add takes it
-    mbarrier_wait(full_k(stage), phase);
-    fence_proxy_async();
+  constexpr int kKSteps = kBlockN / 16;
+  // Key tile `it` sits in stage it % kStages, filled for the (it / kStages)-th time.
+  const auto stage_of = [](int it) { return it % kStages; };
+  const auto phase_of = [](int it) { return (it / kStages) & 1; };
+  // S = Q K^T of tile `it`, issued as one wgmma group (each group behind its own wgmma.fence, as
+  // ptxas needs to keep two in flight): k16 steps of 32 bytes within a 128-byte row,
+  // the next column half after 64.
+  const auto issue_scores = [&](int it, float (&s)[1][kNTiles][4]) {
+    const uint32_t s_ks = s_k + stage_of(it) * kKVBytes;
     wgmma_fence();
 #pragma unroll
     for (int ks = 0; ks < kHeadDim / 16; ++ks) {
@@ -276,35 +277,79 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) sm90_fwd_kernel(const Fwd
       wgmma_ss_n128<kIsBf16>(s[0], sw128_desc(a, 16, 1024), sw128_desc(bk, 16, 1024), ks > 0);
     }
     wgmma_commit();
-    wgmma_wait<0>();
-    fence_operands(s[0]);
-
-    policy.add_bias(s, kstart, row0, lane);
-    if (tiles.needs_mask(kstart)) {
-      mask_tile(s[0], qstart + row0, kstart, lane,
-                [&](int query, int key) { return (key < p.m) & policy.visible(stage, query, key); });
-    }
-    __syncwarp();
-    if (lane == 0) mbarrier_arrive(empty_k(stage));  // K and its staged key data read
-    online_softmax(s[0], o, row_max, row_sum, p.scale_log2);
-    uint32_t pa[kBlockN / 16][4];
-#pragma unroll
-    for (int kk = 0; kk < kBlockN / 16; ++kk) p_fragment<kIsBf16>(pa[kk], s[0], kk);
-
-    // O += P V: V's 16-key steps are 2048 bytes apart; its column halves a stage half apart.
-    mbarrier_wait(full_v(stage), phase);
-    fence_proxy_async();
+  };
+  // O += P V of tile `it`, issued as one wgmma group: V's 16-key steps are 2048 bytes apart, its
+  // column halves a stage half apart.
+  const auto issue_pv = [&](int it, const uint32_t (&pa)[kKSteps][4]) {
+    const uint32_t s_vs = s_v + stage_of(it) * kKVBytes;
     fence_operands(o);
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < kBlockN / 16; ++kk)
+    for (int kk = 0; kk < kKSteps; ++kk)
       wgmma_rs<kIsBf16, kHeadDim>(o, pa[kk], sw128_desc(s_vs + kk * 16 * 128, kBlockN * 128, 1024), 1);
     wgmma_commit();
+  };
+  // Tile `it`'s scores (landed) to unnormalised probabilities in place: bias and masks, K released,
+  // the softmax update (alpha: the rescale the output accumulated so far owes).
+  const auto to_probabilities = [&](int it, int kstart, float (&s)[1][kNTiles][4], float (&alpha)[2]) {
+    policy.add_bias(s, kstart, row0, lane);
+    if (tiles.needs_mask(kstart)) {
+      mask_tile(s[0], qstart + row0, kstart, lane,
+                [&](int query, int key) { return (key < p.m) & policy.visible(stage_of(it), query, key); });
+    }
+    __syncwarp();
+    if (lane == 0) mbarrier_arrive(empty_k(stage_of(it)));  // K and its staged key data read
+    softmax_update(s[0], row_max, row_sum, p.scale_log2, alpha);
+  };
+  const auto to_fragments = [&](const float (&s)[1][kNTiles][4], uint32_t (&pa)[kKSteps][4]) {
+#pragma unroll
+    for (int kk = 0; kk < kKSteps; ++kk) p_fragment<kIsBf16>(pa[kk], s[0], kk);
+  };
+  // Waits for tile `it`'s P V, then releases its V.
+  const auto finish_pv = [&](int it, uint32_t (&pa)[kKSteps][4]) {
     wgmma_wait<0>();
     fence_operands(o);
-    fence_operands(pa);
+    fence_operands(pa);  // P's registers stay P's until the MMA has read them
     __syncwarp();
-    if (lane == 0) mbarrier_arrive(empty_v(stage));
+    if (lane == 0) mbarrier_arrive(empty_v(stage_of(it)));
+  };
+
+  // FA3's intra-warpgroup overlap: tile it's S = Q K^T is issued together with tile it - 1's P V,
+  // and the softmax of tile it runs while that P V is still on the tensor cores. The output takes
+  // tile it - 1's rescale just before its P V is issued (O = alpha_(it-1) O + P_(it-1) V_(it-1)), and
+  // tile it's probabilities become A fragments once that P V has read the previous ones.
+  int kstart = tiles.first();
+  if (kstart >= 0) {
+    float s[1][kNTiles][4];  // one m16 tile per warp, as DenseMask::add takes it
+    uint32_t pa[kKSteps][4];
+    float alpha[2];
+    int it = 0;
+    mbarrier_wait(full_k(0), 0);
+    fence_proxy_async();
+    issue_scores(0, s);
+    wgmma_wait<0>();
+    fence_operands(s[0]);
+    to_probabilities(0, kstart, s, alpha);
+    to_fragments(s, pa);
+    for (int next = tiles.next(); next >= 0; next = tiles.next()) {
+      ++it;
+      mbarrier_wait(full_k(stage_of(it)), phase_of(it));
+      mbarrier_wait(full_v(stage_of(it - 1)), phase_of(it - 1));
+      fence_proxy_async();
+      issue_scores(it, s);
+      rescale_rows(o, alpha);
+      issue_pv(it - 1, pa);
+      wgmma_wait<1>();  // the scores (the older group)
+      fence_operands(s[0]);
+      to_probabilities(it, next, s, alpha);
+      finish_pv(it - 1, pa);
+      to_fragments(s, pa);
+    }
+    mbarrier_wait(full_v(stage_of(it)), phase_of(it));
+    fence_proxy_async();
+    rescale_rows(o, alpha);
+    issue_pv(it, pa);
+    finish_pv(it, pa);
   }
   store_rows<kIsBf16>(p, o, row_max, row_sum, b, h, qstart, row0, lane, qrows);
 #else
