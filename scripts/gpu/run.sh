@@ -4,7 +4,7 @@
 #   scripts/gpu/run.sh [STAGE...]      default: build test sanitize bench vit sass
 #
 #   kernels    build only libsparsescope_kernels and test_kernels, run the CUDA tests of test_kernels
-#              (attention and the dynamic convolution)
+#              (attention, the Hopper forward asked for, the dynamic convolution, basis_topk)
 #   build      configure and build the libraries, tests and bench programs (no apps, no trainer)
 #              against this python's torch
 #   test       the full ctest (the CUDA tests run here; ViT CUDA parity included)
@@ -103,7 +103,7 @@ if has kernels; then
   stage kernels
   if configure && cmake --build "$build" -j 16 --target test_kernels >"$build/kernels.out" 2>&1; then
     ptxas_report "$build/kernels.out"
-    "$build/tests/kernels/test_kernels" --gtest_filter='Small/*:Odd/*:SmallWgmma/*:OddWgmma/*:CudaAttendLayout.*:Patterns/CudaGradient.*:CudaAttendGqa.*:CudaAttendBias.*:CudaAttendDeterministic.*:Backends.*:DynamicConvCuda.*' \
+    "$build/tests/kernels/test_kernels" --gtest_filter='Small/*:Odd/*:SmallWgmma/*:OddWgmma/*:CudaAttendLayout.*:Patterns/CudaGradient.*:CudaAttendGqa.*:CudaAttendBias.*:CudaAttendDeterministic.*:Backends.*:DynamicConvCuda.*:BasisTopkCuda.*' \
       --gtest_brief=1 || fail kernels
   else
     tail -50 "$build/kernels.out"; fail kernels
