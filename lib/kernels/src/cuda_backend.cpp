@@ -310,6 +310,15 @@ AttendResult topk_fwd(const AttendParams& a) {
   const c10::cuda::CUDAGuard guard(a.q.device());
   cuda::FwdParams p{};
   fill_topk(std::get<TopK>(kernel_pattern(a.pattern)), p);
+  const int64_t m = a.k.size(2);
+  if (cuda::topk_union_pays(p.topk_k, m) &&
+      cuda::topk_union_smem_bytes(static_cast<int>(a.q.size(3)), m) <= smem_optin(a.q.get_device())) {
+    return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
+      SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
+        SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_topk_union_fwd<kIsBf16, kHeadDim>(params, s); });
+      });
+    });
+  }
   return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
     SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
       SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_topk_fwd<kIsBf16, kHeadDim>(params, s); });

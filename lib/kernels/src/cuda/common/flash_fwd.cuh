@@ -341,11 +341,12 @@ struct NoBias {
 ///   bool needs_mask(int kstart): whether the tile may hold keys the tile's queries don't see, or
 ///   biased scores.
 /// `visible(query, key)` decides those keys (asked only in tiles that need masks, also for keys
-/// past M, which are dropped whatever it answers: mask_tile). `bias` (NoBias says how) is added to every tile's scores before
-/// the masks; a bias tile travels with its K tile.
+/// past M, which are dropped whatever it answers: mask_tile). `bias` (NoBias says how) is added to
+/// every tile's scores before the masks; a bias tile travels with its K tile. Key position a is read
+/// from row krows(a) of k and v.
 template <typename Traits, typename Tiles, typename Visible, typename Bias = NoBias>
-__device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int qstart, int b,
-                                            int h, Tiles& tiles, Visible visible, Bias bias = {}) {
+__device__ __forceinline__ void attend_tile_rows(const FwdParams& p, char* smem, int qstart, int b, int h,
+                                                 RowMap krows, Tiles& tiles, Visible visible, Bias bias = {}) {
   using Element = typename Traits::Element;
   using Layout = TileLayout<Traits::kHeadDim>;
   constexpr bool kIsBf16 = Traits::kIsBf16;
@@ -371,7 +372,6 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
   const Element* v = static_cast<const Element*>(p.v) + b * p.v_batch_stride + (h / p.kv_group) * p.v_head_stride;
 
   const RowMap qrows = query_rows(p, b, h);
-  const RowMap krows = key_rows(p, b, h);
 
   int kstart = tiles.first();
   load_tile<Traits::kBlockM, kHeadDim, kThreads>(s_q, q, p.q_row_stride, qstart, p.n - qstart, qrows);
@@ -471,6 +471,13 @@ __device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int 
 #pragma unroll
   for (int mt = 0; mt < kMTiles; ++mt)
     store_rows<kIsBf16>(p, o[mt], row_max[mt], row_sum[mt], b, h, qstart, warp_row + mt * 16, lane, qrows);
+}
+
+// attend_tile_rows with the problem's own key rows (the identity, or a Permuted's permutation).
+template <typename Traits, typename Tiles, typename Visible, typename Bias = NoBias>
+__device__ __forceinline__ void attend_tile(const FwdParams& p, char* smem, int qstart, int b, int h, Tiles& tiles,
+                                            Visible visible, Bias bias = {}) {
+  attend_tile_rows<Traits>(p, smem, qstart, b, h, key_rows(p, b, h), tiles, visible, bias);
 }
 
 // Launches a tensor-core kernel with one CTA per kBlockM queries of each (batch, head) and `smem`

@@ -25,6 +25,11 @@ void run_neighborhood_fwd(const FwdParams& params, cudaStream_t stream);
 template <bool kIsBf16, int kHeadDim>
 void run_topk_fwd(const FwdParams& params, cudaStream_t stream);
 
+/// TopK on tensor cores (topk/topk_union_fwd.cuh): one CTA per kBlockM queries over the union of
+/// their listed keys; for lists that keep a large share of the keys (topk_union_pays).
+template <bool kIsBf16, int kHeadDim>
+void run_topk_union_fwd(const FwdParams& params, cudaStream_t stream);
+
 /// The fused backward of Dense (no Dense.mask) and BlockSparse (params.q_count set), Permuted over
 /// either included: one CTA per kBwdBlockN keys of one (batch, head).
 template <bool kIsBf16, int kHeadDim>
@@ -104,6 +109,16 @@ constexpr int sm90_neighborhood_smem_bytes(int num_k_tiles) {
 /// Whether the current device can run the Hopper forward: the build holds its sm_90a image
 /// (SPARSESCOPE_WITH_SM90) and the device is an sm_90 one.
 bool sm90_fwd_loadable();
+
+/// The union kernel's dynamic shared memory for M keys: the tiles, kBlockM + 1 bitmaps over the keys
+/// (4-byte words, padded to 8 bytes), the union's rows (int64) and list (int32), its length.
+constexpr int64_t topk_union_smem_bytes(int head_dim, int64_t m) {
+  const int64_t words = (m + 31) / 32;
+  return tile_smem_bytes(head_dim) + ((kBlockM + 1) * words + (words & 1)) * 4 + m * 8 + m * 4 + 4;
+}
+/// Whether the union kernel is the cheaper TopK forward: lists of k keys out of M that keep at least
+/// an eighth of them, whose unions over 128 queries stay a small multiple of k.
+constexpr bool topk_union_pays(int64_t k, int64_t m) { return 8 * k >= m; }
 
 /// The binary version (major * 10 + minor) of the fused kernels' code that the current device
 /// runs, or 0 when the build holds no image it can load (TORCH_CUDA_ARCH_LIST left its

@@ -1,6 +1,7 @@
 #pragma once
-// TopK forward: per-query key lists, so no two queries share a key tile and tensor cores do not
-// apply; one warp per query on CUDA cores, all in fp32.
+// TopK forward for short lists: per-query key lists, so no two queries share a key tile; one warp
+// per query on CUDA cores, all in fp32. Lists that keep a large share of the keys, which overlap
+// between neighbouring queries, go to tensor cores instead (topk_union_fwd.cuh).
 //
 // 1. Key set. The warp inserts its listed keys into an open-addressing hash set in shared memory
 //    (atomicCAS); a key that is already there (listed twice) and -1 padding become -1 in the

@@ -1,0 +1,6 @@
+// One instantiation per translation unit (STYLE.md 13): TopK on tensor cores, bf16, head dim 64.
+#include "topk_union_fwd.cuh"
+
+namespace sparsescope::cuda {
+template void run_topk_union_fwd<true, 64>(const FwdParams&, cudaStream_t);
+}  // namespace sparsescope::cuda
