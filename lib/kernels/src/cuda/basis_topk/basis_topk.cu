@@ -1,7 +1,7 @@
 // Note [Basis top-k]
 //
 // One warp per row (a query of one batch and head): the lanes compute the row's N scores, each a
-// sum of T basis entries weighted by the row's coefficients (lane t holds term t and broadcasts it),
+// sum of T basis entries weighted by the row's coefficients (staged in the warp's shared memory),
 // into the warp's shared memory as order-preserving unsigned ints; a radix select then finds the
 // k-th largest: four passes over the row, each a 256-bin histogram (shared-memory atomics) of the
 // next 8 bits of the candidates that match the bits fixed so far, whose bins the lanes scan from the
@@ -21,6 +21,7 @@ namespace {
 
 constexpr int kWarps = 8;
 constexpr int kBins = 256;
+constexpr int kMaxTerms = static_cast<int>(kBasisTopkMaxTerms);
 constexpr unsigned kFull = 0xffffffffu;
 
 // Larger floats map to larger unsigned ints; -0 is made +0 first so that the two compare equal.
@@ -39,22 +40,20 @@ __global__ void __launch_bounds__(kWarps * 32) basis_topk_kernel(const BasisTopk
   if (row >= s.rows) return;  // the warps never synchronise across the CTA
   const int n = static_cast<int>(s.keys);
   const int terms = static_cast<int>(s.terms);
-  uint32_t* keys = smem + static_cast<int64_t>(warp) * (n + kBins);
+  uint32_t* keys = smem + static_cast<int64_t>(warp) * (n + kBins + 2 * kMaxTerms);
   uint32_t* hist = keys + n;
+  int* term_slot = reinterpret_cast<int*>(hist + kBins);
+  float* term_value = reinterpret_cast<float*>(term_slot + kMaxTerms);
 
-  float value = 0.f;
-  int64_t slot = 0;
   if (lane < terms) {
-    value = values[row * terms + lane];
-    slot = min(max(slots[row * terms + lane], int64_t{0}), s.slots - 1);  // checked on the CPU; kept in bounds here
+    term_value[lane] = values[row * terms + lane];
+    // Checked on the CPU; kept in bounds here.
+    term_slot[lane] = static_cast<int>(min(max(slots[row * terms + lane], int64_t{0}), s.slots - 1));
   }
+  __syncwarp();
   for (int key = lane; key < n; key += 32) {
     float score = 0.f;
-    for (int t = 0; t < terms; ++t) {
-      const float v = __shfl_sync(kFull, value, t);
-      const int64_t sl = __shfl_sync(kFull, slot, t);
-      score = fmaf(v, basis[sl * n + key], score);
-    }
+    for (int t = 0; t < terms; ++t) score = fmaf(term_value[t], basis[static_cast<int64_t>(term_slot[t]) * n + key], score);
     keys[key] = ordered(score);
   }
 
@@ -125,7 +124,7 @@ __global__ void __launch_bounds__(kWarps * 32) basis_topk_kernel(const BasisTopk
 
 }  // namespace
 
-int64_t basis_topk_smem_bytes(int64_t keys) { return kWarps * (keys + kBins) * 4; }
+int64_t basis_topk_smem_bytes(int64_t keys) { return kWarps * (keys + kBins + 2 * kMaxTerms) * 4; }
 
 void basis_topk(const BasisTopkShape& s, const float* values, const int64_t* slots, const float* basis,
                 int64_t* index, cudaStream_t stream) {
