@@ -30,7 +30,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 venv="$root/.venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+# A venv without pip is one whose creation was interrupted: it is made afresh.
+[ -x "$venv/bin/python" ] && [ -x "$venv/bin/pip" ] || python3 -m venv --clear "$venv"
 if ! "$venv/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
   echo "setup: installing torch==$TORCH_VERSION into .venv (LibTorch comes from this wheel)"
   "$venv/bin/pip" install -q --upgrade pip
