@@ -34,6 +34,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 
@@ -235,7 +236,19 @@ void fill_block_sparse(const BlockSparse& bs, int64_t m, cuda::FwdParams& p) {
   p.num_k_blocks = static_cast<int>((m + bs.block_k - 1) / bs.block_k);
 }
 
-// Launches `launch<is_bf16, head_dim>` on the current stream of q's device.
+// Calls run(is_bf16, head_dim) with std::integral_constants of q's dtype and head dim, the
+// template arguments of the kernels' entry points.
+template <typename Run>
+void dispatch_kernel(const at::Tensor& q, Run run) {
+  SPARSESCOPE_BOOL_SWITCH(q.scalar_type() == at::kBFloat16, kIsBf16, [&] {
+    SPARSESCOPE_HEADDIM_SWITCH(q.size(3), kHeadDim, [&] {
+      run(std::bool_constant<kIsBf16>{}, std::integral_constant<int, kHeadDim>{});
+    });
+  });
+}
+
+// A forward kernel's outputs, and `launch(is_bf16, head_dim, params, stream)` (as dispatch_kernel
+// calls it) on the current stream of q's device.
 template <typename Launch>
 AttendResult launch_fwd(const AttendParams& a, cuda::FwdParams& p, Launch launch) {
   const at::Tensor& q = a.q;
@@ -245,17 +258,15 @@ AttendResult launch_fwd(const AttendParams& a, cuda::FwdParams& p, Launch launch
   p.out = out.data_ptr();
   p.lse = lse.data_ptr<float>();
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream(q.get_device()).stream();
-  launch(q.scalar_type() == at::kBFloat16, q.size(3), p, stream);
+  dispatch_kernel(q, [&](auto is_bf16, auto head_dim) { launch(is_bf16, head_dim, p, stream); });
   return {out, lse};
 }
 
-// The Hopper forward of a Dense or BlockSparse call (use_sm90 said yes).
+// The Hopper forward of a Dense, BlockSparse or Neighborhood call (use_sm90 said yes).
 AttendResult sm90_fwd(const AttendParams& a, cuda::FwdParams& p, cuda::Sm90Pattern pattern) {
 #if defined(SPARSESCOPE_WITH_SM90)
-  return launch_fwd(a, p, [pattern](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
-    SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
-      SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_sm90_fwd<kIsBf16, kHeadDim>(params, pattern, s); });
-    });
+  return launch_fwd(a, p, [pattern](auto bf16, auto dim, const cuda::FwdParams& params, cudaStream_t s) {
+    cuda::run_sm90_fwd<decltype(bf16)::value, decltype(dim)::value>(params, pattern, s);
   });
 #else
   (void)a, (void)p, (void)pattern;
@@ -282,10 +293,8 @@ AttendResult dense_fwd(const AttendParams& a) {
                     reinterpret_cast<std::uintptr_t>(mask.data_ptr()) % 16 == 0;
   }
   if (use_sm90(a)) return sm90_fwd(a, p, cuda::Sm90Pattern::kDense);
-  return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
-    SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
-      SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_dense_fwd<kIsBf16, kHeadDim>(params, s); });
-    });
+  return launch_fwd(a, p, [](auto bf16, auto dim, const cuda::FwdParams& params, cudaStream_t s) {
+    cuda::run_dense_fwd<decltype(bf16)::value, decltype(dim)::value>(params, s);
   });
 }
 
@@ -299,10 +308,8 @@ AttendResult block_sparse_fwd(const AttendParams& a) {
           smem_optin(a.q.get_device()) &&
       use_sm90(a))
     return sm90_fwd(a, p, cuda::Sm90Pattern::kBlockSparse);
-  return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
-    SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
-      SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_block_sparse_fwd<kIsBf16, kHeadDim>(params, s); });
-    });
+  return launch_fwd(a, p, [](auto bf16, auto dim, const cuda::FwdParams& params, cudaStream_t s) {
+    cuda::run_block_sparse_fwd<decltype(bf16)::value, decltype(dim)::value>(params, s);
   });
 }
 
@@ -313,16 +320,12 @@ AttendResult topk_fwd(const AttendParams& a) {
   const int64_t m = a.k.size(2);
   if (cuda::topk_union_pays(p.topk_k, m) &&
       cuda::topk_union_smem_bytes(static_cast<int>(a.q.size(3)), m) <= smem_optin(a.q.get_device())) {
-    return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
-      SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
-        SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_topk_union_fwd<kIsBf16, kHeadDim>(params, s); });
-      });
+    return launch_fwd(a, p, [](auto bf16, auto dim, const cuda::FwdParams& params, cudaStream_t s) {
+      cuda::run_topk_union_fwd<decltype(bf16)::value, decltype(dim)::value>(params, s);
     });
   }
-  return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
-    SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
-      SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_topk_fwd<kIsBf16, kHeadDim>(params, s); });
-    });
+  return launch_fwd(a, p, [](auto bf16, auto dim, const cuda::FwdParams& params, cudaStream_t s) {
+    cuda::run_topk_fwd<decltype(bf16)::value, decltype(dim)::value>(params, s);
   });
 }
 
@@ -351,10 +354,8 @@ AttendResult neighborhood_fwd(const AttendParams& a) {
     return sm90_fwd(a, p, cuda::Sm90Pattern::kNeighborhood);
   }
   p.num_k_blocks = static_cast<int>((a.k.size(2) + cuda::kBlockN - 1) / cuda::kBlockN);
-  return launch_fwd(a, p, [](bool is_bf16, int64_t d, const cuda::FwdParams& params, cudaStream_t s) {
-    SPARSESCOPE_BOOL_SWITCH(is_bf16, kIsBf16, [&] {
-      SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] { cuda::run_neighborhood_fwd<kIsBf16, kHeadDim>(params, s); });
-    });
+  return launch_fwd(a, p, [](auto bf16, auto dim, const cuda::FwdParams& params, cudaStream_t s) {
+    cuda::run_neighborhood_fwd<decltype(bf16)::value, decltype(dim)::value>(params, s);
   });
 }
 
@@ -439,14 +440,12 @@ std::vector<at::Tensor> fused_backward(const AttendParams& a, const at::Tensor& 
   p.dv = dv.data_ptr<float>();
   p.deterministic = at::globalContext().deterministicAlgorithms();
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream(a.q.get_device()).stream();
-  SPARSESCOPE_BOOL_SWITCH(a.q.scalar_type() == at::kBFloat16, kIsBf16, [&] {
-    SPARSESCOPE_HEADDIM_SWITCH(d, kHeadDim, [&] {
-      if (topk) {
-        cuda::run_topk_bwd<kIsBf16, kHeadDim>(p, stream);
-      } else {
-        cuda::run_attention_bwd<kIsBf16, kHeadDim>(p, stream);
-      }
-    });
+  dispatch_kernel(a.q, [&](auto bf16, auto dim) {
+    if (topk) {
+      cuda::run_topk_bwd<decltype(bf16)::value, decltype(dim)::value>(p, stream);
+    } else {
+      cuda::run_attention_bwd<decltype(bf16)::value, decltype(dim)::value>(p, stream);
+    }
   });
   // Grouped-query attention: a K/V head's gradient sums those of the query heads it serves.
   const int64_t kv_heads = a.k.size(1);
