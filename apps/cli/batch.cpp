@@ -7,6 +7,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -199,9 +201,54 @@ std::string BatchReport::counts_line() const {
          std::to_string(failures_.size()) + " failed";
 }
 
-int BatchReport::finish(const OutputDir& out, const nlohmann::json& summary, bool json, const std::string& line) const {
+std::vector<Item> Shard::take(std::vector<Item> items) const {
+  if (count == 1) return items;
+  std::vector<Item> mine;
+  for (std::size_t i = static_cast<std::size_t>(index); i < items.size(); i += static_cast<std::size_t>(count))
+    mine.push_back(std::move(items[i]));
+  return mine;
+}
+
+std::string Shard::suffix() const {
+  return count == 1 ? std::string() : ".shard-" + std::to_string(index) + "-of-" + std::to_string(count);
+}
+
+namespace {
+
+// "I/N" with 0 <= I < N as a Shard, or why not.
+std::string parse_shard(const std::string& text, Shard* shard) {
+  const auto slash = text.find('/');
+  const auto number = [](const std::string& digits, int64_t* value) {
+    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+    *value = std::stoll(digits);
+    return true;
+  };
+  Shard s;
+  if (slash == std::string::npos || !number(text.substr(0, slash), &s.index) ||
+      !number(text.substr(slash + 1), &s.count) || s.count < 1 || s.index >= s.count)
+    return "expected I/N with 0 <= I < N (process I of N), got '" + text + "'";
+  if (shard) *shard = s;
+  return "";
+}
+
+}  // namespace
+
+void add_shard_option(CLI::App& command, Shard& shard) {
+  command
+      .add_option_function<std::string>(
+          "--shard", [&shard](const std::string& text) { parse_shard(text, &shard); },
+          "Process I of N: take every N-th input from the I-th (0-based); the summary (and predictions) "
+          "go to files named .shard-I-of-N")
+      ->type_name("I/N")
+      ->check(CLI::Validator([](std::string& text) { return parse_shard(text, nullptr); }, "I/N"));
+}
+
+fs::path BatchReport::summary_path(const OutputDir& out) const { return out.path() / shard_.file("summary", ".json"); }
+
+int BatchReport::finish(const OutputDir& out, nlohmann::json summary, bool json, const std::string& line) const {
+  if (shard_.count > 1) summary["shard"] = {{"index", shard_.index}, {"count", shard_.count}};
   const std::string text = summary.dump(2) + "\n";
-  vision::write_file_atomically((out.path() / "summary.json").string(), text.data(), text.size());
+  vision::write_file_atomically(summary_path(out).string(), text.data(), text.size());
   if (json) {
     std::cout << text;
   } else {

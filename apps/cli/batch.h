@@ -1,6 +1,7 @@
 #pragma once
 // What every batch command shares: turning the user's paths into items, skipping finished ones,
 // reporting failed ones without stopping, and the final summary and exit status.
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -10,6 +11,10 @@
 
 #include "sparsescope/vision/output_dir.h"
 #include "sparsescope/vision/utf8.h"
+
+namespace CLI {
+class App;
+}
 
 namespace sparsescope::cli {
 
@@ -32,9 +37,28 @@ struct Item {
 std::vector<Item> expand_inputs(const std::vector<std::string>& paths, const std::vector<std::string>& extensions,
                                 const std::filesystem::path& exclude = {});
 
+/// `--shard I/N`: process I of N's share of a batch (DESIGN.md section 9), so that a scheduler
+/// (Slurm arrays, Kubernetes jobs) can spread one batch command over processes and machines that
+/// write to one output folder.
+struct Shard {
+  int64_t index = 0, count = 1;
+  /// Items index, index + count, ... of `items` (whose order is the same in every process given the
+  /// same inputs: expand_inputs').
+  std::vector<Item> take(std::vector<Item> items) const;
+  /// ".shard-I-of-N", or "" for a whole batch (also the name OutputDir locks the folder under).
+  std::string suffix() const;
+  /// `stem` + suffix() + `extension`: the batch-wide files (summary, predictions) of shards writing
+  /// to one folder are never the same file.
+  std::string file(const std::string& stem, const std::string& extension) const { return stem + suffix() + extension; }
+};
+
+/// Adds `--shard I/N` to `command`, parsed into `shard` (a malformed value is a usage error).
+void add_shard_option(CLI::App& command, Shard& shard);
+
 /// Counts and failures of a batch; prints one line per failure and decides the exit status.
 class BatchReport {
  public:
+  explicit BatchReport(Shard shard = {}) : shard_(shard) {}
   void succeeded() { ++succeeded_; }
   void skipped() { ++skipped_; }
   void failed(const std::string& item, const std::string& reason);
@@ -45,11 +69,14 @@ class BatchReport {
   std::string last_failure_line() const;
   /// "N done, K skipped (already done), F failed"
   std::string counts_line() const;
-  /// Ends a batch: `summary` written to DIR/summary.json atomically, then printed on stdout with
-  /// `json`, else `line` on stderr; returns exit_status().
-  int finish(const OutputDir& out, const nlohmann::json& summary, bool json, const std::string& line) const;
+  /// Where finish writes the summary: DIR/summary.json (summary.shard-I-of-N.json for a shard).
+  std::filesystem::path summary_path(const OutputDir& out) const;
+  /// Ends a batch: `summary` (with the shard, when sharded) written to summary_path atomically, then
+  /// printed on stdout with `json`, else `line` on stderr; returns exit_status().
+  int finish(const OutputDir& out, nlohmann::json summary, bool json, const std::string& line) const;
 
  private:
+  Shard shard_;
   std::size_t succeeded_ = 0;
   std::size_t skipped_ = 0;
   std::vector<std::pair<std::string, std::string>> failures_;

@@ -52,6 +52,7 @@ struct InferOptions {
   int frames_every = 30;
   bool force = false;
   bool json = false;
+  Shard shard;
   bool record = false;
   bool overlays = false;
   int64_t record_budget = vision::RecorderOptions{}.budget;
@@ -162,13 +163,13 @@ int run_infer(const InferOptions& opt) {
 
   std::vector<std::string> extensions = image_extensions();
   extensions.insert(extensions.end(), video_extensions().begin(), video_extensions().end());
-  const auto items = expand_inputs(opt.inputs, extensions, opt.out);
-  const OutputDir out_dir(opt.out);
+  const auto items = opt.shard.take(expand_inputs(opt.inputs, extensions, opt.out));
+  const OutputDir out_dir(opt.out, "--out", opt.shard.suffix());
   const int64_t batch = fit_batch(
       opt.batch, vision::inference_bytes_per_image(model->config(), at::elementSize(loaded.dtype)), opt.model.device,
       "--batch");
-  Predictions predictions((fs::path(opt.out) / "predictions.jsonl").string(), opt.force);
-  BatchReport report;
+  Predictions predictions((fs::path(opt.out) / opt.shard.file("predictions", ".jsonl")).string(), opt.force);
+  BatchReport report(opt.shard);
   ProgressBar progress("infer", items.size());
   std::vector<Pending> pending;
   std::size_t frames = 0;
@@ -300,7 +301,7 @@ int run_infer(const InferOptions& opt) {
   std::ostringstream line;
   line << summary["succeeded"] << " inputs done (" << frames << " images/frames), " << summary["skipped"]
        << " skipped (already done), " << summary["failed"] << " failed; predictions in "
-       << (fs::path(opt.out) / "predictions.jsonl").string();
+       << (fs::path(opt.out) / opt.shard.file("predictions", ".jsonl")).string();
   return report.finish(out_dir, summary, opt.json, line.str());
 }
 
@@ -327,6 +328,7 @@ Command add_infer_command(CLI::App& app) {
   cmd->add_option("--input", opt->inputs, "Image files, video files and folders (searched recursively)")
       ->required();
   cmd->add_option("--out", opt->out, "Output directory")->required();
+  add_shard_option(*cmd, opt->shard);
   cmd->add_option("--batch", opt->batch, "Images per forward pass")->check(CLI::Range(1, 4096));
   cmd->add_option("--topk", opt->topk, "Classes per prediction")->check(CLI::Range(1, 1000));
   cmd->add_option("--labels", opt->labels, "Class names, one per line, in class-index order");

@@ -28,6 +28,7 @@ struct PreprocessOptions {
   std::string interpolation = "bicubic";
   bool force = false;
   bool json = false;
+  Shard shard;
 };
 
 int run_preprocess(const PreprocessOptions& opt) {
@@ -36,9 +37,9 @@ int run_preprocess(const PreprocessOptions& opt) {
   transform.crop_pct = opt.crop_pct;
   transform.interpolation = vision::parse_interpolation(opt.interpolation);
 
-  const auto items = expand_inputs(opt.inputs, image_extensions(), opt.out);
-  const OutputDir out_dir(opt.out);
-  BatchReport report;
+  const auto items = opt.shard.take(expand_inputs(opt.inputs, image_extensions(), opt.out));
+  const OutputDir out_dir(opt.out, "--out", opt.shard.suffix());
+  BatchReport report(opt.shard);
   ProgressBar progress("preprocess", items.size());
   for (const auto& item : items) {
     const fs::path stem = out_dir.path() / fs::path(item.name).replace_extension();
@@ -71,7 +72,7 @@ int run_preprocess(const PreprocessOptions& opt) {
     });
   }
   return report.finish(out_dir, report.summary(progress.elapsed_seconds()), opt.json,
-                       report.counts_line() + "; summary in " + (out_dir.path() / "summary.json").string());
+                       report.counts_line() + "; summary in " + report.summary_path(out_dir).string());
 }
 }  // namespace
 
@@ -86,6 +87,7 @@ Command add_preprocess_command(CLI::App& app) {
       "Finished items are skipped unless --force; a bad file is reported and skipped; exit status 1 if any failed.");
   cmd->add_option("inputs", opt->inputs, "Image files and folders (searched recursively)")->required();
   cmd->add_option("--out", opt->out, "Output directory")->required();
+  add_shard_option(*cmd, opt->shard);
   cmd->add_option("--img-size", opt->img_size, "Model input size S")->check(CLI::Range(16, 4096));
   cmd->add_option("--crop-pct", opt->crop_pct, "Center-crop fraction (resize to S / crop_pct first)")
       ->check(CLI::Range(0.05, 1.0));

@@ -34,6 +34,7 @@ struct ReconstructOptions {
   bool record = false;
   bool force = false;
   bool json = false;
+  Shard shard;
 };
 
 // masked | reconstruction | original, each enlarged `zoom` times (nearest), 2 white pixels apart.
@@ -59,9 +60,9 @@ int run_reconstruct(const ReconstructOptions& o) {
                     config.num_patches(), " patches visible");
   model->to(vision::parse_device(o.device, "--device"));
   const int zoom = o.zoom > 0 ? o.zoom : std::max<int>(1, static_cast<int>(128 / config.img_size));
-  const auto items = expand_inputs(o.inputs, image_extensions(), o.out);
-  const OutputDir out_dir(o.out);
-  BatchReport report;
+  const auto items = o.shard.take(expand_inputs(o.inputs, image_extensions(), o.out));
+  const OutputDir out_dir(o.out, "--out", o.shard.suffix());
+  BatchReport report(o.shard);
   ProgressBar progress("reconstruct", items.size());
   nlohmann::json losses = nlohmann::json::object();
   for (const auto& item : items) {
@@ -95,7 +96,7 @@ int run_reconstruct(const ReconstructOptions& o) {
   summary["seed"] = o.seed;
   summary["loss"] = losses;
   return report.finish(out_dir, summary, o.json,
-                       report.counts_line() + "; summary in " + (out_dir.path() / "summary.json").string());
+                       report.counts_line() + "; summary in " + report.summary_path(out_dir).string());
 }
 
 }  // namespace
@@ -117,6 +118,7 @@ Command add_reconstruct_command(CLI::App& app) {
       "status 1 if any failed, 2 for usage errors.");
   cmd->add_option("inputs,--input", o->inputs, "Image files and folders (searched recursively)")->required();
   cmd->add_option("--out", o->out, "Output directory")->required();
+  add_shard_option(*cmd, o->shard);
   cmd->add_option("--weights", o->weights, "MAE or MAE-LUT pretraining weights: ours (with their card) or official "
                   "checkpoints with --model")->required();
   cmd->option_defaults()->always_capture_default();

@@ -42,6 +42,7 @@ struct SrOptions {
   int64_t record_size = 64;
   bool force = false;
   bool json = false;
+  Shard shard;
 };
 
 // The model of --weights on --device in --dtype, checked against --scale.
@@ -67,9 +68,9 @@ int run_sr(const SrOptions& o) {
   const std::unique_ptr<vision::SrModel> model = load_model(o);
   std::vector<std::string> extensions = image_extensions();
   extensions.insert(extensions.end(), video_extensions().begin(), video_extensions().end());
-  const auto items = expand_inputs(o.inputs, extensions, o.out);
-  const OutputDir out_dir(o.out);
-  BatchReport report;
+  const auto items = o.shard.take(expand_inputs(o.inputs, extensions, o.out));
+  const OutputDir out_dir(o.out, "--out", o.shard.suffix());
+  BatchReport report(o.shard);
   ProgressBar progress("sr", items.size());
   // Upscales one image into `path` (and records it into <path>.trace.safetensors) unless done.
   auto upscale_into = [&](const fs::path& path, const vision::Image& image, const std::string& what,
@@ -114,7 +115,7 @@ int run_sr(const SrOptions& o) {
   summary["model"] = model->name();
   summary["scale"] = model->scale();
   return report.finish(out_dir, summary, o.json,
-                       report.counts_line() + "; summary in " + (out_dir.path() / "summary.json").string());
+                       report.counts_line() + "; summary in " + report.summary_path(out_dir).string());
 }
 
 }  // namespace
@@ -135,6 +136,7 @@ Command add_sr_command(CLI::App& app) {
   cmd->add_option("inputs,--input", opt->inputs, "Image files, video files and folders (searched recursively)")
       ->required();
   cmd->add_option("--out", opt->out, "Output directory")->required();
+  add_shard_option(*cmd, opt->shard);
   cmd->option_defaults()->always_capture_default();
   cmd->add_option("--weights", opt->weights, "SR weights: ours (with a model card) or a method's own checkpoint (with --model)");
   cmd->add_option("--model", opt->model, "The SR configuration, e.g. dlgsanet_light_x4 (default: the weights' model card)");

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -206,6 +207,64 @@ TEST_F(CliReliability, AFolderInUseByAnotherRunIsRefused) {
   auto after = cli({"infer", "--input", kBoot.string(), "--out", out.string()});
   EXPECT_EQ(after.status, 0) << after.err;
   EXPECT_EQ(predictions(out).size(), 1u);
+}
+
+// --shard I/N: every N-th input from the I-th, the batch-wide files named per shard, shards side by
+// side in one folder but never beside a whole run or a second run of the same shard.
+TEST_F(CliReliability, ShardsSplitABatchAndShareTheFolder) {
+  fs::create_directories(dir_ / "in");
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(kSamples)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  names.resize(5);
+  for (const auto& name : names) fs::copy_file(kSamples / name, dir_ / "in" / name);
+  const fs::path out = dir_ / "out";
+  auto shard = [&](const std::string& which) {
+    return cli({"infer", "--input", (dir_ / "in").string(), "--out", out.string(), "--shard", which, "--json"});
+  };
+  std::vector<std::string> seen;
+  for (const int index : {0, 1}) {
+    const std::string suffix = ".shard-" + std::to_string(index) + "-of-2";
+    auto r = shard(std::to_string(index) + "/2");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const auto summary = nlohmann::json::parse(r.out);
+    EXPECT_EQ(summary["succeeded"], index == 0 ? 3 : 2);
+    EXPECT_EQ(summary["shard"]["index"], index);
+    EXPECT_EQ(summary["shard"]["count"], 2);
+    EXPECT_EQ(read_json(out / ("summary" + suffix + ".json"))["succeeded"], summary["succeeded"]);
+    std::ifstream in(out / ("predictions" + suffix + ".jsonl"));
+    for (std::string line; std::getline(in, line);) seen.push_back(nlohmann::json::parse(line)["input"]);
+  }
+  EXPECT_FALSE(fs::exists(out / "summary.json"));
+  EXPECT_FALSE(fs::exists(out / "predictions.jsonl"));
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, names);  // each input once, in one of the shards
+  auto again = shard("0/2");  // resumes its own share
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(nlohmann::json::parse(again.out)["skipped"], 3);
+
+  // Shard 0 running (its lock held, and the folder's shared): shard 1 runs, shard 0 and a whole
+  // run are refused.
+  const int folder = ::open((out / ".sparsescope.lock").c_str(), O_RDWR | O_CREAT, 0666);
+  const int own = ::open((out / ".sparsescope.shard-0-of-2.lock").c_str(), O_RDWR | O_CREAT, 0666);
+  ASSERT_TRUE(folder >= 0 && own >= 0);
+  ASSERT_EQ(::flock(folder, LOCK_SH | LOCK_NB), 0);
+  ASSERT_EQ(::flock(own, LOCK_EX | LOCK_NB), 0);
+  EXPECT_EQ(shard("1/2").status, 0);
+  auto refused = shard("0/2");
+  EXPECT_EQ(refused.status, 2);
+  EXPECT_TRUE(contains(refused.err, "in use by another sparsescope run")) << refused.err;
+  auto whole = cli({"infer", "--input", (dir_ / "in").string(), "--out", out.string()});
+  EXPECT_EQ(whole.status, 2);
+  EXPECT_TRUE(contains(whole.err, "in use by another sparsescope run (--shard runs)")) << whole.err;
+  ::close(own);
+  ::close(folder);
+
+  for (const char* bad : {"2/2", "1", "-1/2", "a/b", "0/0", "1/"}) {
+    auto r = shard(bad);
+    EXPECT_EQ(r.status, 2) << bad;
+    EXPECT_TRUE(contains(r.err, "--shard")) << bad << ": " << r.err;
+  }
 }
 
 TEST_F(CliReliability, WeightsThatWouldGiveSilentNonsenseAreRefused) {
