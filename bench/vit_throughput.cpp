@@ -1,8 +1,8 @@
 // Images per second of a sparsescope ViT forward pass (random weights: speed does not depend on
 // them) for one model, batch size, dtype and device; prints one JSON line. bench/vit.sh runs it
 // beside timm's model (bench/vit_timm.py) on the same machine in the same job. With `graph` (CUDA
-// only), the forward is captured once as a CUDA graph and replayed: what a fixed-shape caller gets
-// without the host's per-op launch cost.
+// only), the forward is captured once as a CUDA graph and replayed (GraphedForward, as `infer
+// --cuda-graph` runs it): what a fixed-shape caller gets without the host's per-op launch cost.
 //   sparsescope-bench-vit MODEL BATCH fp32|fp16|bf16 cpu|cuda [ITERS [graph]]
 #include <torch/cuda.h>
 #include <torch/torch.h>
@@ -16,40 +16,9 @@
 #include <string>
 #include <thread>
 
+#include "sparsescope/vision/graphed_forward.h"
 #include "sparsescope/vision/vit.h"
 #include "timing.h"
-
-#if defined(SPARSESCOPE_WITH_CUDA)
-#include <ATen/cuda/CUDAContext.h>
-#include <ATen/cuda/CUDAEvent.h>
-#include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDAGuard.h>
-
-namespace {
-
-// Captures `forward` once as a CUDA graph (after eager warm-up calls, on a side stream, as torch's
-// graph capture does) and returns its replay.
-std::function<void()> graphed(const std::function<void()>& forward, const at::Device& device) {
-  for (int i = 0; i < 3; ++i) forward();  // cuBLAS handles and workspaces exist before the capture
-  const auto current = at::cuda::getCurrentCUDAStream(device.index());
-  const auto side = at::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
-  at::cuda::CUDAEvent ready, done;
-  ready.record(current);
-  ready.block(side);
-  auto graph = std::make_shared<at::cuda::CUDAGraph>();
-  {
-    const c10::cuda::CUDAStreamGuard stream_guard(side);
-    graph->capture_begin();
-    forward();
-    graph->capture_end();
-  }
-  done.record(side);
-  done.block(current);
-  return [graph] { graph->replay(); };
-}
-
-}  // namespace
-#endif
 
 int main(int argc, char** argv) try {
   if (argc < 5) {
@@ -76,11 +45,12 @@ int main(int argc, char** argv) try {
                                    torch::dtype(dtype).device(device));
   c10::InferenceMode guard;
   std::function<void()> forward = [&] { model->forward(images); };
-#if defined(SPARSESCOPE_WITH_CUDA)
-  if (graph) forward = graphed(forward, device);
-#else
-  SPARSESCOPE_CHECK(!graph, "graph: this build has no CUDA");
-#endif
+  std::unique_ptr<sparsescope::vision::GraphedForward> graphed;
+  if (graph) {
+    graphed = std::make_unique<sparsescope::vision::GraphedForward>(
+        [&](const at::Tensor& x) { return model->forward(x); }, images);
+    forward = [&] { (*graphed)(images); };
+  }
   // The median over 5 rounds of `iters` forward passes.
   const double ms = sparsescope::bench::median_ms(forward, device, iters, 5);
   const double images_per_second = 1e3 * static_cast<double>(batch) / ms;

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -25,6 +26,7 @@
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/atomic_file.h"
 #include "sparsescope/vision/evaluate.h"
+#include "sparsescope/vision/graphed_forward.h"
 #include "sparsescope/vision/image.h"
 #include "sparsescope/vision/overlay.h"
 #include "sparsescope/vision/prediction.h"
@@ -55,6 +57,7 @@ struct InferOptions {
   Shard shard;
   bool record = false;
   bool overlays = false;
+  bool cuda_graph = false;
   int64_t record_budget = vision::RecorderOptions{}.budget;
   OverlayOptions overlay;
 };
@@ -168,6 +171,23 @@ int run_infer(const InferOptions& opt) {
   const int64_t batch = fit_batch(
       opt.batch, vision::inference_bytes_per_image(model->config(), at::elementSize(loaded.dtype)), opt.model.device,
       "--batch");
+  // --cuda-graph: the forward of a full batch, captured once (on zeros: it does not depend on them).
+  std::unique_ptr<vision::GraphedForward> graphed;
+  if (opt.cuda_graph) {
+    SPARSESCOPE_CHECK(loaded.device.is_cuda(), "--cuda-graph needs a CUDA --device, not ", opt.model.device);
+    SPARSESCOPE_CHECK(!opt.record && !opt.overlays,
+                      "--cuda-graph: --record and --overlays read the attention on the host; run them without it");
+    const auto& c = model->config();
+    const c10::NoGradGuard no_grad;
+    try {
+      graphed = std::make_unique<vision::GraphedForward>(
+          [&model](const at::Tensor& x) { return model->forward(x); },
+          at::zeros({batch, c.in_chans, c.img_size, c.img_size}, at::TensorOptions(loaded.device).dtype(loaded.dtype)));
+    } catch (const std::exception& e) {
+      SPARSESCOPE_FAIL("--cuda-graph: the model's forward could not be captured as a CUDA graph (", error_text(e),
+                       "); run without --cuda-graph");
+    }
+  }
   Predictions predictions((fs::path(opt.out) / opt.shard.file("predictions", ".jsonl")).string(), opt.force);
   BatchReport report(opt.shard);
   ProgressBar progress("infer", items.size());
@@ -210,7 +230,8 @@ int run_infer(const InferOptions& opt) {
     at::Tensor logits;
     std::vector<vision::Trace> traces;
     try {
-      logits = model->forward(at::stack(inputs).to(loaded.device, loaded.dtype), recording ? &recorder : nullptr);
+      const at::Tensor x = at::stack(inputs).to(loaded.device, loaded.dtype);
+      logits = graphed && graphed->matches(x) ? (*graphed)(x).clone() : model->forward(x, recording ? &recorder : nullptr);
       if (recording) traces = recorder.take();
     } catch (const std::exception& e) {
       recorder.take();  // drop what a failed pass left behind
@@ -337,6 +358,9 @@ Command add_infer_command(CLI::App& app) {
   cmd->add_flag("--json", opt->json, "Print the summary as JSON on stdout");
   cmd->add_flag("--record", opt->record, "Write a trace of every image or frame under DIR/traces");
   cmd->add_flag("--overlays", opt->overlays, "Draw attention overlays of every image or frame under DIR/overlays");
+  cmd->add_flag("--cuda-graph", opt->cuda_graph,
+                "CUDA: replay full batches' forward as a CUDA graph captured once (no per-operator launch cost); "
+                "not with --record or --overlays");
   cmd->add_option("--record-budget", opt->record_budget,
                   "Cells per head kept at full resolution in traces; larger maps are mean-pooled to fit")
       ->check(kPositive);

@@ -267,6 +267,14 @@ TEST_F(CliReliability, ShardsSplitABatchAndShareTheFolder) {
   }
 }
 
+// --cuda-graph needs a CUDA device and no host-side recording; both are usage errors before any work.
+TEST_F(CliReliability, CudaGraphsAreRefusedWhereTheyCannotRun) {
+  auto cpu = cli({"infer", "--input", kBoot.string(), "--out", (dir_ / "cpu").string(), "--cuda-graph"});
+  EXPECT_EQ(cpu.status, 2);
+  EXPECT_TRUE(contains(cpu.err, "--cuda-graph needs a CUDA --device, not cpu")) << cpu.err;
+  EXPECT_FALSE(fs::exists(dir_ / "cpu" / "predictions.jsonl"));
+}
+
 TEST_F(CliReliability, WeightsThatWouldGiveSilentNonsenseAreRefused) {
   const std::string name = "blocks.0.attn.qkv.weight";
   at::Tensor original;

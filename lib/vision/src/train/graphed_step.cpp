@@ -10,14 +10,12 @@
 
 #include "adamw_step.h"
 #include "autocast.h"
+#include "../graph_capture.h"
 #include "sparsescope/kernels/error.h"
 #include "sparsescope/vision/train_optim.h"
 
 #if defined(SPARSESCOPE_WITH_CUDA)
-#include <ATen/cuda/CUDAContext.h>
-#include <ATen/cuda/CUDAEvent.h>
 #include <ATen/cuda/CUDAGraph.h>
-#include <c10/cuda/CUDAGuard.h>
 #endif
 
 namespace sparsescope::vision::detail {
@@ -71,15 +69,8 @@ struct GraphedStep::State {
     // The backward inside the capture allocates the gradients from the graph's memory, where
     // every replay writes them.
     for (at::Tensor& p : params) p.mutable_grad() = at::Tensor();
-    const auto current = at::cuda::getCurrentCUDAStream(device.index());
-    const auto side = at::cuda::getStreamFromPool(/*isHighPriority=*/false, device.index());
-    at::cuda::CUDAEvent ready, done;
-    ready.record(current);
-    ready.block(side);
-    {
-      const c10::cuda::CUDAStreamGuard guard(side);
-      graph = std::make_unique<at::cuda::CUDAGraph>();
-      graph->capture_begin();
+    graph = std::make_unique<at::cuda::CUDAGraph>();
+    detail::capture_graph(*graph, device.index(), [&] {
       const char* part = "the task's forward";  // named in the error
       try {
         {
@@ -101,10 +92,7 @@ struct GraphedStep::State {
                          "device work only, with no host reads of device values or host-to-device copies); ",
                          part, " failed: ", e.what());
       }
-      graph->capture_end();
-    }
-    done.record(side);
-    done.block(current);
+    });
   }
 };
 
