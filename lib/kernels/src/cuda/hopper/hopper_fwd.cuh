@@ -1,9 +1,9 @@
 #pragma once
 // Note [Hopper forward]
 //
-// The Dense, BlockSparse and Neighborhood forward on sm_90a's warpgroup MMA, after FlashAttention-3's design:
-// warp specialisation with a producer warpgroup feeding two consumer warpgroups through a ring of
-// shared-memory stages guarded by mbarriers.
+// The Dense, BlockSparse and Neighborhood forward on sm_90a's warpgroup MMA, after
+// FlashAttention-3's design: warp specialisation with a producer warpgroup feeding two consumer
+// warpgroups through a ring of shared-memory stages guarded by mbarriers.
 //
 // - A CTA owns kBlockM = 128 queries of one (batch, head): consumer warpgroup w (threads 128 (w + 1)
 //   and up) computes rows 64 w .. 64 w + 63 with m64n128k16 (S = Q K^T, both operands in shared
@@ -18,25 +18,23 @@
 //   mbarriers, one arrival per warp) as soon as they are done with each (K after the masks, V after
 //   its P V), so the next tiles stream in while this tile's softmax and P V run. A producer copy
 //   loop issues two 16-byte copies at a time: the producer's 40 registers hold no more addresses.
-// - The two consumer warpgroups run unsynchronised: while one is in its softmax the other's MMAs
-//   keep the tensor cores busy (FA3's ping-pong, here left to the warp schedulers).
-// - Tiles are 128-byte swizzled (Sw128Layout, wgmma.cuh): the layout wgmma's descriptors read
-//   without bank conflicts, and the cp.async stores of 16-byte chunks land conflict-free too.
+// - Within a warpgroup the softmax of a tile overlaps the previous tile's P V on the tensor cores
+//   (FA3's intra-warpgroup pipelining; the consumer loop says how). The two consumer warpgroups
+//   run unsynchronised: while one is in its softmax the other's MMAs keep the tensor cores busy
+//   (FA3's ping-pong, here left to the warp schedulers).
+// - Tiles are 128-byte swizzled (Sw128Layout): the layout wgmma's descriptors read without bank
+//   conflicts, and the cp.async stores of 16-byte chunks land conflict-free too.
 // - Which key tiles a query tile visits, and which need element masks, are the mma.sync kernels'
-//   policies (dense_key_tiles, block_sparse_key_tiles); partial tiles are zero-filled and masked as
-//   there.
-//
-// - Dense.mask (a bool mask or an additive bias) is read per score from global memory, through L2:
-//   a staged bias tile per stage would not fit beside the K and V stages at D = 128.
+//   policies (dense_key_tiles, block_sparse_key_tiles, neighborhood_key_tiles); partial tiles are
+//   zero-filled and masked as there. Dense.mask (a bool mask or an additive bias) is read per score
+//   from global memory, through L2: a staged bias tile per stage would not fit beside the K and V
+//   stages at D = 128.
 //
 // Hand-written PTX (wgmma.cuh) rather than CuTe: the kernel shares the mma.sync kernels' policies,
 // online softmax and epilogue (plain device code over mma.sync's fragment layout, which wgmma's
 // accumulators repeat), its cp.async producer gathers rows through the RowMaps (Permuted) where a
 // TMA box cannot, and the build takes no CUTLASS dependency nor its compile time; the PTX needed is
 // six MMA shapes, descriptors and barriers.
-//
-// - Within a warpgroup the softmax of a tile overlaps the previous tile's P V on the tensor cores
-//   (FA3's intra-warpgroup pipelining; the consumer loop says how).
 //
 // What FA3 adds and this kernel does not yet: TMA loads and explicit ping-pong barriers.
 #include "../block_sparse/block_sparse_fwd.cuh"
