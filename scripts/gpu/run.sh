@@ -23,8 +23,8 @@
 #              SR_BUDGET, SR_EPOCHS, SR_CUDA_GRAPH; data by default in .data/sr/{train,Set5}, made by
 #              scripts/gpu/prepare_sr_data.sh) into OUT/sr
 #   train-mae  MAE or MAE-LUT pretraining and fine-tuning in one call (scripts/gpu/train_mae.sh;
-#              MAE_TASK, MAE_PRE_BUDGET, MAE_FT_BUDGET, MAE_LP_BUDGET, MAE_SEEDS (e.g. "0 1 2", run at
-#              once), MAE_PRETRAINED (fine-tune only), MAE_CUDA_GRAPH;
+#              MAE_TASK, MAE_PRE_BUDGET (or MAE_PRE_EPOCHS), MAE_FT_BUDGET, MAE_LP_BUDGET, MAE_SEEDS
+#              (e.g. "0 1 2", run at once), MAE_PRETRAINED (fine-tune only), MAE_CUDA_GRAPH;
 #              MAE_DATA, by default .data/cifar10.tar.gz made by scripts/gpu/prepare_mae_data.sh,
 #              unpacked) into OUT/mae-run
 #   train-clip a chunk of CLIP pretraining (scripts/gpu/train_clip.sh; CLIP_DATA, CLIP_MODEL,

@@ -19,9 +19,10 @@
 # skips pretraining, k-NN and probe; one seed, the one it was pretrained with.
 # Pretraining and fine-tuning profile 3 steps (--profile-steps): where their time goes is in train.log.
 # MAE_CUDA_GRAPH=1 pretrains and fine-tunes with --cuda-graph.
+# MAE_PRE_EPOCHS=N pretrains N epochs instead of PRE_BUDGET seconds.
 # MAE_DEVICE=cpu runs it on the CPU (a smoke test of the script).
 set -uo pipefail
-if [ $# -lt 4 ]; then sed -n '2,24p' "$0"; exit 2; fi
+if [ $# -lt 4 ]; then sed -n '2,25p' "$0"; exit 2; fi
 build=$1 out=$2 data=$3 task=$4 pre_budget=${5:-240} ft_budget=${6:-200} seeds=(${7:-0}) lp_budget=${8:-60}
 pretrained=${MAE_PRETRAINED:-}
 if [ -n "$pretrained" ]; then
@@ -39,6 +40,11 @@ device=${MAE_DEVICE:-cuda} fast=(--amp bf16 --tf32)
 [ "$device" = cpu ] && fast=()
 graph=()  # MAE_CUDA_GRAPH=1: pretraining and fine-tuning replay their step as a CUDA graph
 [ "${MAE_CUDA_GRAPH:-0}" = 1 ] && [ "$device" != cpu ] && graph=(--cuda-graph)
+# Pretraining's length: PRE_BUDGET seconds of wall time (the epochs planned to fit), or with
+# MAE_PRE_EPOCHS=N that many epochs whatever they take (MAE and MAE-LUT at equal epochs, as the
+# papers compare them; LUT's two views and teacher take about twice MAE's time an epoch).
+pre_plan=(--epochs 1000 --time-budget "$pre_budget")
+[ -n "${MAE_PRE_EPOCHS:-}" ] && pre_plan=(--epochs "$MAE_PRE_EPOCHS")
 work=$(mktemp -d)
 
 # One seed's run into $work/seed<N>/ (log: train.log there); its exit status is the run's.
@@ -53,7 +59,7 @@ run_seed() {
     # cosine to 0. The k-NN of every epoch would encode the 50,000 training images again: once at
     # the end instead.
     "$tr" train --task "$task" --model "$model" --dataset "$data/train" --eval-dataset "$data/test" \
-      --epochs 1000 --time-budget "$pre_budget" --batch 512 --lr 3e-4 --min-lr 0 --warmup-epochs 5 \
+      "${pre_plan[@]}" --batch 512 --lr 3e-4 --min-lr 0 --warmup-epochs 5 \
       --weight-decay 0.05 --knn-k 0 --device "$device" "${fast[@]}" "${graph[@]}" --seed "$seed" --save-dtype fp16 \
       --profile-steps 3 --out "$dir/pre" >>"$log" 2>&1 || status=1
     [ -f "$dir/pre/model.safetensors" ] || return 1
