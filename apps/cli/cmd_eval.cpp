@@ -47,6 +47,7 @@ struct EvalCommandOptions {
   int64_t limit = 0;
   std::string device = "cpu";
   std::string dtype = "fp32";
+  bool cuda_graph = false;
   int64_t knn_k = 20;
   double knn_temperature = 0.07;
   double probe_l2 = 1e-4;
@@ -55,6 +56,8 @@ struct EvalCommandOptions {
 };
 
 int run_eval(const EvalCommandOptions& o) {
+  SPARSESCOPE_CHECK(!o.cuda_graph || o.task == "classify" || o.task == "classification",
+                    "--cuda-graph is for --task classify");
   if (o.task == "sr") {
     return run_sr_eval({o.weights, o.sr_images, o.model, o.dataset, o.scale, o.limit, o.device, o.dtype, o.json});
   }
@@ -73,6 +76,7 @@ int run_eval(const EvalCommandOptions& o) {
   sv::ModelSpecNames names;
   names.weights = o.model.empty() ? "--weights" : "--model/--weights";
   sv::LoadedModel loaded = sv::load_model({o.model, o.weights, o.method, o.device, o.dtype}, names);
+  SPARSESCOPE_CHECK(!o.cuda_graph || loaded.device.is_cuda(), "--cuda-graph needs a CUDA --device, not ", o.device);
   const sv::ViTConfig& config = loaded.model->config();
   const std::string& method = loaded.method;
   SPARSESCOPE_CHECK(o.recall_against.empty() || method != sv::kDensePolicy,
@@ -87,6 +91,7 @@ int run_eval(const EvalCommandOptions& o) {
   {
     ProgressBar bar("eval", static_cast<size_t>(data.size()));
     sv::EvalOptions options;
+    options.cuda_graph = o.cuda_graph;
     options.batch = fit_batch(std::min<int64_t>(o.batch, data.size()),
                               sv::inference_bytes_per_image(config, at::elementSize(loaded.dtype)), o.device, "--batch");
     options.on_batch = [&bar](int64_t images) { bar.advance(static_cast<size_t>(images)); };
@@ -210,6 +215,8 @@ Command add_eval_command(CLI::App& app) {
   cmd->add_option("--recall-images", opt->recall_images, "Images for --recall-against")->check(kPositive);
   cmd->add_option("--batch", opt->batch, "Images per forward pass")->check(CLI::Range(1, 65536));
   cmd->add_option("--limit", opt->limit, "Evaluate the first N images only")->check(kNonNegative);
+  cmd->add_flag("--cuda-graph", opt->cuda_graph,
+                "--task classify on CUDA: replay full batches' forward from a CUDA graph captured once");
   cmd->add_option("--device", opt->device, "cpu, cuda or cuda:N");
   cmd->add_option("--dtype", opt->dtype, "Compute dtype")->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   cmd->add_flag("--json", opt->json, "Print the result as JSON on stdout");

@@ -267,12 +267,21 @@ TEST_F(CliReliability, ShardsSplitABatchAndShareTheFolder) {
   }
 }
 
-// --cuda-graph needs a CUDA device and no host-side recording; both are usage errors before any work.
+// infer's and eval's --cuda-graph need a CUDA device (and infer no host-side recording); usage errors
+// before any work.
 TEST_F(CliReliability, CudaGraphsAreRefusedWhereTheyCannotRun) {
   auto cpu = cli({"infer", "--input", kBoot.string(), "--out", (dir_ / "cpu").string(), "--cuda-graph"});
   EXPECT_EQ(cpu.status, 2);
   EXPECT_TRUE(contains(cpu.err, "--cuda-graph needs a CUDA --device, not cpu")) << cpu.err;
   EXPECT_FALSE(fs::exists(dir_ / "cpu" / "predictions.jsonl"));
+  auto eval = cli({"eval", "--weights", kBundled.string(), "--dataset", "fashion-mnist:" + kSamples.string(),
+                   "--cuda-graph"});
+  EXPECT_EQ(eval.status, 2);
+  EXPECT_TRUE(contains(eval.err, "--cuda-graph needs a CUDA --device, not cpu")) << eval.err;
+  auto knn = cli({"eval", "--task", "knn", "--weights", kBundled.string(), "--dataset", kSamples.string(),
+                  "--cuda-graph"});
+  EXPECT_EQ(knn.status, 2);
+  EXPECT_TRUE(contains(knn.err, "--cuda-graph is for --task classify")) << knn.err;
 }
 
 TEST_F(CliReliability, WeightsThatWouldGiveSilentNonsenseAreRefused) {

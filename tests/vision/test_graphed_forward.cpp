@@ -1,11 +1,13 @@
-// A ViT's forward replayed from a CUDA graph gives the eager forward's logits; off CUDA it is an
-// error naming the device.
+// A ViT's forward replayed from a CUDA graph gives the eager forward's logits, and evaluation through
+// it the eager evaluation's numbers; off CUDA both are errors naming the device.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/datasets.h"
+#include "sparsescope/vision/evaluate.h"
 #include "sparsescope/vision/graphed_forward.h"
 #include "sparsescope/vision/vit.h"
 
@@ -26,6 +28,16 @@ sv::VisionTransformer tiny_vit() {
   sv::VisionTransformer model(c);
   model->eval();
   return model;
+}
+
+// 10 random images of the tiny model's size, 5 classes.
+sv::ImageDataset random_images() {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(4);
+  sv::ImageDataset data;
+  data.images = at::randint(0, 256, {10, 3, 16, 16}, gen, at::kByte);
+  data.labels = at::randint(0, 5, {10}, gen, at::kLong);
+  data.source = "random";
+  return data;
 }
 
 }  // namespace
@@ -55,4 +67,26 @@ TEST(GraphedForward, ReplaysGiveTheEagerLogits) {
   }
   EXPECT_FALSE(graphed.matches(at::zeros({3, 3, 16, 16}, options)));
   EXPECT_THROW(graphed(at::zeros({3, 3, 16, 16}, options)), sparsescope::Error);
+}
+
+TEST(GraphedForward, EvaluationOffCudaIsAnError) {
+  auto model = tiny_vit();
+  sv::EvalOptions options;
+  options.batch = 4;
+  options.cuda_graph = true;
+  EXPECT_THROW(sv::evaluate(model, random_images(), options), sparsescope::Error);
+}
+
+TEST(GraphedForward, EvaluationGivesTheEagerNumbers) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device on this machine";
+  auto model = tiny_vit();
+  model->to(at::kCUDA);
+  sv::EvalOptions options;
+  options.batch = 4;  // two full batches through the graph, the last 2 images eagerly
+  const sv::EvalResult eager = sv::evaluate(model, random_images(), options);
+  options.cuda_graph = true;
+  const sv::EvalResult graphed = sv::evaluate(model, random_images(), options);
+  EXPECT_EQ(graphed.top1, eager.top1);
+  EXPECT_EQ(graphed.top5, eager.top5);
+  EXPECT_NEAR(graphed.loss, eager.loss, 1e-9);
 }

@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 
 #include "autocast.h"
 #include "sparsescope/kernels/error.h"
+#include "sparsescope/vision/graphed_forward.h"
 #include "sparsescope/vision/vit_input.h"
 
 namespace sparsescope::vision {
@@ -55,6 +57,8 @@ EvalResult evaluate(VisionTransformer& model, const ImageDataset& data, const Ev
   const at::Tensor weight = model->parameters().front();
   const at::Device device = weight.device();
   const at::ScalarType dtype = weight.scalar_type();
+  SPARSESCOPE_CHECK(!options.cuda_graph || device.is_cuda(), "evaluate: CUDA graphs need the model on a CUDA device, not ",
+                    device);
   const int64_t k = std::min<int64_t>(5, c.num_classes);
   const bool was_training = model->is_training();
   model->eval();
@@ -63,12 +67,23 @@ EvalResult evaluate(VisionTransformer& model, const ImageDataset& data, const Ev
   at::Tensor correct1 = at::zeros({}, at::TensorOptions().dtype(at::kLong).device(device));
   at::Tensor correct5 = correct1.clone();
   at::Tensor loss_sum = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
+  std::unique_ptr<GraphedForward> graphed;  // the full batches' forward, captured at the first
   for (int64_t begin = 0; begin < data.size(); begin += options.batch) {
     const int64_t n = std::min(options.batch, data.size() - begin);
     const at::Tensor x = normalize_pixels(data.images.narrow(0, begin, n).to(device), c.eval).to(dtype);
     const at::Tensor y = data.labels.narrow(0, begin, n).to(device);
     at::Tensor logits;
-    {
+    if (options.cuda_graph && n == options.batch && !graphed) {
+      graphed = std::make_unique<GraphedForward>(
+          [&](const at::Tensor& input) {
+            detail::AutocastGuard autocast(device.type(), options.precision, /*cache=*/false);
+            return model->forward(input);
+          },
+          x);
+    }
+    if (graphed && graphed->matches(x)) {
+      logits = (*graphed)(x);  // read below before the next replay overwrites it, in stream order
+    } else {
       detail::AutocastGuard autocast(device.type(), options.precision);
       logits = model->forward(x);
     }

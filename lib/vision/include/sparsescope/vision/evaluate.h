@@ -14,6 +14,7 @@ struct EvalOptions {
   int64_t batch = 256;
   Precision precision = Precision::FP32;
   std::function<void(int64_t images)> on_batch;  ///< progress: images of the batch just done
+  bool cuda_graph = false;  ///< full batches' forward replayed from a CUDA graph (graphed_forward.h; CUDA only)
 };
 
 struct EvalResult {
