@@ -148,7 +148,7 @@ std::vector<GpuCase> odd_cases() {
       {"topk", 2, 3, 300, 400, [] { return topk(2, 1, 300, 400, 37); }, "cuda_topk"},
       {"topk_k_over_m", 1, 2, 50, 20, [] { return topk(1, 2, 50, 20, 70); }, "cuda_topk"},
       {"topk_long_lists", 1, 2, 64, 900, [] { return topk(1, 2, 64, 900, 300); }, "cuda_topk"},
-      // A quarter of the keys (Sparsifiner's keep rate at 224 px): the tensor-core union kernel.
+      // A quarter of the keys: the tensor-core union kernel.
       {"topk_quarter", 2, 3, 196, 197, [] { return topk(2, 3, 196, 197, 50); }, "cuda_topk"},
       {"permuted_topk_quarter", 1, 2, 200, 150, [] { return permuted_with_kv(1, 2, 200, 150, topk(1, 2, 200, 150, 40)); },
        "cuda_permuted"},

@@ -15,7 +15,7 @@ struct Inputs {
   at::Tensor values, slots, basis;
 };
 
-// Sparsifiner-shaped inputs: T distinct slots of S per row with softmax-like weights, a basis with
+// Mask-predictor-shaped inputs: T distinct slots of S per row with softmax-like weights, a basis with
 // some entries zeroed (thresholded) and `zero_columns` keys that no basis row reaches (score 0).
 Inputs inputs(int64_t b, int64_t h, int64_t r, int64_t t, int64_t s, int64_t n, int64_t zero_columns, uint64_t seed) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);

@@ -1,7 +1,7 @@
 #pragma once
-// The top-k keys of a sparse low-rank attention estimate, without the N x N estimate: Sparsifiner's
-// mask predictor scores each query's keys as a combination of a few rows of a basis and keeps the
-// k best (lib/vision/sparsifiner).
+// The top-k keys of a sparse low-rank attention estimate, without the N x N estimate: a mask
+// predictor that scores each query's keys as a combination of a few rows of a basis keeps the k
+// best.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>

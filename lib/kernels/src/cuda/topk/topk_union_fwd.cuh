@@ -1,7 +1,7 @@
 #pragma once
 // Note [TopK on tensor cores]
 //
-// TopK lists that keep a large share of the keys (Sparsifiner keeps a quarter) overlap heavily
+// TopK lists that keep a large share of the keys (a quarter, say) overlap heavily
 // between neighbouring queries. This kernel gives a CTA 128 consecutive queries and gathers the union
 // of their listed keys: each listed key sets its row's bit in its query's bitmap and in the CTA's
 // union bitmap (shared memory), warp 0 compacts the union into an ascending list of rows, and the
